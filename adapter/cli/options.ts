@@ -1,0 +1,112 @@
+// `axolotl run` arguments → RunOptions, with the checks that deserve a clear message instead of a trace.
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { AxolotlError, type BackendKind, type RunOptions } from '../engine/types';
+
+export interface CliRunOptions extends RunOptions {
+  normalRun: boolean;
+  yes: boolean;
+  model?: string;
+  baseUrl?: string;
+  maxRepairs: number;
+  resume: 'checkpoint' | 'in-place';
+  repair: boolean;
+  /** `axolotl restore`: continue this run from this checkpoint instead of starting afresh */
+  from?: { runDir: string; id: number };
+}
+
+export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
+
+  --interval SECONDS     time between checkpoints (default 1)
+  --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited)
+  --working-dir DIR      where run folders go (default .axolotl/ next to the script)
+  --log FILE             engine log, including criu's logs (default <run dir>/engine.log)
+  --python PATH          interpreter (default python3)
+  --backend KIND         auto | criu | fork (default auto)
+  --normal-run           plain python, no supervision
+  --no-agent             no in-process agent: crashes are seen only when the program exits
+  --no-repair            report crashes but do not ask a model for a repair
+  --model NAME           model for repairs (env AXOLOTL_MODEL)
+  --base-url URL         OpenAI-compatible endpoint (env OPENAI_BASE_URL)
+  --max-repairs N        repair attempts per crash (default 3)
+  --resume MODE          checkpoint (default) | in-place
+  --yes                  accept proposed repairs without asking
+  --verbose              more engine output on stderr`;
+
+export function parseRunArgs(argv: string[], cwd = process.cwd()): CliRunOptions {
+  // Everything after the script belongs to the script, including things that look like our flags.
+  const scriptAt = argv.findIndex((a, i) => !a.startsWith('-') && !takesValue(argv[i - 1]));
+  const ours = scriptAt < 0 ? argv : argv.slice(0, scriptAt);
+  const rest = scriptAt < 0 ? [] : argv.slice(scriptAt);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: ours,
+      allowPositionals: false,
+      options: {
+        interval: { type: 'string' }, 'max-saves': { type: 'string' }, 'working-dir': { type: 'string' },
+        log: { type: 'string' }, python: { type: 'string' }, backend: { type: 'string' },
+        'normal-run': { type: 'boolean' }, 'no-agent': { type: 'boolean' }, 'no-repair': { type: 'boolean' },
+        model: { type: 'string' }, 'base-url': { type: 'string' }, 'max-repairs': { type: 'string' },
+        resume: { type: 'string' }, yes: { type: 'boolean', short: 'y' }, verbose: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (e) {
+    throw new AxolotlError((e as Error).message, RUN_USAGE);
+  }
+  const v = parsed.values;
+  if (rest.length === 0) throw new AxolotlError('no script given', RUN_USAGE);
+  const program = path.resolve(cwd, rest[0]);
+  checkProgram(program);
+  const backend = (v.backend ?? 'auto') as BackendKind;
+  if (!['auto', 'criu', 'fork'].includes(backend)) throw new AxolotlError(`unknown backend "${v.backend}"`, 'Use auto, criu or fork.');
+  const resume = v.resume ?? 'checkpoint';
+  if (resume !== 'checkpoint' && resume !== 'in-place') throw new AxolotlError(`unknown resume mode "${resume}"`, 'Use checkpoint or in-place.');
+  const scriptDir = path.dirname(program);
+  return {
+    program,
+    args: rest.slice(1),
+    cwd,
+    env: {},
+    python: v.python ?? 'python3',
+    interval: positiveNumber('--interval', v.interval ?? '1'),
+    maxSaves: v['max-saves'] === undefined ? undefined : wholeNumber('--max-saves', v['max-saves'], 1),
+    workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, '.axolotl')),
+    backend,
+    agent: !v['no-agent'],
+    root: scriptDir,
+    logFile: v.log ? path.resolve(cwd, v.log) : undefined,
+    verbose: !!v.verbose,
+    normalRun: !!v['normal-run'],
+    yes: !!v.yes,
+    model: v.model,
+    baseUrl: v['base-url'],
+    maxRepairs: wholeNumber('--max-repairs', v['max-repairs'] ?? '3', 1),
+    resume,
+    repair: !v['no-repair'],
+  };
+}
+
+function takesValue(flag: string | undefined): boolean {
+  return !!flag && ['--interval', '--max-saves', '--working-dir', '--log', '--python', '--backend', '--model',
+    '--base-url', '--max-repairs', '--resume'].includes(flag);
+}
+
+export function checkProgram(program: string): void {
+  if (!fs.existsSync(program)) throw new AxolotlError(`script not found: ${program}`, 'Check the path.');
+  if (!fs.statSync(program).isFile()) throw new AxolotlError(`not a file: ${program}`, 'Give the path of a .py file.');
+  if (path.extname(program) !== '.py') throw new AxolotlError(`not a Python script (.py): ${program}`, 'Axolotl runs Python scripts ending in .py.');
+}
+
+function positiveNumber(flag: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n <= 0) throw new AxolotlError(`${flag} must be a positive number of seconds, got "${s}"`);
+  return n;
+}
+
+function wholeNumber(flag: string, s: string, min: number): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < min) throw new AxolotlError(`${flag} must be a whole number ≥ ${min}, got "${s}"`);
+  return n;
+}

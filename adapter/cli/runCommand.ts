@@ -1,0 +1,123 @@
+// `axolotl run`: the engine in a terminal. Program output passes through unchanged on stdout/stderr;
+// everything Axolotl says goes to stderr, prefixed.
+import { spawn } from 'node:child_process';
+import os from 'node:os';
+import { findCriu } from '../engine/criuLocator';
+import { Supervisor } from '../engine/supervisor';
+import { AxolotlError, type CrashEvent, type ExitEvent } from '../engine/types';
+import type { CliRunOptions } from './options';
+import { formatBytes, Terminal } from './terminal';
+import { describeCrash } from './crashText';
+
+export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) => Promise<void>;
+
+export async function runCommand(opts: CliRunOptions, onCrash?: CrashHandler): Promise<number> {
+  if (opts.normalRun) return normalRun(opts);
+  const term = new Terminal();
+  const criu = await findCriu();
+  if (!criu) throw new AxolotlError('criu is not installed', 'Run `npm run setup` (scripts/install-criu.sh), or `axolotl doctor` for details.');
+  if (!criu.checkOk) {
+    throw new AxolotlError(`criu at ${criu.path} fails \`criu check\``, 'Run `axolotl doctor` to see why; scripts/install-criu.sh installs criu 4.1.', criu.checkOutput);
+  }
+  if (process.getuid?.() !== 0) {
+    throw new AxolotlError('criu needs root privileges to checkpoint', 'Run as root (e.g. sudo axolotl run …), or see `axolotl doctor`.');
+  }
+  const sup = new Supervisor(opts, { criu: criu.path });
+  let crashes = 0;
+  sup.on('output', (o) => term.program(o.stream, o.data));
+  sup.on('started', (s) => {
+    if (opts.verbose) term.say(`process ${s.pid} running; checkpoints in ${s.runDir}`);
+    term.setStatus(`running · checkpoint every ${opts.interval} s`);
+  });
+  sup.on('checkpoint', (c) => {
+    const text = `checkpoint ${c.id}${c.atCrash ? ' (at crash)' : ''} · ${formatBytes(c.bytes)} · frozen ${c.frozenMs.toFixed(0)} ms`;
+    if (opts.verbose) term.say(text);
+    term.setStatus(`running · ${text}`);
+  });
+  sup.on('restored', (r) => {
+    term.say(`restored checkpoint ${r.checkpoint.id} in ${r.ms.toFixed(0)} ms${r.generation ? ` with repair ${r.generation}` : ''}`);
+    term.setStatus('running (restored)');
+  });
+  sup.on('log', (l) => {
+    if (l.level === 'warn' || l.level === 'error' || (opts.verbose && l.level === 'info')) term.say(l.level === 'info' ? l.message : term.yellow(l.message));
+  });
+  // The run ends at an exit that no crash handling (repair, restore) followed with a new copy.
+  let lastExit: ExitEvent | undefined;
+  let wake = () => undefined as void;
+  sup.on('exit', (ev) => { lastExit = ev; wake(); });
+  sup.on('restored', () => { lastExit = undefined; });
+  const nextExit = () => new Promise<void>((resolve) => { if (lastExit) resolve(); else wake = resolve; });
+  let handling: Promise<void> = Promise.resolve();
+  sup.on('crash', (crash) => {
+    crashes++;
+    handling = handling.then(async () => {
+      term.clearStatus();
+      term.say(term.red(describeCrash(crash)));
+      if (onCrash) {
+        await onCrash(sup, crash, term);
+      } else if (crash.paused) {
+        sup.decide({ type: 'abort' });
+      }
+    }).catch((e: Error) => {
+      term.say(term.red(e.message));
+      if (crash.paused) sup.decide({ type: 'abort' });
+    });
+  });
+
+  const stdinForward = (d: Buffer) => sup.writeStdin(d);
+  const stdinEnd = () => sup.endStdin();
+  if (!process.stdin.isTTY) {
+    process.stdin.on('data', stdinForward);
+    process.stdin.on('end', stdinEnd);
+  }
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    term.say('interrupted: stopping the program (Ctrl-C again to leave at once)');
+    void sup.stop().then(() => process.exit(130));
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    if (opts.from) await sup.startFrom(opts.from.runDir, opts.from.id);
+    else await sup.start();
+    for (;;) {
+      await nextExit();
+      await handling;
+      if (lastExit) break;
+    }
+    const ev = lastExit;
+    term.clearStatus();
+    const kept = sup.checkpoints.length;
+    if (ev.status !== 0 && crashes > 0) {
+      term.say(`${kept} checkpoint${kept === 1 ? '' : 's'} kept in ${sup.runDir}` +
+        (kept ? ` (axolotl checkpoints ${sup.runDir}; axolotl restore ${sup.runDir} <id>)` : ''));
+    } else if (opts.verbose) {
+      term.say(`program exited with status ${ev.status}; ${kept} checkpoints in ${sup.runDir}`);
+    }
+    return ev.status;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    process.stdin.off('data', stdinForward);
+    process.stdin.off('end', stdinEnd);
+    process.stdin.pause();
+    await sup.stop();
+  }
+}
+
+/** `--normal-run`: exactly `python3 script.py args`, no supervision; same output and status. */
+function normalRun(opts: CliRunOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(opts.python, [opts.program, ...opts.args], { cwd: opts.cwd, stdio: 'inherit' });
+    child.once('error', (e) => reject(new AxolotlError(`cannot run ${opts.python}`, 'Pass --python with a working interpreter.', e.message)));
+    // Let the child see Ctrl-C like it would under a plain shell; we only wait for its status.
+    const ignore = () => undefined;
+    process.on('SIGINT', ignore);
+    child.once('exit', (code, signal) => {
+      process.off('SIGINT', ignore);
+      resolve(signal ? 128 + (os.constants.signals[signal] ?? 0) : code ?? 0);
+    });
+  });
+}

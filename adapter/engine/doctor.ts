@@ -1,0 +1,102 @@
+// `axolotl doctor`: what this machine offers for checkpointing and, for each problem, how to fix it.
+import os from 'node:os';
+import { execa } from 'execa';
+import { criuCandidates, probeCriu, type CriuStatus } from './criuLocator';
+import { pythonDir } from './paths';
+
+export interface DoctorItem {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** one sentence: how to fix it (only when !ok) */
+  fix?: string;
+  /** a problem that does not stop `axolotl run` from checkpointing */
+  optional?: boolean;
+}
+
+export interface DoctorReport {
+  items: DoctorItem[];
+  /** true when `axolotl run` can checkpoint here */
+  canCheckpoint: boolean;
+  criu?: CriuStatus;
+}
+
+const PY_NAMES = ['python3', 'python3.8', 'python3.9', 'python3.10', 'python3.11', 'python3.12', 'python3.13', 'python3.14'];
+
+export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<DoctorReport> {
+  const items: DoctorItem[] = [];
+  items.push({ name: 'kernel', ok: true, detail: `${os.type()} ${os.release()} (${os.arch()})` });
+
+  const statuses = await Promise.all(criuCandidates(env).map((c) => probeCriu(c)));
+  const working = statuses.find((s) => s.checkOk);
+  if (working) {
+    items.push({ name: 'criu', ok: true, detail: `${working.path} (version ${working.version ?? '?'}): criu check passed` });
+  } else if (statuses.length === 0) {
+    items.push({
+      name: 'criu', ok: false, detail: 'criu not found',
+      fix: 'Run `npm run setup` (scripts/install-criu.sh) to install criu 4.1 into a private prefix, or set AXOLOTL_CRIU.',
+    });
+  } else {
+    const s = statuses[0];
+    const vdso = /vDSO/i.test(s.checkOutput);
+    items.push({
+      name: 'criu', ok: false,
+      detail: `${s.path} (version ${s.version ?? '?'}): criu check failed: ${lastLine(s.checkOutput)}`,
+      fix: vdso
+        ? `criu ${s.version ?? ''} predates kernel ${os.release()} (vDSO layout changed in 6.13); run scripts/install-criu.sh to get criu 4.1.`
+        : 'Run `criu check` to see the failing feature; scripts/install-criu.sh installs a known-good criu 4.1.',
+    });
+  }
+
+  const root = process.getuid?.() === 0;
+  items.push(root
+    ? { name: 'privileges', ok: true, detail: 'running as root: criu runs directly' }
+    : {
+        name: 'privileges', ok: false,
+        detail: `running as uid ${process.getuid?.()}: criu needs root or CAP_CHECKPOINT_RESTORE`,
+        fix: 'Run as root, or install the pkexec helper and its polkit policy with `sudo npm run setup`.',
+      });
+
+  const pythons = await findPythons(env);
+  items.push(pythons.length
+    ? { name: 'python', ok: true, detail: pythons.map((p) => `${p.version} (${p.path})`).join(', ') }
+    : { name: 'python', ok: false, detail: 'no python3 found on PATH', fix: 'Install python3 (3.8 or newer) or pass --python.' });
+
+  const agent = findAgentDir();
+  items.push(agent
+    ? { name: 'agent', ok: true, detail: agent }
+    : { name: 'agent', ok: false, detail: 'adapter/python/axolotl_agent is missing', fix: 'Reinstall Axolotl; the Python agent ships with it.' });
+
+  const canCheckpoint = !!working && root && pythons.length > 0 && !!agent;
+  return { items, canCheckpoint, criu: working ?? statuses[0] };
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const lines = r.items.map((i) => `${i.ok ? '✓' : i.optional ? '!' : '✗'} ${i.name.padEnd(11)} ${i.detail}${!i.ok && i.fix ? `\n  ${' '.repeat(12)}→ ${i.fix}` : ''}`);
+  lines.push(r.canCheckpoint ? 'axolotl run can checkpoint here.' : 'axolotl run cannot checkpoint here yet (see → above).');
+  return lines.join('\n');
+}
+
+async function findPythons(env: NodeJS.ProcessEnv): Promise<{ path: string; version: string }[]> {
+  const found = new Map<string, { path: string; version: string }>();
+  for (const name of PY_NAMES) {
+    const res = await execa(name, ['-c', 'import sys; print(sys.executable); print(sys.version.split()[0])'], {
+      reject: false, env, timeout: 10_000, stdin: 'ignore',
+    });
+    const [exe, version] = String(res.stdout ?? '').trim().split('\n');
+    if (res.exitCode === 0 && exe && version && !found.has(exe)) found.set(exe, { path: exe, version });
+  }
+  return [...found.values()];
+}
+
+function findAgentDir(): string | undefined {
+  try {
+    return `${pythonDir()}/axolotl_agent`;
+  } catch {
+    return undefined;
+  }
+}
+
+function lastLine(s: string): string {
+  return s.trim().split('\n').pop() ?? '';
+}

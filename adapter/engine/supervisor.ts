@@ -1,0 +1,408 @@
+// The engine's core: runs the program, checkpoints it on a timer, restores checkpoints, and turns
+// exits and agent messages into typed events. The CLI and the debug adapter are thin consumers.
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
+import path from 'node:path';
+import { AgentChannel } from './agentChannel';
+import type { AgentMessage, CrashReport, EngineReply, PatchFiles } from './agentProtocol';
+import { CriuBackend } from './criuBackend';
+import { EngineLog } from './engineLog';
+import { resolveInterpreter, type Interpreter } from './interpreter';
+import { pythonDir } from './paths';
+import {
+  checkpointDir, createRunDir, deleteCheckpoint, listCheckpoints, readRunInfo, writeCheckpointRecord, writeRunInfo,
+  type CheckpointRecord, type RunInfo,
+} from './runDir';
+import { spawnOriginal, type RunningCopy } from './runningCopy';
+import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
+
+/** What the paused agent is told to do with its crash. */
+export type CrashDecision =
+  | { type: 'patch' }
+  | { type: 'abort' }
+  | { type: 'retry' };
+
+type State = 'idle' | 'running' | 'crashed' | 'restoring' | 'exited' | 'stopped';
+
+const TRACEBACK_MARK = 'Traceback (most recent call last):';
+/** stderr kept to find a traceback when the program runs without the agent */
+const STDERR_TAIL = 64 * 1024;
+
+export interface SupervisorDeps {
+  /** the criu command; required for the criu backend */
+  criu?: string;
+}
+
+export class Supervisor extends EventEmitter<EngineEvents> {
+  private state: State = 'idle';
+  private current?: RunningCopy;
+  private channel?: AgentChannel;
+  private backend?: CriuBackend;
+  private log?: EngineLog;
+  private interpreter?: Interpreter;
+  private timer?: NodeJS.Timeout;
+  /** serializes dumps and restores: criu must never act on a copy that is being replaced */
+  private ops: Promise<unknown> = Promise.resolve();
+  private kept: CheckpointRecord[] = [];
+  private nextId = 1;
+  private restores = 0;
+  private generation = 0;
+  private patchFiles: PatchFiles = {};
+  private decision?: EngineReply;
+  private lastReport?: CrashReport;
+  private stderrTail = '';
+  private lastLine = '';
+  runDir = '';
+
+  constructor(readonly opts: RunOptions, private readonly deps: SupervisorDeps = {}) {
+    super();
+  }
+
+  get pid(): number | undefined { return this.current?.pid; }
+  get checkpoints(): readonly CheckpointRecord[] { return this.kept; }
+  get codeGeneration(): number { return this.generation; }
+  get crashReport(): CrashReport | undefined { return this.lastReport; }
+  get logFile(): string | undefined { return this.log?.file; }
+
+  /** Starts the program from scratch in a new run folder. */
+  async start(): Promise<void> {
+    await this.prepare();
+    const [cmd, args] = this.command();
+    this.note('info', `run dir ${this.runDir}; starting ${cmd} ${args.join(' ')}`);
+    const copy = spawnOriginal(cmd, args, this.opts.cwd, this.childEnv());
+    this.adopt(copy);
+    this.state = 'running';
+    this.emit('started', { pid: copy.pid, runDir: this.runDir, backend: 'criu' });
+    this.schedule();
+  }
+
+  /** Continues an earlier run (this or another session) from one of its kept checkpoints. */
+  async startFrom(runDir: string, id: number): Promise<void> {
+    await this.prepare(runDir);
+    this.emit('started', { pid: 0, runDir: this.runDir, backend: 'criu' });
+    await this.restore(id);
+  }
+
+  private async prepare(existingRunDir?: string): Promise<void> {
+    if (this.state !== 'idle') throw new Error('already started');
+    this.interpreter = await resolveInterpreter(this.opts.python, this.opts.cwd);
+    let info: RunInfo | undefined;
+    if (existingRunDir) {
+      this.runDir = existingRunDir;
+      info = readRunInfo(existingRunDir);
+      this.kept = listCheckpoints(existingRunDir);
+      this.nextId = Math.max(0, ...this.kept.map((c) => c.id)) + 1;
+      this.generation = Math.max(0, ...this.kept.map((c) => c.generation));
+    } else {
+      try {
+        this.runDir = createRunDir(this.opts.workingDir);
+      } catch (e) {
+        throw new AxolotlError(
+          `cannot create the checkpoint folder under ${this.opts.workingDir}`,
+          'Choose a writable folder with --working-dir.',
+          (e as Error).message,
+        );
+      }
+    }
+    this.log = new EngineLog(this.opts.logFile ?? path.join(this.runDir, 'engine.log'));
+    if (this.opts.backend !== 'auto' && this.opts.backend !== 'criu') {
+      throw new AxolotlError(`the ${this.opts.backend} backend is not available`, 'Use --backend criu.');
+    }
+    if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
+    this.backend = new CriuBackend({ criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose });
+    if (this.opts.agent) {
+      this.channel = new AgentChannel((m) => this.onAgentMessage(m), info?.socketPath);
+      this.channel.on('error', (e) => this.note('warn', `agent channel: ${e.message}`));
+      await this.channel.listen();
+    }
+    if (!existingRunDir) {
+      writeRunInfo(this.runDir, {
+        program: this.opts.program, args: this.opts.args, cwd: this.opts.cwd,
+        python: this.interpreter.executable, started: new Date().toISOString(), backend: 'criu',
+        socketPath: this.channel?.socketPath, agent: this.opts.agent,
+      });
+    }
+  }
+
+  /** Takes a checkpoint now (also used for the crash checkpoint, with the stack alive). */
+  checkpoint(atCrash = false): Promise<CheckpointRecord | undefined> {
+    return this.serialize(() => this.dump(atCrash));
+  }
+
+  /**
+   * Kills the current copy and restores checkpoint `id`. The restored task starts stopped; with the
+   * agent we queue SIGUSR1 before SIGCONT so it polls for repaired code before running user code.
+   */
+  restore(id: number): Promise<void> {
+    return this.serialize(async () => {
+      const rec = this.kept.find((c) => c.id === id);
+      if (!rec) throw new AxolotlError(`no checkpoint ${id} is kept`, `Kept: ${this.kept.map((c) => c.id).join(', ') || 'none'}.`);
+      const before = this.state;
+      this.state = 'restoring';
+      const started = performance.now();
+      if (this.current?.alive) {
+        this.note('info', `stopping process ${this.current.pid} to restore checkpoint ${id}`);
+        await this.current.kill();
+      }
+      let copy: RunningCopy;
+      try {
+        copy = await this.backend!.restore(rec.dir!, rec.stdioInodes, ++this.restores);
+      } catch (e) {
+        this.state = before === 'running' ? 'exited' : before;
+        this.log?.include('criu restore log', path.join(rec.dir!, `restore-${this.restores}.log`));
+        throw e;
+      }
+      this.log?.include('criu restore log', path.join(rec.dir!, `restore-${this.restores}.log`));
+      this.adopt(copy);
+      // A copy restored at a crash is paused on it again: it polls with crashed=true.
+      const crash = rec.atCrash ? readCrash(rec) : undefined;
+      this.decision = crash && this.generation > rec.generation
+        ? { type: 'patch', generation: this.generation, files: this.patchFiles }
+        : undefined;
+      if (this.channel) copy.signal('SIGUSR1');
+      copy.signal('SIGCONT');
+      this.state = crash && !this.decision ? 'crashed' : 'running';
+      const ms = performance.now() - started;
+      this.note('info', `restored checkpoint ${id} as process ${copy.pid} in ${ms.toFixed(0)} ms`);
+      this.emit('restored', { checkpoint: rec, pid: copy.pid, ms, generation: this.generation });
+      if (crash && !this.decision) {
+        this.lastReport = crash;
+        this.emit('crash', { traceback: crash.traceback, report: crash, paused: true, generation: crash.generation });
+      }
+      this.schedule();
+    });
+  }
+
+  /**
+   * Records accepted repaired sources (absolute path → complete text). Every later poll from an agent
+   * running older code gets them, whether that agent is paused on the crash or was just restored.
+   */
+  acceptRepair(files: PatchFiles): number {
+    this.patchFiles = { ...this.patchFiles, ...files };
+    return ++this.generation;
+  }
+
+  /** Answers the agent paused on a crash (in place, no restore). */
+  decide(decision: CrashDecision): void {
+    if (this.state !== 'crashed' || !this.current) throw new Error('no paused crash to decide');
+    this.decision = decision.type === 'patch'
+      ? { type: 'patch', generation: this.generation, files: this.patchFiles }
+      : decision;
+    this.state = 'running';
+    this.current.signal('SIGUSR1');
+    if (decision.type !== 'abort') this.schedule();
+  }
+
+  writeStdin(data: Buffer | string): void {
+    if (this.current?.alive) this.current.stdin.write(data);
+  }
+
+  endStdin(): void {
+    this.current?.stdin.end();
+  }
+
+  /** Stops the program (every copy), the timer and the channel. Checkpoint images stay on disk. */
+  async stop(): Promise<void> {
+    this.state = 'stopped';
+    if (this.timer) clearTimeout(this.timer);
+    await this.ops.catch(() => undefined);
+    if (this.current?.alive) await this.current.kill();
+    this.channel?.close();
+    this.log?.close();
+  }
+
+  private command(): [string, string[]] {
+    const py = this.interpreter!.executable;
+    return this.opts.agent
+      ? [py, ['-m', 'axolotl_agent', this.opts.program, ...this.opts.args]]
+      : [py, [this.opts.program, ...this.opts.args]];
+  }
+
+  private childEnv(): NodeJS.ProcessEnv {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...this.opts.env };
+    // Output must reach the user live, and a dump must not capture half-written buffers that the
+    // restored copy would print a second time.
+    env.PYTHONUNBUFFERED ??= '1';
+    if (this.channel) {
+      env.PYTHONPATH = [pythonDir(), env.PYTHONPATH].filter(Boolean).join(path.delimiter);
+      env.AXOLOTL_SOCKET = this.channel.socketPath;
+      env.AXOLOTL_ROOT = this.opts.root;
+      env.AXOLOTL_GENERATION = String(this.generation);
+      env.AXOLOTL_BACKEND = 'criu';
+    }
+    return env;
+  }
+
+  private adopt(copy: RunningCopy): void {
+    this.current = copy;
+    this.stderrTail = '';
+    const forward = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
+      if (stream === 'stderr') this.stderrTail = (this.stderrTail + data.toString('utf8')).slice(-STDERR_TAIL);
+      const text = data.toString('utf8').replace(/\n+$/, '');
+      const nl = text.lastIndexOf('\n');
+      if (text) this.lastLine = text.slice(nl + 1);
+      this.emit('output', { stream, data });
+    };
+    copy.stdout.on('data', forward('stdout'));
+    copy.stderr.on('data', forward('stderr'));
+    copy.stdin.on('error', () => undefined); // the program may close stdin; not our error
+    void copy.exited.then(async (ev) => {
+      // Let the last output arrive before the exit is reported.
+      await Promise.all([streamEnd(copy.stdout), streamEnd(copy.stderr)]);
+      this.onExit(copy, ev);
+    });
+  }
+
+  private onExit(copy: RunningCopy, ev: ExitEvent): void {
+    if (copy !== this.current || this.state === 'restoring' || this.state === 'stopped') return;
+    if (this.timer) clearTimeout(this.timer);
+    this.state = 'exited';
+    this.note('info', `process ${copy.pid} exited with status ${ev.status}`);
+    if (!this.channel && ev.status !== 0) {
+      const at = this.stderrTail.lastIndexOf(TRACEBACK_MARK);
+      if (at >= 0) {
+        const crash: CrashEvent = { traceback: this.stderrTail.slice(at), paused: false, generation: this.generation };
+        this.emit('crash', crash);
+      }
+    }
+    this.emit('exit', ev);
+  }
+
+  private onAgentMessage(msg: AgentMessage): EngineReply {
+    switch (msg.type) {
+      case 'hello':
+        this.note('debug', `agent ready in process ${msg.pid} (Python ${msg.python}, generation ${msg.generation})`);
+        return { type: 'ok' };
+      case 'crash': {
+        this.state = 'crashed';
+        this.lastReport = msg;
+        this.decision = undefined;
+        if (this.timer) clearTimeout(this.timer);
+        this.note('info', `crash in process ${msg.pid}: ${msg.exception.type}: ${msg.exception.message}`);
+        // Emitted after the reply is on its way: consumers may checkpoint the paused process at once.
+        setImmediate(() => this.emit('crash', { traceback: msg.traceback, report: msg, paused: true, generation: msg.generation }));
+        return { type: 'wait' };
+      }
+      case 'poll': {
+        if (msg.crashed) {
+          const d = this.decision;
+          if (!d) return { type: 'continue' };
+          this.decision = undefined;
+          return d;
+        }
+        return msg.generation < this.generation
+          ? { type: 'patch', generation: this.generation, files: this.patchFiles }
+          : { type: 'continue' };
+      }
+      case 'patched':
+        this.note(msg.ok ? 'info' : 'warn', msg.ok
+          ? `agent swapped in generation ${msg.generation}${msg.restarted ? `; ${msg.restarted}` : ''}`
+          : `agent could not apply generation ${msg.generation}: ${msg.error}`);
+        return { type: 'ok' };
+      case 'verified':
+        this.note('info', `generation ${msg.generation} ran past the crash point`);
+        return { type: 'ok' };
+      default:
+        return { type: 'ok' };
+    }
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    if (this.state !== 'running') return;
+    this.timer = setTimeout(() => {
+      void this.serialize(() => this.dump(false))
+        .catch((e: Error) => this.note('warn', `checkpoint failed: ${e.message}${e instanceof AxolotlError && e.details ? `\n${e.details}` : ''}`))
+        .finally(() => this.schedule());
+    }, this.opts.interval * 1000);
+  }
+
+  private async dump(atCrash: boolean): Promise<CheckpointRecord | undefined> {
+    const copy = this.current;
+    const wanted = atCrash ? 'crashed' : 'running';
+    if (!copy?.alive || this.state !== wanted) return undefined;
+    await this.channel?.whenIdle();
+    const id = this.nextId++;
+    const dir = checkpointDir(this.runDir, id);
+    const lastOutput = this.lastLine;
+    let res;
+    try {
+      res = await this.backend!.dump(copy.pid, dir, copy.stdioInodes);
+    } catch (e) {
+      deleteCheckpoint({ dir } as CheckpointRecord);
+      if (!copy.alive || copy !== this.current) return undefined; // it exited meanwhile: not a failure
+      throw e;
+    } finally {
+      if (this.opts.verbose) this.log?.include(`criu dump log #${id}`, path.join(dir, 'dump.log'));
+    }
+    if (copy !== this.current) { // replaced while dumping: the image is of a copy that no longer matters
+      deleteCheckpoint({ dir } as CheckpointRecord);
+      return undefined;
+    }
+    const rec: CheckpointRecord = {
+      id, time: Date.now(), bytes: res.bytes, frozenMs: res.frozenMs, dumpMs: res.dumpMs,
+      generation: this.generation, atCrash: atCrash || undefined, lastOutput: lastOutput || undefined,
+      backend: 'criu', dir, stdioInodes: copy.stdioInodes, pid: copy.pid,
+    };
+    writeCheckpointRecord(rec);
+    if (atCrash && this.lastReport) fs.writeFileSync(path.join(dir, 'crash.json'), JSON.stringify(this.lastReport));
+    this.kept.push(rec);
+    this.note('debug', `checkpoint ${id}: ${(res.bytes / 1e6).toFixed(1)} MB, frozen ${res.frozenMs.toFixed(1)} ms, dump ${res.dumpMs.toFixed(0)} ms`);
+    this.emit('checkpoint', rec);
+    this.evict(rec);
+    return rec;
+  }
+
+  /** Ring buffer: at most maxSaves ordinary checkpoints, plus the latest crash checkpoint. */
+  private evict(latest: CheckpointRecord): void {
+    const drop: CheckpointRecord[] = [];
+    if (latest.atCrash) drop.push(...this.kept.filter((c) => c.atCrash && c !== latest));
+    const ordinary = this.kept.filter((c) => !c.atCrash);
+    const max = this.opts.maxSaves;
+    if (max !== undefined && max >= 0 && ordinary.length > max) drop.push(...ordinary.slice(0, ordinary.length - max));
+    for (const c of drop) {
+      deleteCheckpoint(c);
+      this.kept = this.kept.filter((k) => k !== c);
+      this.emit('checkpointDeleted', c);
+    }
+  }
+
+  private serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.ops.then(fn, fn);
+    this.ops = run.catch(() => undefined);
+    return run;
+  }
+
+  private note(level: 'debug' | 'info' | 'warn' | 'error', message: string): void {
+    this.log?.write(level, message);
+    this.emit('log', { level, message });
+  }
+}
+
+function readCrash(rec: CheckpointRecord): CrashReport | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(rec.dir!, 'crash.json'), 'utf8')) as CrashReport;
+  } catch {
+    return undefined;
+  }
+}
+
+function streamEnd(s: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve) => {
+    if ((s as unknown as { readableEnded?: boolean }).readableEnded) return resolve();
+    s.once('end', resolve);
+    s.once('close', resolve);
+    setTimeout(resolve, 500).unref();
+  });
+}
+
+/** True when the folder can hold checkpoint images. */
+export function isWritableDir(dir: string): boolean {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

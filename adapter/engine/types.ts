@@ -1,0 +1,104 @@
+// Domain types shared by the engine's consumers (CLI, debug adapter, extension, webview).
+// Nothing here may import vscode or DAP types.
+import type { CrashReport } from './agentProtocol';
+
+export type BackendKind = 'auto' | 'criu' | 'fork';
+
+export interface RunOptions {
+  /** absolute path of the .py file */
+  program: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  /** interpreter, default "python3" */
+  python: string;
+  /** seconds between checkpoints (default 1) */
+  interval: number;
+  /** keep at most this many checkpoints (ring buffer); undefined = unlimited */
+  maxSaves?: number;
+  /** parent of the run folders; default `<script dir>/.axolotl` */
+  workingDir: string;
+  backend: BackendKind;
+  /** run under the agent (crash reports before unwinding, hot swap); default true */
+  agent: boolean;
+  /** folder whose files count as the user's code; default the script's folder */
+  root: string;
+  /** engine log file (includes criu logs); default `<run dir>/engine.log` */
+  logFile?: string;
+  verbose: boolean;
+}
+
+/** One kept checkpoint. */
+export interface Checkpoint {
+  /** 1, 2, 3 … in the order taken within a run */
+  id: number;
+  /** ms since the epoch */
+  time: number;
+  /** bytes on disk of the image */
+  bytes: number;
+  /** how long the program was frozen, from criu's stats (ms); fork: the pause */
+  frozenMs: number;
+  /** wall time of the whole dump (ms) */
+  dumpMs: number;
+  /** code generation (number of accepted repairs) running when it was taken */
+  generation: number;
+  /** the checkpoint taken at a crash, with the stack alive */
+  atCrash?: boolean;
+  /** last line the program printed before the checkpoint, if known */
+  lastOutput?: string;
+  backend: 'criu' | 'fork';
+  /** image folder (criu) */
+  dir?: string;
+}
+
+export interface OutputEvent {
+  stream: 'stdout' | 'stderr';
+  /** exactly the bytes the program wrote */
+  data: Buffer;
+}
+
+/** The program ended with an uncaught exception (with or without the agent's report). */
+export interface CrashEvent {
+  /** formatted traceback text */
+  traceback: string;
+  /** present when the agent paused the program with its stack alive */
+  report?: CrashReport;
+  /** the program is still alive, paused on the crash (agent), waiting for a decision */
+  paused: boolean;
+  generation: number;
+}
+
+export interface RestoredEvent {
+  checkpoint: Checkpoint;
+  pid: number;
+  /** restore wall time (ms) until the program was running again */
+  ms: number;
+  generation: number;
+}
+
+export interface ExitEvent {
+  /** exit status as a shell would report it: code, or 128 + signal */
+  status: number;
+  signal?: NodeJS.Signals;
+}
+
+export interface EngineEvents {
+  started: [{ pid: number; runDir: string; backend: 'criu' | 'fork' | 'none' }];
+  checkpoint: [Checkpoint];
+  /** a checkpoint left the ring buffer */
+  checkpointDeleted: [Checkpoint];
+  output: [OutputEvent];
+  crash: [CrashEvent];
+  restored: [RestoredEvent];
+  exit: [ExitEvent];
+  /** human-readable progress and warnings ("dumping…", "criu failed: …") */
+  log: [{ level: 'debug' | 'info' | 'warn' | 'error'; message: string }];
+}
+
+/** An error meant for the user: message says what happened and what to do; no stack trace shown. */
+export class AxolotlError extends Error {
+  constructor(message: string, readonly hint?: string, readonly details?: string) {
+    super(message);
+    this.name = 'AxolotlError';
+  }
+}

@@ -1,0 +1,61 @@
+"""Runs `criu restore` for the engine and becomes the restored program's parent.
+
+Why a wrapper: `criu restore -d` hands the restored task to PID 1, which reaps it slowly (the PID
+stays busy for 1-2 s, so the next restore fails with "File exists"), while without -d criu always
+exits 0 and the program's exit status is lost. As a child subreaper we adopt the task the moment
+criu exits, reap it at once and exit with its real status (code, or 128 + signal, like a shell).
+
+Usage: axolotl_restore.py PIDFILE CRIU-COMMAND...
+Writes "pid <N>\\n" to fd 3 (when open) as soon as the task exists. Standard library only.
+"""
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+
+PR_SET_CHILD_SUBREAPER = 36
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def main():
+    pidfile, command = sys.argv[1], sys.argv[2:]
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        sys.stderr.write("axolotl: cannot become a child subreaper (errno %d)\n" % ctypes.get_errno())
+        return 125
+    # criu gets our stdio (the engine's new sockets) as fds 0-2 and nothing else.
+    rc = subprocess.call(command, close_fds=True)
+    if rc != 0:
+        return 125 if rc < 0 else min(rc, 125)
+    with open(pidfile) as f:
+        pid = int(f.read().strip())
+    try:
+        os.write(3, ("pid %d\n" % pid).encode())
+        os.close(3)
+    except OSError:
+        pass
+    for sig in FORWARDED:
+        signal.signal(sig, lambda s, _f: _forward(pid, s))
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 125
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def _forward(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -34,9 +34,18 @@ export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
   --yes                  accept proposed repairs without asking
   --verbose              more engine output on stderr`;
 
-export function parseRunArgs(argv: string[], cwd = process.cwd()): CliRunOptions {
+export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOptions {
+  // `--interval -1` would otherwise be read as a missing value followed by a flag.
+  const argv: string[] = [];
+  for (let i = 0; i < rawArgv.length; i++) {
+    if (takesValue(rawArgv[i]) && i + 1 < rawArgv.length && argv.every((a) => a.startsWith('-'))) {
+      argv.push(`${rawArgv[i]}=${rawArgv[++i]}`);
+    } else {
+      argv.push(rawArgv[i]);
+    }
+  }
   // Everything after the script belongs to the script, including things that look like our flags.
-  const scriptAt = argv.findIndex((a, i) => !a.startsWith('-') && !takesValue(argv[i - 1]));
+  const scriptAt = argv.findIndex((a) => !a.startsWith('-'));
   const ours = scriptAt < 0 ? argv : argv.slice(0, scriptAt);
   const rest = scriptAt < 0 ? [] : argv.slice(scriptAt);
   let parsed;

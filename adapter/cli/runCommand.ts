@@ -14,13 +14,13 @@ export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) 
 export async function runCommand(opts: CliRunOptions, onCrash?: CrashHandler): Promise<number> {
   if (opts.normalRun) return normalRun(opts);
   const term = new Terminal();
+  if (process.getuid?.() !== 0) {
+    throw new AxolotlError('criu needs root privileges to checkpoint', 'Run as root (e.g. sudo axolotl run …), or see `axolotl doctor`.');
+  }
   const criu = await findCriu();
   if (!criu) throw new AxolotlError('criu is not installed', 'Run `npm run setup` (scripts/install-criu.sh), or `axolotl doctor` for details.');
   if (!criu.checkOk) {
     throw new AxolotlError(`criu at ${criu.path} fails \`criu check\``, 'Run `axolotl doctor` to see why; scripts/install-criu.sh installs criu 4.1.', criu.checkOutput);
-  }
-  if (process.getuid?.() !== 0) {
-    throw new AxolotlError('criu needs root privileges to checkpoint', 'Run as root (e.g. sudo axolotl run …), or see `axolotl doctor`.');
   }
   const sup = new Supervisor(opts, { criu: criu.path });
   let crashes = 0;

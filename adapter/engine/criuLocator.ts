@@ -8,7 +8,7 @@ import { execa } from 'execa';
 
 export function criuCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
   // An explicit choice is the only candidate: silently using another criu would hide the problem.
-  if (env.AXOLOTL_CRIU) return [env.AXOLOTL_CRIU];
+  if (env.AXOLOTL_CRIU) return isExecutable(env.AXOLOTL_CRIU) ? [env.AXOLOTL_CRIU] : [];
   const home = env.AXOLOTL_HOME ?? path.join(env.XDG_DATA_HOME ?? path.join(os.homedir(), '.local', 'share'), 'axolotl');
   const list = [path.join(home, 'bin', 'criu')];
   for (const dir of (env.PATH ?? '').split(':')) if (dir) list.push(path.join(dir, 'criu'));

@@ -1,0 +1,102 @@
+// The engine on real processes and real criu: checkpoints, restores, ring buffer, big programs.
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { Supervisor } from '../../adapter/engine/supervisor';
+import type { Checkpoint, ExitEvent } from '../../adapter/engine/types';
+import { OutputLog, processesMatching, requireCriu, runOptions, waitForEvent } from '../support/engineHelpers';
+
+let criu: string;
+before(async () => { criu = await requireCriu(); });
+
+const running: Supervisor[] = [];
+after(async () => { await Promise.all(running.map((s) => s.stop())); });
+
+function supervise(program: string, args: string[], over = {}): { sup: Supervisor; out: OutputLog } {
+  const sup = new Supervisor(runOptions(program, { args, ...over }), { criu });
+  running.push(sup);
+  return { sup, out: new OutputLog(sup) };
+}
+
+/** The counter value a checkpoint captured, from the last line printed before it. */
+function countAt(c: Checkpoint): number {
+  const m = /count (\d+)/.exec(c.lastOutput ?? '');
+  assert.ok(m, `checkpoint ${c.id} has no count in lastOutput ${JSON.stringify(c.lastOutput)}`);
+  return Number(m[1]);
+}
+
+describe('criu engine', () => {
+  test('restoring checkpoint k resumes from k, three times in a row, on the same stream, with the real exit status', async () => {
+    const { sup, out } = supervise('count.py', ['200', '7', '0.05']);
+    const checkpoints: Checkpoint[] = [];
+    sup.on('checkpoint', (c) => checkpoints.push(c));
+    await sup.start();
+    while (checkpoints.length < 3) await waitForEvent(sup, 'checkpoint');
+    const k = checkpoints[1];
+    // lastOutput is the last line received when the dump began; a line written just before the
+    // freeze may still have been in the socket, so the restored copy continues one or two later.
+    const seen = countAt(k);
+    let resumedAt: number | undefined;
+    // Three restores of the same checkpoint: each copy continues from exactly the same state.
+    for (let round = 0; round < 3; round++) {
+      const from = out.text.length;
+      await sup.restore(k.id);
+      const m = await out.waitFor(/count (\d+) total (\d+)\n/, from);
+      const n = Number(m[1]);
+      resumedAt ??= n;
+      assert.equal(n, resumedAt, `round ${round}: restored copy printed ${m[0]}`);
+      assert.ok(n === seen + 1 || n === seen + 2, `resumed at ${n}, checkpoint saw count ${seen}`);
+      assert.ok(n <= countAt(checkpoints[2]) + 1, 'resumed before the next checkpoint');
+      // State came back too: total is the sum 0..n, computed by the program before the checkpoint.
+      assert.equal(Number(m[2]), (n * (n + 1)) / 2);
+    }
+    const [exit] = (await waitForEvent(sup, 'exit', undefined, 60_000)) as [ExitEvent];
+    assert.equal(exit.status, 7, 'exit status of the restored copy');
+    assert.match(out.text, /done 19900\n$/);
+  });
+
+  test('--max-saves 2 keeps exactly two image folders after ten checkpoints', async () => {
+    const { sup } = supervise('count.py', ['1000', '0', '0.01'], { maxSaves: 2, interval: 0.05 });
+    let taken = 0;
+    const deleted: number[] = [];
+    sup.on('checkpoint', () => taken++);
+    sup.on('checkpointDeleted', (c) => deleted.push(c.id));
+    await sup.start();
+    while (taken < 10) await waitForEvent(sup, 'checkpoint');
+    await sup.stop();
+    const dirs = fs.readdirSync(path.join(sup.runDir, 'checkpoints'));
+    assert.equal(dirs.length, 2, `kept ${dirs.join(', ')}`);
+    assert.deepEqual(sup.checkpoints.map((c) => String(c.id)).sort(), dirs.sort());
+    assert.ok(deleted.length >= 8, `oldest deleted first: ${deleted.join(',')}`);
+    assert.deepEqual(deleted, [...deleted].sort((a, b) => a - b));
+  });
+
+  test('a 200 MB program checkpoints and restores', async (t) => {
+    const { sup, out } = supervise('big.py', ['200', '200'], { interval: 1 });
+    await sup.start();
+    await out.waitFor(/allocated 200 MB/);
+    const [c] = (await waitForEvent(sup, 'checkpoint', undefined, 60_000)) as [Checkpoint];
+    assert.ok(c.bytes > 190e6, `image is ${c.bytes} bytes`);
+    const from = out.text.length;
+    const restoreStarted = await new Promise<number>((resolve) => {
+      sup.once('restored', (r) => resolve(r.ms));
+      void sup.restore(c.id);
+    });
+    await out.waitFor(/tick \d+/, from);
+    t.diagnostic(`200 MB: image ${(c.bytes / 1e6).toFixed(0)} MB, frozen ${c.frozenMs.toFixed(0)} ms, dump ${c.dumpMs.toFixed(0)} ms, restore ${restoreStarted.toFixed(0)} ms`);
+    await sup.stop();
+  });
+
+  test('stop() leaves no process behind, restored copies included', async () => {
+    const { sup, out } = supervise('count.py', ['1000', '0', '0.05']);
+    await sup.start();
+    const [c] = (await waitForEvent(sup, 'checkpoint')) as [Checkpoint];
+    await sup.restore(c.id);
+    await out.waitFor(/count/, out.text.length);
+    const pid = sup.pid!;
+    await sup.stop();
+    assert.equal(fs.existsSync(`/proc/${pid}`), false, 'restored program gone');
+    assert.deepEqual(processesMatching(sup.runDir), [], 'no restore wrapper or criu left');
+  });
+});

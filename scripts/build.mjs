@@ -23,3 +23,6 @@ if (watch) {
 } else {
   await Promise.all(existing.map((b) => esbuild.build(b)));
 }
+// Codicons for the timeline webview, beside the bundle (localResourceRoots: dist/ and media/ only).
+fs.mkdirSync('dist/codicons', { recursive: true });
+for (const f of ['codicon.css', 'codicon.ttf']) fs.copyFileSync(`node_modules/@vscode/codicons/dist/${f}`, `dist/codicons/${f}`);

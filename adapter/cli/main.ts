@@ -1,6 +1,7 @@
 // The `axolotl` command: run, doctor, checkpoints, restore, undo.
 import path from 'node:path';
 import { formatDoctor, runDoctor } from '../engine/doctor';
+import { undoLastRepair } from '../engine/repair';
 import { listCheckpoints, readRunInfo } from '../engine/runDir';
 import { AxolotlError } from '../engine/types';
 import { parseRunArgs, RUN_USAGE } from './options';
@@ -13,6 +14,7 @@ const USAGE = `usage: axolotl <command> [options]
   doctor                              check criu, privileges and Python here
   checkpoints <run-dir>               list the checkpoints kept by a run
   restore <run-dir> [id] [options]    continue a run from a kept checkpoint (default: the latest)
+  undo <run-dir> [--force]            put back the files the last accepted repair changed
   help                                this text`;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return checkpointsCommand(rest);
     case 'restore':
       return restoreCommand(rest);
+    case 'undo':
+      return undoCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -63,6 +67,16 @@ function restoreCommand(args: string[]): Promise<number> {
   if (id === undefined) throw new AxolotlError(`no checkpoints are kept in ${runDir}`);
   const opts = parseRunArgs([...more, ...(info.agent ? [] : ['--no-agent']), '--python', info.python, '--working-dir', path.dirname(runDir), info.program, ...info.args], info.cwd);
   return runCommand({ ...opts, from: { runDir, id } });
+}
+
+async function undoCommand(args: string[]): Promise<number> {
+  const force = args.includes('--force');
+  const dirs = args.filter((a) => a !== '--force');
+  if (dirs.length !== 1) throw new AxolotlError('usage: axolotl undo <run-dir> [--force]');
+  const res = await undoLastRepair(path.resolve(dirs[0]), { force });
+  process.stderr.write(`axolotl: undid repair ${res.number}: restored ${res.restored.join(', ') || 'nothing'}` +
+    `${res.deleted.length ? `; deleted ${res.deleted.join(', ')}` : ''}\n`);
+  return 0;
 }
 
 function checkpointsCommand(args: string[]): number {

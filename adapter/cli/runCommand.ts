@@ -8,10 +8,11 @@ import { AxolotlError, type CrashEvent, type ExitEvent } from '../engine/types';
 import type { CliRunOptions } from './options';
 import { formatBytes, Terminal } from './terminal';
 import { describeCrash } from './crashText';
+import { repairingCrashHandler } from './repairReview';
 
 export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) => Promise<void>;
 
-export async function runCommand(opts: CliRunOptions, onCrash?: CrashHandler): Promise<number> {
+export async function runCommand(opts: CliRunOptions): Promise<number> {
   if (opts.normalRun) return normalRun(opts);
   const term = new Terminal();
   if (process.getuid?.() !== 0) {
@@ -23,6 +24,12 @@ export async function runCommand(opts: CliRunOptions, onCrash?: CrashHandler): P
     throw new AxolotlError(`criu at ${criu.path} fails \`criu check\``, 'Run `axolotl doctor` to see why; scripts/install-criu.sh installs criu 4.1.', criu.checkOutput);
   }
   const sup = new Supervisor(opts, { criu: criu.path });
+  let onCrash: CrashHandler | undefined;
+  if (opts.repair && opts.agent) {
+    const review = repairingCrashHandler(opts);
+    review.attach(sup, term);
+    onCrash = review.handler;
+  }
   let crashes = 0;
   sup.on('output', (o) => term.program(o.stream, o.data));
   sup.on('started', (s) => {

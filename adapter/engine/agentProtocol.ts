@@ -63,7 +63,10 @@ export interface CrashReport {
   notes?: string[];
 }
 
-/** Sent once at start, and again after every restore handled by `poll`. */
+/** Sent once at start, and again after every restore handled by `poll`.
+ *  The agent cannot tell a restore from other wake-ups, so it treats every SIGUSR1 received while NOT
+ *  crashed as "after a restore": it sends `poll` (crashed:false), applies a newer `patch` (then sends
+ *  `patched`), and then sends `hello`. A fork-snapshot child that is continued does the same. */
 export interface HelloMessage {
   type: 'hello';
   pid: number;
@@ -81,7 +84,12 @@ export interface PollMessage {
   crashed: boolean;
 }
 
-/** Result of applying a patch (hot swap). */
+/** Result of applying a patch (hot swap). Also sent:
+ *  - after `retry` (swapped: [], restarted says what was restarted);
+ *  - after an automatic restart, when a frame still running code that a newer generation replaced
+ *    crashes (restarted ends with "(automatically: crashed in replaced code)"; no crash report is sent);
+ *  - with ok:false and `error` when the patch does not compile; the agent then stays paused on the
+ *    crash and keeps waiting for SIGUSR1 (the engine may send another patch, retry or abort). */
 export interface PatchedMessage {
   type: 'patched';
   pid: number;

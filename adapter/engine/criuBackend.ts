@@ -6,14 +6,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { restoreWrapperPath } from './paths';
-import { RunningCopy, readStdioInodes } from './runningCopy';
+import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
+import type { CheckpointRecord } from './runDir';
+import { RunningCopy, readStdioInodes, spawnOriginal } from './runningCopy';
 import { AxolotlError } from './types';
-
-export interface DumpResult {
-  frozenMs: number;
-  dumpMs: number;
-  bytes: number;
-}
 
 export interface CriuOptions {
   /** the criu command (a launcher script or binary) */
@@ -23,10 +19,17 @@ export interface CriuOptions {
   verbose: boolean;
 }
 
-export class CriuBackend {
+export class CriuBackend implements CheckpointBackend {
+  readonly kind = 'criu';
+
   constructor(private readonly opts: CriuOptions) {}
 
-  async dump(pid: number, dir: string, stdioInodes: number[]): Promise<DumpResult> {
+  async launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy> {
+    return spawnOriginal(command, args, cwd, env);
+  }
+
+  async dump(copy: ProgramCopy, dir: string): Promise<DumpResult> {
+    const { pid, stdioInodes } = copy;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const started = performance.now();
     const args = [
@@ -51,7 +54,9 @@ export class CriuBackend {
    * Restores the image in `dir` stopped (--leave-stopped), so the caller can queue signals for the
    * agent before any user code runs; the caller sends SIGCONT.
    */
-  async restore(dir: string, stdioInodes: number[], attempt: number): Promise<RunningCopy> {
+  async restore(rec: CheckpointRecord, attempt: number): Promise<ProgramCopy> {
+    const dir = rec.dir!;
+    const stdioInodes = rec.stdioInodes;
     const pidfile = path.join(dir, `restore-${attempt}.pid`);
     fs.rmSync(pidfile, { force: true });
     const logName = `restore-${attempt}.log`;
@@ -84,6 +89,20 @@ export class CriuBackend {
     }
     return new RunningCopy(pid, child, readStdioInodes(pid));
   }
+
+  discard(rec: CheckpointRecord): void {
+    if (rec.dir) fs.rmSync(rec.dir, { recursive: true, force: true });
+  }
+
+  restoreLog(rec: CheckpointRecord, attempt: number): string | undefined {
+    try {
+      return fs.readFileSync(path.join(rec.dir!, `restore-${attempt}.log`), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  async close(): Promise<void> {}
 }
 
 export function dirBytes(dir: string): number {

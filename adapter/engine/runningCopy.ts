@@ -5,9 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import type { ProgramCopy } from './backend';
 import type { ExitEvent } from './types';
 
-export class RunningCopy {
+export class RunningCopy implements ProgramCopy {
   /** settles once the copy has exited and been reaped */
   readonly exited: Promise<ExitEvent>;
   private exitEvent?: ExitEvent;

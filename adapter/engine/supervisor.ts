@@ -13,7 +13,7 @@ import {
   checkpointDir, createRunDir, deleteCheckpoint, listCheckpoints, readRunInfo, writeCheckpointRecord, writeRunInfo,
   type CheckpointRecord, type RunInfo,
 } from './runDir';
-import { spawnOriginal, type RunningCopy } from './runningCopy';
+import type { CheckpointBackend, ProgramCopy } from './backend';
 import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
 
 /** What the paused agent is told to do with its crash. */
@@ -29,15 +29,17 @@ const TRACEBACK_MARK = 'Traceback (most recent call last):';
 const STDERR_TAIL = 64 * 1024;
 
 export interface SupervisorDeps {
-  /** the criu command; required for the criu backend */
+  /** the criu command, for the default backend (criu run directly, as root) */
   criu?: string;
+  /** another backend (the pkexec helper, fork snapshots); given the resolved interpreter */
+  backend?: (python: string) => CheckpointBackend;
 }
 
 export class Supervisor extends EventEmitter<EngineEvents> {
   private state: State = 'idle';
-  private current?: RunningCopy;
+  private current?: ProgramCopy;
   private channel?: AgentChannel;
-  private backend?: CriuBackend;
+  private backend?: CheckpointBackend;
   private log?: EngineLog;
   private interpreter?: Interpreter;
   private timer?: NodeJS.Timeout;
@@ -46,11 +48,14 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private kept: CheckpointRecord[] = [];
   private nextId = 1;
   private restores = 0;
+  /** crash reports received, to spot a dump that overlapped one */
+  private crashes = 0;
   private generation = 0;
   private patchFiles: PatchFiles = {};
   private decision?: EngineReply;
   private lastReport?: CrashReport;
   private stderrTail = '';
+  private readonly launchSources = new Map<string, string>();
   private lastLine = '';
   runDir = '';
 
@@ -63,23 +68,30 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   get codeGeneration(): number { return this.generation; }
   get crashReport(): CrashReport | undefined { return this.lastReport; }
   get logFile(): string | undefined { return this.log?.file; }
+  /** accepted repaired sources so far (absolute path → text) */
+  get repairedSources(): Readonly<PatchFiles> { return this.patchFiles; }
+
+  /** The text a user file had when the program first crashed in it (what generation 0 runs). */
+  launchSource(file: string): string | undefined {
+    return this.launchSources.get(file);
+  }
 
   /** Starts the program from scratch in a new run folder. */
   async start(): Promise<void> {
     await this.prepare();
     const [cmd, args] = this.command();
     this.note('info', `run dir ${this.runDir}; starting ${cmd} ${args.join(' ')}`);
-    const copy = spawnOriginal(cmd, args, this.opts.cwd, this.childEnv());
+    const copy = await this.backend!.launch(cmd, args, this.opts.cwd, this.childEnv());
     this.adopt(copy);
     this.state = 'running';
-    this.emit('started', { pid: copy.pid, runDir: this.runDir, backend: 'criu' });
+    this.emit('started', { pid: copy.pid, runDir: this.runDir, backend: this.backend!.kind });
     this.schedule();
   }
 
   /** Continues an earlier run (this or another session) from one of its kept checkpoints. */
   async startFrom(runDir: string, id: number): Promise<void> {
     await this.prepare(runDir);
-    this.emit('started', { pid: 0, runDir: this.runDir, backend: 'criu' });
+    this.emit('started', { pid: 0, runDir: this.runDir, backend: this.backend!.kind });
     await this.restore(id);
   }
 
@@ -105,11 +117,12 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       }
     }
     this.log = new EngineLog(this.opts.logFile ?? path.join(this.runDir, 'engine.log'));
-    if (this.opts.backend !== 'auto' && this.opts.backend !== 'criu') {
-      throw new AxolotlError(`the ${this.opts.backend} backend is not available`, 'Use --backend criu.');
+    if (this.deps.backend) {
+      this.backend = this.deps.backend(this.interpreter.executable);
+    } else {
+      if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
+      this.backend = new CriuBackend({ criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose });
     }
-    if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
-    this.backend = new CriuBackend({ criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose });
     if (this.opts.agent) {
       this.channel = new AgentChannel((m) => this.onAgentMessage(m), info?.socketPath);
       this.channel.on('error', (e) => this.note('warn', `agent channel: ${e.message}`));
@@ -118,7 +131,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     if (!existingRunDir) {
       writeRunInfo(this.runDir, {
         program: this.opts.program, args: this.opts.args, cwd: this.opts.cwd,
-        python: this.interpreter.executable, started: new Date().toISOString(), backend: 'criu',
+        python: this.interpreter.executable, started: new Date().toISOString(), backend: this.backend.kind,
         socketPath: this.channel?.socketPath, agent: this.opts.agent,
       });
     }
@@ -144,15 +157,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         this.note('info', `stopping process ${this.current.pid} to restore checkpoint ${id}`);
         await this.current.kill();
       }
-      let copy: RunningCopy;
+      let copy: ProgramCopy;
       try {
-        copy = await this.backend!.restore(rec.dir!, rec.stdioInodes, ++this.restores);
+        copy = await this.backend!.restore(rec, ++this.restores);
       } catch (e) {
         this.state = before === 'running' ? 'exited' : before;
-        this.log?.include('criu restore log', path.join(rec.dir!, `restore-${this.restores}.log`));
+        this.logRestore(rec);
         throw e;
       }
-      this.log?.include('criu restore log', path.join(rec.dir!, `restore-${this.restores}.log`));
+      this.logRestore(rec);
       this.adopt(copy);
       // A copy restored at a crash is paused on it again: it polls with crashed=true.
       const crash = rec.atCrash ? readCrash(rec) : undefined;
@@ -207,6 +220,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     if (this.timer) clearTimeout(this.timer);
     await this.ops.catch(() => undefined);
     if (this.current?.alive) await this.current.kill();
+    await this.backend?.close();
     this.channel?.close();
     this.log?.close();
   }
@@ -228,12 +242,12 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       env.AXOLOTL_SOCKET = this.channel.socketPath;
       env.AXOLOTL_ROOT = this.opts.root;
       env.AXOLOTL_GENERATION = String(this.generation);
-      env.AXOLOTL_BACKEND = 'criu';
+      env.AXOLOTL_BACKEND = this.backend?.kind ?? 'criu';
     }
     return env;
   }
 
-  private adopt(copy: RunningCopy): void {
+  private adopt(copy: ProgramCopy): void {
     this.current = copy;
     this.stderrTail = '';
     const forward = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
@@ -253,7 +267,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     });
   }
 
-  private onExit(copy: RunningCopy, ev: ExitEvent): void {
+  private onExit(copy: ProgramCopy, ev: ExitEvent): void {
     if (copy !== this.current || this.state === 'restoring' || this.state === 'stopped') return;
     if (this.timer) clearTimeout(this.timer);
     this.state = 'exited';
@@ -269,18 +283,29 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   }
 
   private onAgentMessage(msg: AgentMessage): EngineReply {
+    this.backend?.onAgentMessage?.(msg);
     switch (msg.type) {
       case 'hello':
         this.note('debug', `agent ready in process ${msg.pid} (Python ${msg.python}, generation ${msg.generation})`);
         return { type: 'ok' };
       case 'crash': {
+        this.crashes++;
         this.state = 'crashed';
         this.lastReport = msg;
         this.decision = undefined;
+        for (const f of msg.frames) {
+          if (f.user && !this.launchSources.has(f.file) && !(f.file in this.patchFiles)) {
+            try { this.launchSources.set(f.file, fs.readFileSync(f.file, 'utf8')); } catch { /* gone */ }
+          }
+        }
         if (this.timer) clearTimeout(this.timer);
         this.note('info', `crash in process ${msg.pid}: ${msg.exception.type}: ${msg.exception.message}`);
-        // Emitted after the reply is on its way: consumers may checkpoint the paused process at once.
-        setImmediate(() => this.emit('crash', { traceback: msg.traceback, report: msg, paused: true, generation: msg.generation }));
+        setImmediate(() => {
+          this.emit('crash', { traceback: msg.traceback, report: msg, paused: true, generation: msg.generation });
+          // Keep the crash moment itself, stack alive, as a checkpoint (the agent has closed its
+          // connection by the time the serialized dump runs).
+          void this.checkpoint(true).catch((e: Error) => this.note('warn', `could not save the crash as a checkpoint: ${e.message}`));
+        });
         return { type: 'wait' };
       }
       case 'poll': {
@@ -295,11 +320,13 @@ export class Supervisor extends EventEmitter<EngineEvents> {
           : { type: 'continue' };
       }
       case 'patched':
+        this.emit('patched', { generation: msg.generation, ok: msg.ok, restarted: msg.restarted, error: msg.error });
         this.note(msg.ok ? 'info' : 'warn', msg.ok
           ? `agent swapped in generation ${msg.generation}${msg.restarted ? `; ${msg.restarted}` : ''}`
           : `agent could not apply generation ${msg.generation}: ${msg.error}`);
         return { type: 'ok' };
       case 'verified':
+        this.emit('verified', { generation: msg.generation });
         this.note('info', `generation ${msg.generation} ran past the crash point`);
         return { type: 'ok' };
       default:
@@ -322,12 +349,17 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const wanted = atCrash ? 'crashed' : 'running';
     if (!copy?.alive || this.state !== wanted) return undefined;
     await this.channel?.whenIdle();
+    // A crash may have been reported while we waited: an ordinary dump now would capture the paused
+    // crash and later be restored as if it were a point before it.
+    if (this.state !== wanted || copy !== this.current) return undefined;
+    const crashesBefore = this.crashes;
     const id = this.nextId++;
+    this.emit('checkpointStarted', { atCrash });
     const dir = checkpointDir(this.runDir, id);
     const lastOutput = this.lastLine;
     let res;
     try {
-      res = await this.backend!.dump(copy.pid, dir, copy.stdioInodes);
+      res = await this.backend!.dump(copy, dir);
     } catch (e) {
       deleteCheckpoint({ dir } as CheckpointRecord);
       if (!copy.alive || copy !== this.current) return undefined; // it exited meanwhile: not a failure
@@ -335,14 +367,16 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     } finally {
       if (this.opts.verbose) this.log?.include(`criu dump log #${id}`, path.join(dir, 'dump.log'));
     }
-    if (copy !== this.current) { // replaced while dumping: the image is of a copy that no longer matters
-      deleteCheckpoint({ dir } as CheckpointRecord);
+    // Replaced while dumping: the image is of a copy that no longer matters. Crashed while dumping:
+    // the image may be before or after the crash, so it cannot be offered as either.
+    if (copy !== this.current || (!atCrash && this.crashes !== crashesBefore)) {
+      this.backend!.discard({ dir } as CheckpointRecord);
       return undefined;
     }
     const rec: CheckpointRecord = {
       id, time: Date.now(), bytes: res.bytes, frozenMs: res.frozenMs, dumpMs: res.dumpMs,
       generation: this.generation, atCrash: atCrash || undefined, lastOutput: lastOutput || undefined,
-      backend: 'criu', dir, stdioInodes: copy.stdioInodes, pid: copy.pid,
+      backend: this.backend!.kind, dir, stdioInodes: copy.stdioInodes, pid: copy.pid,
     };
     writeCheckpointRecord(rec);
     if (atCrash && this.lastReport) fs.writeFileSync(path.join(dir, 'crash.json'), JSON.stringify(this.lastReport));
@@ -361,10 +395,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const max = this.opts.maxSaves;
     if (max !== undefined && max >= 0 && ordinary.length > max) drop.push(...ordinary.slice(0, ordinary.length - max));
     for (const c of drop) {
-      deleteCheckpoint(c);
+      this.backend!.discard(c);
       this.kept = this.kept.filter((k) => k !== c);
       this.emit('checkpointDeleted', c);
     }
+  }
+
+  private logRestore(rec: CheckpointRecord): void {
+    const text = this.backend?.restoreLog?.(rec, this.restores);
+    if (text) this.log?.write('debug', `restore log of checkpoint ${rec.id}:\n${text.trimEnd().replace(/^/gm, '    ')}`);
   }
 
   private serialize<T>(fn: () => Promise<T>): Promise<T> {

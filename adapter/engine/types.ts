@@ -91,6 +91,12 @@ export interface EngineEvents {
   crash: [CrashEvent];
   restored: [RestoredEvent];
   exit: [ExitEvent];
+  /** a dump began (consumers show progress when it takes long) */
+  checkpointStarted: [{ atCrash: boolean }];
+  /** the agent swapped in repaired code (ok) or could not (error) */
+  patched: [{ generation: number; ok: boolean; restarted?: string; error?: string }];
+  /** the repaired code ran past the crash point */
+  verified: [{ generation: number }];
   /** human-readable progress and warnings ("dumping…", "criu failed: …") */
   log: [{ level: 'debug' | 'info' | 'warn' | 'error'; message: string }];
 }

@@ -34,8 +34,8 @@ describe('criu engine', () => {
     await sup.start();
     while (checkpoints.length < 3) await waitForEvent(sup, 'checkpoint');
     const k = checkpoints[1];
-    // lastOutput is the last line received when the dump began; a line written just before the
-    // freeze may still have been in the socket, so the restored copy continues one or two later.
+    // lastOutput is the last line received when the dump began; the program prints every 50 ms until
+    // criu freezes it, so the restored copy continues a few lines later (never earlier).
     const seen = countAt(k);
     let resumedAt: number | undefined;
     // Three restores of the same checkpoint: each copy continues from exactly the same state.
@@ -46,7 +46,7 @@ describe('criu engine', () => {
       const n = Number(m[1]);
       resumedAt ??= n;
       assert.equal(n, resumedAt, `round ${round}: restored copy printed ${m[0]}`);
-      assert.ok(n === seen + 1 || n === seen + 2, `resumed at ${n}, checkpoint saw count ${seen}`);
+      assert.ok(n > seen && n <= seen + 2 + Math.ceil(k.dumpMs / 50), `resumed at ${n}, checkpoint saw count ${seen} (dump ${k.dumpMs.toFixed(0)} ms)`);
       assert.ok(n <= countAt(checkpoints[2]) + 1, 'resumed before the next checkpoint');
       // State came back too: total is the sum 0..n, computed by the program before the checkpoint.
       assert.equal(Number(m[2]), (n * (n + 1)) / 2);

@@ -1,0 +1,488 @@
+// The debug session: translates DAP requests into engine calls and engine events into DAP events.
+// No checkpoint, repair or process logic lives here; the engine (adapter/engine) does the work.
+import path from 'node:path';
+import {
+  ContinuedEvent, Event, ExitedEvent, Handles, InitializedEvent, InvalidatedEvent, LoggingDebugSession,
+  OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Scope, Source, StackFrame, StoppedEvent,
+  TerminatedEvent, Thread,
+} from '@vscode/debugadapter';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import type { AgentValue } from '../engine/agentProtocol';
+import { findCriu } from '../engine/criuLocator';
+import { runPlain, type PlainRun } from '../engine/plainRun';
+import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
+import { Supervisor } from '../engine/supervisor';
+import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';
+import {
+  checkpointInfo, crashInfo, restoreInfo, sessionEnd, TIMELINE_DAP_EVENT, type TimelineUpdate,
+} from '../../webview/protocol';
+import {
+  APPLY_REPAIR_REQUEST, CHECKPOINTS_REQUEST, PROPOSE_REPAIR_REQUEST, REJECT_REPAIR_REQUEST, REPAIR_PROPOSED_EVENT,
+  REPAIR_STATUS_EVENT, RESTORE_REQUEST, type ApplyRepairArgs, type ProposeRepairArgs, type RejectRepairArgs,
+  type RepairStatusBody, type RestoreArgs,
+} from './customProtocol';
+import type { AxolotlLaunchArgs } from './launchArgs';
+
+const THREAD_ID = 1;
+
+export interface AxolotlSessionOptions {
+  /** the model API key (from SecretStorage, or AXOLOTL_API_KEY for the standalone adapter) */
+  apiKey?: string;
+}
+
+export class AxolotlSession extends LoggingDebugSession {
+  private sup?: Supervisor;
+  private plain?: PlainRun;
+  private flow?: RepairFlow;
+  private launchArgs?: AxolotlLaunchArgs;
+  private configured!: () => void;
+  private readonly configurationDone = new Promise<void>((r) => { this.configured = r; });
+  private readonly values = new Handles<Record<string, AgentValue>>();
+  private crash?: CrashEvent;
+  private crashCount = 0;
+  /** checkpoint the live program was last restored from (undefined: running ahead of all of them) */
+  private position?: number;
+  private progressSupported = false;
+  private ended = false;
+
+  constructor(private readonly options: AxolotlSessionOptions = {}) {
+    super();
+    this.setDebuggerLinesStartAt1(true);
+    this.setDebuggerColumnsStartAt1(true);
+  }
+
+  protected override initializeRequest(response: DebugProtocol.InitializeResponse, args: DebugProtocol.InitializeRequestArguments): void {
+    this.progressSupported = !!args.supportsProgressReporting;
+    response.body = {
+      ...response.body,
+      supportsConfigurationDoneRequest: true,
+      supportsExceptionInfoRequest: true,
+      supportsStepBack: true,
+      supportsGotoTargetsRequest: true,
+      supportsRestartFrame: true,
+      supportsCancelRequest: true,
+      supportsTerminateRequest: true,
+      supportsEvaluateForHovers: true,
+      supportsSingleThreadExecutionRequests: false,
+      exceptionBreakpointFilters: [],
+    };
+    this.sendResponse(response);
+    this.sendEvent(new InitializedEvent());
+  }
+
+  protected override configurationDoneRequest(response: DebugProtocol.ConfigurationDoneResponse): void {
+    this.configured();
+    this.sendResponse(response);
+  }
+
+  protected override async launchRequest(response: DebugProtocol.LaunchResponse, args: AxolotlLaunchArgs): Promise<void> {
+    this.launchArgs = args;
+    try {
+      await this.configurationDone;
+      const opts = runOptionsFrom(args);
+      if (args.normalRun) {
+        this.plain = runPlain(opts);
+        this.plain.on('output', (o) => this.output(o.stream, o.data.toString('utf8')));
+        this.plain.on('exit', (ev) => this.end(ev.status));
+        this.sendResponse(response);
+        return;
+      }
+      if (process.getuid?.() !== 0) {
+        throw new AxolotlError('criu needs root privileges to checkpoint', 'Run "Axolotl: Check Environment" to see how to set them up.');
+      }
+      const criu = await findCriu();
+      if (!criu?.checkOk) throw new AxolotlError('no working criu found', 'Run "Axolotl: Check Environment" for details and the fix.');
+      const sup = new Supervisor(opts, { criu: criu.path });
+      this.sup = sup;
+      this.wireEngine(sup);
+      if (args.repair?.enabled !== false) {
+        this.flow = new RepairFlow(sup, {
+          model: { model: args.repair?.model, baseUrl: args.repair?.baseUrl, apiKey: this.options.apiKey ?? process.env.AXOLOTL_API_KEY },
+          maxAttempts: args.repair?.maxAttempts,
+          resume: args.resume ?? 'checkpoint',
+        });
+        this.wireRepairs(this.flow);
+      }
+      await sup.start();
+      this.sendResponse(response);
+    } catch (e) {
+      this.sendErrorResponse(response, { id: 1001, format: errorText(e), showUser: true });
+      this.end(undefined);
+    }
+  }
+
+  private wireEngine(sup: Supervisor): void {
+    sup.on('output', (o) => this.output(o.stream, o.data.toString('utf8')));
+    sup.on('started', (s) => this.timeline({
+      type: 'session', change: 'started',
+      session: {
+        id: path.basename(s.runDir), program: path.basename(sup.opts.program), startTime: Date.now(), backend: s.backend,
+        pid: s.pid, interval: sup.opts.interval, ...(sup.opts.maxSaves ? { maxSaves: sup.opts.maxSaves } : {}),
+      },
+    }));
+    sup.on('checkpoint', (c) => this.timeline({ type: 'checkpoint', change: 'added', checkpoint: checkpointInfo(c) }));
+    sup.on('checkpointDeleted', (c) => this.timeline({ type: 'checkpoint', change: 'deleted', id: c.id }));
+    let dumpProgress: { id: string; timer: NodeJS.Timeout; shown: boolean } | undefined;
+    sup.on('checkpointStarted', ({ atCrash }) => {
+      // Only dumps that take a while deserve a progress indicator; most take milliseconds.
+      const id = `dump-${Date.now()}`;
+      const p = { id, shown: false, timer: setTimeout(() => { p.shown = true; this.progressStart(id, atCrash ? 'Saving the crash' : 'Checkpointing'); }, 300) };
+      dumpProgress = p;
+    });
+    const endDump = () => {
+      if (!dumpProgress) return;
+      clearTimeout(dumpProgress.timer);
+      if (dumpProgress.shown) this.progressEnd(dumpProgress.id);
+      dumpProgress = undefined;
+    };
+    sup.on('checkpoint', endDump);
+    sup.on('log', (l) => {
+      if (l.level === 'warn' || l.level === 'error') {
+        endDump();
+        this.output('console', `axolotl: ${l.message}\n`);
+      }
+    });
+    sup.on('restored', (r) => {
+      this.crash = undefined;
+      this.position = r.checkpoint.id;
+      this.values.reset();
+      this.timeline({ type: 'restore', restore: restoreInfo(Date.now(), r) });
+      this.head('running', r.pid);
+      this.sendEvent(new ContinuedEvent(THREAD_ID, true));
+      this.sendEvent(new InvalidatedEvent(['all']));
+      this.output('console', `axolotl: restored checkpoint ${r.checkpoint.id} in ${r.ms.toFixed(0)} ms\n`);
+    });
+    sup.on('crash', (crash) => {
+      this.crash = crash;
+      this.crashCount++;
+      this.values.reset();
+      this.timeline({ type: 'crash', crash: crashInfo(this.crashCount, Date.now(), crash) });
+      if (!crash.paused) return;
+      this.head('crashed');
+      const ex = crash.report?.exception;
+      this.sendEvent(new StoppedEvent('exception', THREAD_ID, ex ? `${ex.type}: ${ex.message}` : 'uncaught exception'));
+      if (this.flow) void this.propose();
+    });
+    sup.on('exit', (ev) => {
+      if (this.sup?.pid !== undefined && this.crash?.paused) return;
+      this.end(ev.status);
+    });
+  }
+
+  private wireRepairs(flow: RepairFlow): void {
+    const progress = new Map<string, boolean>();
+    flow.on('status', (s: RepairFlowEvents['status'][0]) => {
+      const body: RepairStatusBody = { crashId: this.crashCount, ...s };
+      this.sendEvent(new Event(REPAIR_STATUS_EVENT, body));
+      if (s.repairId && s.status !== 'searching' && s.status !== 'unavailable') {
+        this.timeline({ type: 'repair', repair: { id: s.repairId, time: s.proposedAt ?? Date.now(), status: s.status, crashId: this.crashCount, ...(s.message ? { detail: s.message } : {}) } });
+      }
+      if (s.status === 'searching' && this.progressSupported) {
+        const id = `repair-${this.crashCount}-${s.attempt ?? 1}`;
+        progress.set(id, true);
+        const start = new ProgressStartEvent(id, 'Asking the model for a repair', s.message) as DebugProtocol.ProgressStartEvent;
+        start.body.cancellable = true;
+        this.sendEvent(start);
+        flow.once('settled', () => { this.progressEnd(id); progress.delete(id); });
+      }
+    });
+    flow.on('progress', (p) => {
+      if (!this.progressSupported) return;
+      for (const id of progress.keys()) this.sendEvent(new ProgressUpdateEvent(id, p));
+    });
+    flow.on('proposed', (proposal) => {
+      this.timeline({ type: 'repair', repair: { id: proposal.repairId, time: Date.now(), status: 'proposed', crashId: proposal.crashId, summary: firstLine(proposal.explanation), files: proposal.files.map((f) => f.relPath) } });
+      this.sendEvent(new Event(REPAIR_PROPOSED_EVENT, proposal));
+      if (this.launchArgs?.repair?.autoAccept) {
+        void flow.accept(proposal.repairId, Object.fromEntries(proposal.files.map((f) => [f.path, f.proposed])), { written: false })
+          .catch((e: Error) => this.output('console', `axolotl: ${errorText(e)}\n`));
+      }
+    });
+  }
+
+  private async propose(hint?: string): Promise<void> {
+    try {
+      await this.flow!.propose({ hint, crashId: this.crashCount });
+    } catch (e) {
+      this.output('console', `axolotl: ${errorText(e)}\n`);
+    }
+  }
+
+  // ---- requests -------------------------------------------------------------------------------
+
+  protected override threadsRequest(response: DebugProtocol.ThreadsResponse): void {
+    response.body = { threads: [new Thread(THREAD_ID, this.launchArgs ? path.basename(this.launchArgs.program) : 'main')] };
+    this.sendResponse(response);
+  }
+
+  protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse): void {
+    const frames = [...(this.crash?.report?.frames ?? [])].reverse();
+    response.body = {
+      stackFrames: frames.map((f, i) => {
+        const sf = new StackFrame(i, f.qualname || f.function, new Source(path.basename(f.file), f.file), f.line, 1);
+        if (!f.user) (sf as DebugProtocol.StackFrame).presentationHint = 'subtle';
+        if (f.restartable) (sf as DebugProtocol.StackFrame).canRestart = true;
+        return sf;
+      }),
+      totalFrames: frames.length,
+    };
+    this.sendResponse(response);
+  }
+
+  protected override scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
+    const frame = this.frame(args.frameId);
+    response.body = { scopes: frame?.locals ? [new Scope('Locals', this.values.create(frame.locals), false)] : [] };
+    this.sendResponse(response);
+  }
+
+  protected override variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
+    const values = this.values.get(args.variablesReference) ?? {};
+    response.body = {
+      variables: Object.entries(values).map(([name, v]) => ({
+        name,
+        value: v.repr,
+        type: v.type,
+        variablesReference: v.children && Object.keys(v.children).length ? this.values.create(v.children) : 0,
+        ...(v.redacted ? { presentationHint: { attributes: ['readOnly'] as DebugProtocol.VariablePresentationHint['attributes'] } } : {}),
+      })),
+    };
+    this.sendResponse(response);
+  }
+
+  protected override evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
+    // The program is paused inside Python: only the values the agent reported can be shown.
+    const frame = args.frameId !== undefined ? this.frame(args.frameId) : undefined;
+    const v = frame?.locals?.[args.expression.trim()];
+    if (!v) {
+      this.sendErrorResponse(response, { id: 1002, format: 'Only local names at the crash can be shown (the program is paused, not interactive).', showUser: false });
+      return;
+    }
+    response.body = { result: v.repr, type: v.type, variablesReference: v.children ? this.values.create(v.children) : 0 };
+    this.sendResponse(response);
+  }
+
+  protected override exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): void {
+    const r = this.crash?.report;
+    response.body = {
+      exceptionId: r?.exception.qualifiedType ?? 'Exception',
+      description: r ? r.exception.message : this.crash?.traceback,
+      breakMode: 'unhandled',
+      details: { message: r?.exception.message, typeName: r?.exception.type, fullTypeName: r?.exception.qualifiedType, stackTrace: this.crash?.traceback },
+    };
+    this.sendResponse(response);
+  }
+
+  protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
+    // Continuing past an uncaught exception lets it end the program, as in any debugger.
+    if (this.crash?.paused && this.sup) this.flow ? this.flow.reject() : this.sup.decide({ type: 'abort' });
+    response.body = { allThreadsContinued: true };
+    this.sendResponse(response);
+  }
+
+  protected override nextRequest(response: DebugProtocol.NextResponse): void {
+    this.sendErrorResponse(response, { id: 1003, format: 'Stepping is not supported: Axolotl rewinds to checkpoints (Step Back, Reverse Continue, or the timeline).', showUser: true });
+  }
+
+  protected override stepInRequest(response: DebugProtocol.StepInResponse): void { this.nextRequest(response); }
+  protected override stepOutRequest(response: DebugProtocol.StepOutResponse): void { this.nextRequest(response); }
+
+  protected override pauseRequest(response: DebugProtocol.PauseResponse): void {
+    this.sendErrorResponse(response, { id: 1004, format: 'Axolotl does not pause a running program; use the timeline to rewind to a checkpoint.', showUser: true });
+  }
+
+  protected override async stepBackRequest(response: DebugProtocol.StepBackResponse): Promise<void> {
+    const kept = this.restorable();
+    const target = [...kept].reverse().find((c) => this.position === undefined || c.id < this.position) ?? kept[0];
+    await this.restoreTo(response, target?.id);
+  }
+
+  protected override async reverseContinueRequest(response: DebugProtocol.ReverseContinueResponse): Promise<void> {
+    await this.restoreTo(response, this.restorable()[0]?.id);
+  }
+
+  protected override gotoTargetsRequest(response: DebugProtocol.GotoTargetsResponse): void {
+    response.body = {
+      targets: this.restorable().map((c) => ({
+        id: c.id,
+        label: `Checkpoint #${c.id} · ${new Date(c.time).toLocaleTimeString()} · ${(c.bytes / 1e6).toFixed(1)} MB`,
+        line: 1,
+      })),
+    };
+    this.sendResponse(response);
+  }
+
+  protected override async gotoRequest(response: DebugProtocol.GotoResponse, args: DebugProtocol.GotoArguments): Promise<void> {
+    await this.restoreTo(response, args.targetId);
+  }
+
+  protected override async restartFrameRequest(response: DebugProtocol.RestartFrameResponse, args: DebugProtocol.RestartFrameArguments): Promise<void> {
+    const frame = this.frame(args.frameId);
+    if (!this.sup || !this.crash?.paused || !frame?.restartable) {
+      this.sendErrorResponse(response, { id: 1005, format: 'Only a frame of the paused crash that the agent can restart can be restarted.', showUser: true });
+      return;
+    }
+    try {
+      // The user may have fixed the code by hand: restart with what is on disk now.
+      await this.flow?.restartWithDiskSources(this.crash);
+      if (!this.flow) this.sup.decide({ type: 'retry' });
+      this.sendResponse(response);
+    } catch (e) {
+      this.sendErrorResponse(response, { id: 1006, format: errorText(e), showUser: true });
+    }
+  }
+
+  protected override cancelRequest(response: DebugProtocol.CancelResponse, args: DebugProtocol.CancelArguments): void {
+    if (args.progressId?.startsWith('repair-') || args.requestId !== undefined) this.flow?.cancel();
+    this.sendResponse(response);
+  }
+
+  protected override async terminateRequest(response: DebugProtocol.TerminateResponse): Promise<void> {
+    await this.stopProgram();
+    this.sendResponse(response);
+  }
+
+  protected override async disconnectRequest(response: DebugProtocol.DisconnectResponse): Promise<void> {
+    await this.stopProgram();
+    this.sendResponse(response);
+  }
+
+  protected override async customRequest(command: string, response: DebugProtocol.Response, args: unknown): Promise<void> {
+    try {
+      switch (command) {
+        case CHECKPOINTS_REQUEST:
+          response.body = { checkpoints: this.restorable().map(checkpointInfo) };
+          break;
+        case RESTORE_REQUEST:
+          await this.requireSup().restore((args as RestoreArgs).checkpointId);
+          break;
+        case PROPOSE_REPAIR_REQUEST: {
+          const flow = this.requireFlow();
+          const result = await flow.propose({ hint: (args as ProposeRepairArgs | undefined)?.hint, crashId: this.crashCount });
+          response.body = result.ok ? { repair: result.proposal } : { reason: result.reason };
+          break;
+        }
+        case APPLY_REPAIR_REQUEST: {
+          const a = args as ApplyRepairArgs;
+          response.body = await this.requireFlow().accept(a.repairId, a.files, { written: a.written, resume: a.resume });
+          break;
+        }
+        case REJECT_REPAIR_REQUEST:
+          this.requireFlow().reject((args as RejectRepairArgs).repairId);
+          break;
+        default:
+          return super.customRequest(command, response, args);
+      }
+      this.sendResponse(response);
+    } catch (e) {
+      this.sendErrorResponse(response, { id: 1007, format: errorText(e), showUser: true });
+    }
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private async restoreTo(response: DebugProtocol.Response, id: number | undefined): Promise<void> {
+    if (id === undefined || !this.sup) {
+      this.sendErrorResponse(response, { id: 1008, format: 'No checkpoint is kept yet.', showUser: true });
+      return;
+    }
+    try {
+      this.progressStart(`restore-${id}`, `Restoring checkpoint #${id}`);
+      await this.sup.restore(id);
+      this.sendResponse(response);
+    } catch (e) {
+      this.sendErrorResponse(response, { id: 1009, format: errorText(e), showUser: true });
+    } finally {
+      this.progressEnd(`restore-${id}`);
+    }
+  }
+
+  private restorable() {
+    return (this.sup?.checkpoints ?? []).filter((c) => !c.atCrash);
+  }
+
+  private frame(frameId: number) {
+    const frames = this.crash?.report?.frames;
+    return frames ? frames[frames.length - 1 - frameId] : undefined;
+  }
+
+  private requireSup(): Supervisor {
+    if (!this.sup) throw new AxolotlError('The program is not running under checkpoints.');
+    return this.sup;
+  }
+
+  private requireFlow(): RepairFlow {
+    if (!this.flow) throw new AxolotlError('Repairs are disabled for this session (repair.enabled is false).');
+    return this.flow;
+  }
+
+  private output(category: 'stdout' | 'stderr' | 'console', text: string): void {
+    this.sendEvent(new OutputEvent(text, category));
+  }
+
+  private timeline(update: TimelineUpdate): void {
+    this.sendEvent(new Event(TIMELINE_DAP_EVENT, update));
+  }
+
+  private head(state: 'running' | 'crashed' | 'exited', pid?: number): void {
+    this.timeline({ type: 'head', head: { time: Date.now(), state, generation: this.sup?.codeGeneration ?? 0, ...(pid ? { pid } : {}) } });
+  }
+
+  private progressStart(id: string, title: string): void {
+    if (this.progressSupported) this.sendEvent(new ProgressStartEvent(id, title));
+  }
+
+  private progressEnd(id: string): void {
+    if (this.progressSupported) this.sendEvent(new ProgressEndEvent(id));
+  }
+
+  private end(status: number | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.head('exited');
+    this.timeline({ type: 'session', change: 'ended', end: sessionEnd(Date.now(), { status: status ?? 0 }) });
+    if (status !== undefined) this.sendEvent(new ExitedEvent(status));
+    this.sendEvent(new TerminatedEvent());
+  }
+
+  private async stopProgram(): Promise<void> {
+    this.flow?.cancel();
+    await this.plain?.stop();
+    await this.sup?.stop();
+    this.end(undefined);
+  }
+}
+
+/** Launch arguments → engine options, with the same defaults as the CLI. */
+export function runOptionsFrom(args: AxolotlLaunchArgs): RunOptions {
+  if (!args.program) throw new AxolotlError('No program to run: set "program" in the launch configuration.');
+  const program = path.resolve(args.cwd ?? process.cwd(), args.program);
+  if (path.extname(program) !== '.py') throw new AxolotlError(`Not a Python script (.py): ${program}`);
+  const dir = path.dirname(program);
+  const interval = args.checkpointInterval ?? 1;
+  if (!(interval > 0)) throw new AxolotlError(`checkpointInterval must be a positive number of seconds, got ${interval}`);
+  const backend = args.backend ?? 'auto';
+  if (!['auto', 'criu', 'fork'].includes(backend)) throw new AxolotlError(`Unknown backend "${backend}": use auto, criu or fork.`);
+  return {
+    program,
+    args: args.args ?? [],
+    cwd: args.cwd ?? dir,
+    env: args.env ?? {},
+    python: args.python ?? 'python3',
+    interval,
+    maxSaves: args.maxCheckpoints,
+    workingDir: args.workingDir ? path.resolve(dir, args.workingDir) : path.join(dir, '.axolotl'),
+    backend,
+    agent: true,
+    root: dir,
+    verbose: false,
+  };
+}
+
+function errorText(e: unknown): string {
+  if (e instanceof AxolotlError) return [e.message, e.hint, e.details].filter(Boolean).join('\n');
+  return e instanceof Error ? e.message : String(e);
+}
+
+function firstLine(s: string): string {
+  return (s.trim().split('\n')[0] ?? '').slice(0, 200);
+}

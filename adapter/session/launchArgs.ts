@@ -1,0 +1,34 @@
+// The `axolotl` launch configuration: mirrors `contributes.debuggers[0].configurationAttributes.launch`
+// in package.json (a unit test keeps the two in step).
+import type { DebugProtocol } from '@vscode/debugprotocol';
+
+export interface RepairLaunchArgs {
+  /** ask a model for repairs on a crash (default true) */
+  enabled?: boolean;
+  model?: string;
+  baseUrl?: string;
+  /** accept proposals without review (CI) */
+  autoAccept?: boolean;
+  /** model attempts per crash (default 3) */
+  maxAttempts?: number;
+}
+
+export interface AxolotlLaunchArgs extends DebugProtocol.LaunchRequestArguments {
+  program: string;
+  args?: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  python?: string;
+  /** seconds between checkpoints (default 1) */
+  checkpointInterval?: number;
+  /** keep at most this many checkpoints (default unlimited) */
+  maxCheckpoints?: number;
+  /** parent of the run folders (default .axolotl next to the program) */
+  workingDir?: string;
+  backend?: 'auto' | 'criu' | 'fork';
+  repair?: RepairLaunchArgs;
+  /** run with plain python: no checkpoints, no agent */
+  normalRun?: boolean;
+  /** how an accepted repair resumes (default checkpoint) */
+  resume?: 'checkpoint' | 'in-place';
+}

@@ -1,0 +1,199 @@
+"""Talking to the engine: one short unix-socket connection per exchange (never held open, so a CRIU
+dump never sees one), SIGUSR1 "poll me", SIGUSR2 fork snapshots, and the crash wait loop."""
+import os
+import signal
+import sys
+import threading
+import time
+
+from .state import S
+
+REPLY_TIMEOUT = 30.0
+NOTE_TIMEOUT = 5.0
+
+
+def request(msg, timeout=REPLY_TIMEOUT):
+    """Send one JSON line, return the reply dict (or {} if the engine closed without one).
+    None when the engine is unreachable."""
+    path = S.config.socket
+    if not path:
+        return None
+    import json
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+        s.sendall((json.dumps(msg, default=str) + "\n").encode("utf-8"))
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        line = buf.split(b"\n", 1)[0].strip()
+        return json.loads(line.decode("utf-8")) if line else {}
+    except (OSError, ValueError):
+        return None
+    finally:
+        try:
+            s.close()
+        except OSError:
+            pass
+
+
+def note(msg):
+    """Fire-and-forget message (hello, patched, verified, exit, snapshot): the reply is ignored."""
+    try:
+        return request(msg, NOTE_TIMEOUT)
+    except Exception:
+        return None
+
+
+def hello():
+    import platform
+    note({"type": "hello", "pid": os.getpid(), "python": platform.python_version(),
+          "script": S.config.script or "", "root": S.config.root or "", "generation": S.generation})
+
+
+def poll(crashed):
+    return request({"type": "poll", "pid": os.getpid(), "generation": S.generation, "crashed": bool(crashed)})
+
+
+def send_exit(code):
+    if S.active:
+        note({"type": "exit", "pid": os.getpid(), "code": code})
+
+
+def send_verified():
+    if S.verify_pending:
+        S.verify_pending = False
+        note({"type": "verified", "pid": os.getpid(), "generation": S.generation})
+
+
+# ----------------------------------------------------------------------------------------------
+# SIGUSR1
+
+def _on_usr1(signum, frame):
+    if S.crashed or S.busy:
+        S.poked = True  # the wait loop / the end of the busy section handles it
+        return
+    poll_and_swap()
+
+
+def poll_and_swap():
+    """Not crashed: after a restore the engine may have a newer generation for us; swap it in
+    before any more user code runs (we are in a signal handler between two bytecodes)."""
+    from . import hotswap
+    S.busy = True
+    try:
+        S.poked = False
+        reply = poll(False)
+        if reply and reply.get("type") == "patch" and int(reply.get("generation", 0)) > S.generation:
+            hotswap.apply_and_report(reply.get("files") or {}, int(reply["generation"]), restarted=None)
+        hello()
+    except Exception:
+        pass
+    finally:
+        S.busy = False
+    if S.poked and not S.crashed:
+        poll_and_swap()
+
+
+def flush_deferred():
+    """Called when a busy section ends: handle a SIGUSR1 that arrived meanwhile."""
+    if S.poked and not S.crashed and not S.busy:
+        poll_and_swap()
+
+
+def wait_for_poke():
+    """Block until SIGUSR1. No socket is open here, so CRIU may dump the process at any time."""
+    if S.poked:
+        S.poked = False
+        return
+    usr1 = {signal.SIGUSR1}
+    if hasattr(signal, "sigtimedwait") and threading.current_thread() is threading.main_thread():
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, usr1)
+        try:
+            while not S.poked:
+                if signal.sigtimedwait(usr1, 0.5) is not None:
+                    break
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    else:
+        while not S.poked:
+            time.sleep(0.05)
+    S.poked = False
+
+
+# ----------------------------------------------------------------------------------------------
+# SIGUSR2: fork snapshots
+
+def _snapshot_warnings():
+    warnings = []
+    others = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+    if others:
+        warnings.append("threads alive: " + ", ".join(others))
+    try:
+        kids = []
+        for tid in os.listdir("/proc/self/task"):
+            with open("/proc/self/task/%s/children" % tid) as fh:
+                kids += fh.read().split()
+        if kids:
+            warnings.append("child processes alive: " + " ".join(kids))
+    except OSError:
+        pass
+    try:
+        socks = 0
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink("/proc/self/fd/" + fd).startswith("socket:"):
+                    socks += 1
+            except OSError:
+                pass
+        if socks:
+            warnings.append("%d open socket(s) will be shared with the snapshot" % socks)
+    except OSError:
+        pass
+    return warnings
+
+
+def _on_usr2(signum, frame):
+    try:
+        take_snapshot()
+    except Exception:
+        pass
+
+
+def take_snapshot():
+    S.snapshot_seq += 1
+    seq = S.snapshot_seq
+    warnings = _snapshot_warnings()
+    if threading.active_count() > 1:
+        note({"type": "snapshot", "pid": 0, "parent": os.getpid(), "seq": seq,
+              "warnings": ["refused to fork: other threads are alive"] + warnings})
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()  # or the child would write the buffered output a second time
+        except Exception:
+            pass
+    pid = os.fork()
+    if pid == 0:
+        os.kill(os.getpid(), signal.SIGSTOP)
+        # Continued by the engine: this copy is now the live program (like after a restore).
+        if S.crashed or S.busy:
+            hello()
+            S.poked = True  # the wait loop / the end of the busy section polls
+        else:
+            poll_and_swap()  # polls, swaps a newer generation in, then says hello
+        return
+    note({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "warnings": warnings})
+
+
+def install_signals():
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGUSR1, _on_usr1)
+    if S.config.backend == "fork":
+        signal.signal(signal.SIGUSR2, _on_usr2)

@@ -1,0 +1,336 @@
+"""Applying a patch to the live process and choosing what to restart.
+
+Swap: every changed user file is recompiled with the same instrumentation; live function objects
+(found in one gc pass, so closures, methods and decorated originals are included) whose code came
+from that file get the new code of the same qualname (`__code__` assignment keeps identity, so
+references held anywhere see the new code).  When the free variables differ, the function is
+rebound in its module/class namespace if it has no closure, otherwise it keeps its old code and the
+new code takes effect the next time its enclosing function creates it.  lru_cache/cache wrappers of
+swapped functions are cleared.  New top-level imports, defs, classes (new methods of existing classes
+are added) and literal constant assignments are executed; other top-level code is never re-run by a
+swap.  linecache gets the new text so tracebacks show the new lines.
+
+Restart choice (documented rule): among the frames on the crashed stack (the top-level statement
+counts as the outermost frame), take the outermost whose code changed semantically (AST dump of the
+function's own code, nested defs reduced to their header; a top-level statement changed when it is not
+in an `equal` block of the statement alignment).  If it cannot be restarted (generator, coroutine,
+lambda, comprehension, already restarting) its nearest restartable caller is restarted instead.  If no
+frame changed, the innermost restartable frame is restarted (same as `retry`).
+"""
+import ast
+import copy
+import gc
+import functools
+import linecache
+import os
+import sys
+import types
+
+from .state import S, RUNNER, MISSING
+from . import instrument, channel
+
+SWAPPED_FROM = {}   # id(old code) -> (old code, [functions that had it])
+_GEN_FLAGS = 0x20 | 0x80 | 0x200   # CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR
+
+
+class Plan:
+    def __init__(self, target, fn, desc):
+        self.target = target
+        self.fn = fn
+        self.desc = desc
+
+
+def apply_and_report(files, generation, restarted=None):
+    swapped, errors = apply_patch(files, generation)
+    msg = {"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": not errors,
+           "swapped": swapped}
+    if restarted:
+        msg["restarted"] = restarted
+    if errors:
+        msg["error"] = "; ".join(errors)
+    channel.note(msg)
+    return swapped, errors
+
+
+def _module_for(path):
+    for m in list(sys.modules.values()):
+        f = getattr(m, "__file__", None)
+        if f and os.path.realpath(f) == os.path.realpath(path):
+            return m
+    return None
+
+
+def _literal_assign(st):
+    if not isinstance(st, ast.Assign) or not all(isinstance(t, ast.Name) for t in st.targets):
+        return False
+    try:
+        ast.literal_eval(st.value)
+        return True
+    except Exception:
+        return False
+
+
+def apply_patch(files, generation):
+    """Swap in the new texts. Returns (semantically changed qualnames, errors)."""
+    errors = []
+    compiled = []  # (path, old version, new version, new qualname->code, units or None)
+    for path, text in files.items():
+        path = instrument.current_key(path)
+        old = instrument.CURRENT.get(path)
+        if old is None:
+            if instrument.is_user_file(path):
+                instrument.OVERRIDES[path] = text   # imported later: the loader uses this text
+                _update_linecache(path, text)
+            continue
+        if old.text == text:
+            continue
+        try:
+            if old.is_main:
+                units, new = instrument.compile_main(text, path, generation)
+                qmap = {}
+                for u in units:
+                    if u.code is not None:
+                        instrument.codes_by_qualname(u.code, qmap)
+            else:
+                code, new = instrument.compile_module(text, path, generation)
+                units = None
+                qmap = instrument.codes_by_qualname(code)
+            compiled.append((path, old, new, qmap, units))
+        except SyntaxError as e:
+            instrument.CURRENT[path] = old
+            errors.append("%s: SyntaxError: %s (line %s)" % (path, e.msg, e.lineno))
+        except Exception as e:
+            instrument.CURRENT[path] = old
+            errors.append("%s: %s: %s" % (path, type(e).__name__, e))
+    if errors:
+        for path, old, new, qmap, units in compiled:
+            instrument.CURRENT[path] = old
+        return [], errors
+
+    by_file = {path: (old, new, qmap) for path, old, new, qmap, units in compiled}
+    swapped = set()
+    swapped_funcs = set()
+    for obj in gc.get_objects():
+        if type(obj) is not types.FunctionType:
+            continue
+        ci = instrument.info_for(obj.__code__)
+        if ci is None or ci.kind != "function":
+            continue
+        entry = by_file.get(ci.version.filename)
+        if entry is None:
+            continue
+        old, new, qmap = entry
+        newcode = qmap.get(ci.qualname)
+        if newcode is None or newcode is obj.__code__:
+            continue
+        oldcode = obj.__code__
+        if oldcode.co_freevars == newcode.co_freevars:
+            SWAPPED_FROM.setdefault(id(oldcode), (oldcode, []))[1].append(obj)
+            obj.__code__ = newcode
+            swapped_funcs.add(id(obj))
+        elif obj.__closure__ is None and not newcode.co_freevars:
+            SWAPPED_FROM.setdefault(id(oldcode), (oldcode, []))[1].append(obj)
+            obj.__code__ = newcode
+            swapped_funcs.add(id(obj))
+        else:
+            errors.append("%s: closure variables changed; new code applies when it is next created" % ci.qualname)
+            continue
+    _clear_caches(swapped_funcs)
+    for path, old, new, qmap, units in compiled:
+        oldq = old.qualnames()
+        for q, node in new.qualnames().items():
+            if isinstance(node, ast.ClassDef):
+                continue
+            if q not in oldq or old.fingerprint(q) != new.fingerprint(q):
+                swapped.add(q)
+
+    for path, old, new, qmap, units in compiled:
+        if units is not None and S.program is not None and S.program.filename == path:
+            S.program.update(units, new)
+            g = S.program.g
+            limit = S.program.cur
+            for idx, st in enumerate(new.tree.body):
+                if idx < limit and _is_new_definition(st, old, g):
+                    _run_definition(st, units[idx].code, g, path, new)
+        else:
+            mod = _module_for(path)
+            if mod is not None:
+                g = mod.__dict__
+                for st in new.tree.body:
+                    if _is_new_definition(st, old, g):
+                        code = instrument.compile_statement(copy.deepcopy(st), path, new)
+                        _run_definition(st, code, g, path, new)
+        _update_linecache(path, new.text)
+    S.generation = max(S.generation, generation)
+    # errors here are warnings (closure mismatch); the swap itself happened
+    return sorted(swapped), []
+
+
+def _is_new_definition(st, old, g):
+    old_dumps = getattr(old, "_dumps", None)
+    if old_dumps is None:
+        old_dumps = old._dumps = set(ast.dump(s) for s in old.tree.body)
+    if ast.dump(st) in old_dumps:
+        return False
+    if isinstance(st, (ast.Import, ast.ImportFrom)):
+        return True
+    if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        return st.name not in g
+    if isinstance(st, ast.ClassDef):
+        return True
+    return _literal_assign(st)
+
+
+def _run_definition(st, code, g, path, version):
+    if code is None:
+        return
+    try:
+        if isinstance(st, ast.ClassDef) and isinstance(g.get(st.name), type):
+            scratch = dict(g)
+            exec(code, scratch)
+            old_cls, new_cls = g[st.name], scratch.get(st.name)
+            if isinstance(new_cls, type):
+                for k, v in new_cls.__dict__.items():
+                    if k not in old_cls.__dict__ and k not in ("__dict__", "__weakref__"):
+                        setattr(old_cls, k, v)
+            return
+        exec(code, g)
+    except Exception:
+        pass  # a definition that fails now is reported when it is used
+
+
+def _clear_caches(swapped_ids):
+    if not swapped_ids:
+        return
+    lru = getattr(functools, "_lru_cache_wrapper", None)
+    for obj in gc.get_objects():
+        if lru is not None and type(obj) is lru:
+            w = getattr(obj, "__wrapped__", None)
+            seen = 0
+            while w is not None and seen < 10:
+                if id(w) in swapped_ids:
+                    try:
+                        obj.cache_clear()
+                    except Exception:
+                        pass
+                    break
+                w = getattr(w, "__wrapped__", None)
+                seen += 1
+
+
+def _update_linecache(path, text):
+    lines = text.splitlines(True)
+    if lines and not lines[-1].endswith("\n"):
+        lines[-1] += "\n"
+    linecache.cache[path] = (len(text), None, lines, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Restart planning
+
+def functions_for(frames):
+    """frame id -> the function object the frame is running (None if not found)."""
+    wanted = {}
+    for f in frames:
+        ci = instrument.info_for(f.f_code)
+        if ci is not None and ci.kind == "function":
+            wanted[id(f.f_code)] = f.f_code
+    found = {k: [] for k in wanted}
+    if wanted:
+        for obj in gc.get_objects():
+            if type(obj) is types.FunctionType and id(obj.__code__) in wanted:
+                found[id(obj.__code__)].append(obj)
+        for k, code in wanted.items():
+            sw = SWAPPED_FROM.get(k)
+            if sw is not None and sw[0] is code:
+                found[k].extend(sw[1])
+    out = {}
+    for f in frames:
+        cands = found.get(id(f.f_code))
+        if not cands:
+            continue
+        if len(cands) > 1 and f.f_code.co_freevars:
+            loc = f.f_locals
+            for fn in cands:
+                try:
+                    if all(c.cell_contents is loc.get(n, MISSING)
+                           for n, c in zip(f.f_code.co_freevars, fn.__closure__ or ())):
+                        out[id(f)] = fn
+                        break
+                except ValueError:
+                    continue
+        if id(f) not in out:
+            out[id(f)] = cands[0]
+    return out
+
+
+def frame_restartable(f, funcs):
+    if f is RUNNER:
+        return True
+    ci = instrument.info_for(f.f_code)
+    if ci is None or S.restarting.get(id(f)) is f:
+        return False
+    if ci.kind == "loopbody":
+        return S.program is not None and ci.loopkey in S.program.loops
+    if ci.kind != "function" or f.f_code.co_flags & _GEN_FLAGS:
+        return False
+    return id(f) in funcs
+
+
+def frame_changed(f):
+    if f is RUNNER:
+        return S.program is not None and S.program.stmt_changed
+    ci = instrument.info_for(f.f_code)
+    if ci is None:
+        return False
+    if ci.kind == "loopbody":
+        loop = S.program.loops.get(ci.loopkey) if S.program else None
+        return loop is not None and loop.fn.__code__ is not f.f_code
+    if ci.kind != "function":
+        return False
+    cur = instrument.CURRENT.get(ci.version.filename)
+    if cur is None or cur is ci.version or cur.node_for(ci.qualname) is None:
+        return False
+    return ci.version.fingerprint(ci.qualname) != cur.fingerprint(ci.qualname)
+
+
+def describe(f):
+    if f is RUNNER:
+        return "statement at line %d re-run" % S.program.current_line()
+    ci = instrument.info_for(f.f_code)
+    if ci.kind == "loopbody":
+        return "iteration of the loop at line %d restarted" % S.program.loops[ci.loopkey].line
+    return "function %s restarted" % ci.qualname
+
+
+def plan(chain, under_runner, mode):
+    """chain: live frames outermost first ending with the crashed frame (may be empty)."""
+    entries = ([RUNNER] if under_runner and S.program is not None else []) + list(chain)
+    funcs = functions_for(chain)
+    ok = [frame_restartable(e, funcs) for e in entries]
+    target = None
+    if mode in ("patch", "auto"):
+        changed = [i for i, e in enumerate(entries) if frame_changed(e)]
+        if changed:
+            i = changed[0]
+            while i >= 0 and not ok[i]:
+                i -= 1
+            if i >= 0:
+                target = i
+        elif mode == "auto":
+            return None
+    if target is None and mode != "auto":
+        for i in range(len(entries) - 1, -1, -1):
+            if ok[i]:
+                target = i
+                break
+    if target is None:
+        return None
+    e = entries[target]
+    if e is RUNNER:
+        return Plan(RUNNER, None, describe(e))
+    ci = instrument.info_for(e.f_code)
+    if ci.kind == "loopbody":
+        key = ci.loopkey
+        return Plan(e, lambda: S.program.restart_iteration(key), describe(e))
+    return Plan(e, funcs[id(e)], describe(e))

@@ -1,0 +1,298 @@
+"""The crash report: bounded value views with secret redaction, Python-identical traceback text,
+frame lists without agent frames, and the bounded tail of the program's output."""
+import os
+import reprlib
+import sys
+import traceback
+import types
+
+from .state import S, is_agent_file, PY311
+from . import instrument
+from . import uncaught
+
+REPR_LIMIT = 200
+MAX_CHILDREN = 20
+MAX_DEPTH = 2
+TAIL_BYTES = 4096
+SECRET_WORDS = ("key", "token", "password", "passwd", "secret", "credential", "auth")
+
+_repr = reprlib.Repr()
+_repr.maxstring = REPR_LIMIT
+_repr.maxother = REPR_LIMIT
+_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdeque = 20
+_repr.maxdict = 20
+_repr.maxlevel = 3
+
+
+def is_secret(name):
+    n = str(name).lower()
+    return any(w in n for w in SECRET_WORDS)
+
+
+def bounded_repr(value):
+    try:
+        r = _repr.repr(value)
+    except Exception as e:
+        r = "<repr failed: %s>" % type(e).__name__
+    if len(r) > REPR_LIMIT:
+        r = r[:REPR_LIMIT - 3] + "..."
+    return r
+
+
+def _type_name(value):
+    try:
+        return type(value).__qualname__
+    except Exception:
+        return "?"
+
+
+def agent_value(value, name=None, depth=0):
+    if name is not None and is_secret(name):
+        return {"repr": "<redacted>", "type": _type_name(value), "redacted": True}
+    out = {"repr": bounded_repr(value), "type": _type_name(value)}
+    if depth >= MAX_DEPTH:
+        return out
+    children = None
+    try:
+        if isinstance(value, (list, tuple)):
+            children = {"[%d]" % i: agent_value(v, None, depth + 1) for i, v in enumerate(value[:MAX_CHILDREN])}
+        elif isinstance(value, dict):
+            children = {}
+            for i, (k, v) in enumerate(value.items()):
+                if i >= MAX_CHILDREN:
+                    break
+                children[bounded_repr(k)] = agent_value(v, k if isinstance(k, str) else None, depth + 1)
+        elif isinstance(value, (set, frozenset)):
+            children = {}
+            for i, v in enumerate(value):
+                if i >= MAX_CHILDREN:
+                    break
+                children["{%d}" % i] = agent_value(v, None, depth + 1)
+        elif not isinstance(value, (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType,
+                                    types.MethodType, str, bytes, int, float, complex, bool)):
+            d = getattr(value, "__dict__", None)
+            if isinstance(d, dict):
+                children = {}
+                for i, (k, v) in enumerate(d.items()):
+                    if i >= MAX_CHILDREN:
+                        break
+                    children[str(k)] = agent_value(v, k, depth + 1)
+    except Exception:
+        children = None
+    if children:
+        out["children"] = children
+    return out
+
+
+def _module_vars(g):
+    out = {}
+    for k, v in g.items():
+        if k.startswith("__") or isinstance(v, (types.ModuleType, types.FunctionType, type)):
+            continue
+        out[k] = v
+        if len(out) >= 100:
+            break
+    return out
+
+
+def frame_locals(frame):
+    try:
+        code = frame.f_code
+        if code.co_name == "<module>":
+            loc = _module_vars(frame.f_globals)
+        else:
+            loc = frame.f_locals
+        return {str(k): agent_value(v, k) for k, v in list(loc.items()) if not str(k).startswith("__axl")}
+    except Exception:
+        return {}
+
+
+def qualname_of(code):
+    ci = instrument.info_for(code)
+    if ci is not None and ci.qualname:
+        return ci.qualname
+    if code.co_name == "<module>":
+        return "<module>"
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def hidden(code, inner_code=None):
+    """Agent frames, and a top-level loop statement's frame while it runs its hoisted body (plain
+    Python shows only the body line there). `inner_code`: the code of the frame it called."""
+    if is_agent_file(code.co_filename):
+        return True
+    return id(code) in instrument.HOIST_OUTER and inner_code is not None and id(inner_code) in uncaught.ITER_CODES
+
+
+def live_stack(frame):
+    """Frames from the outermost user-visible one to `frame`.f_back... i.e. callers of `frame`,
+    outermost first, stopping at the runner and skipping agent frames."""
+    out = []
+    inner = frame
+    f = frame.f_back
+    while f is not None:
+        if id(f.f_code) in uncaught.RUNNER_CODES:
+            break
+        if not hidden(f.f_code, inner.f_code):
+            out.append(f)
+        inner = f
+        f = f.f_back
+    out.reverse()
+    return out
+
+
+def _tb_entries(tb):
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    keep = []
+    for i, t in enumerate(entries):
+        code = t.tb_frame.f_code
+        nxt = entries[i + 1].tb_frame.f_code if i + 1 < len(entries) else None
+        if hidden(code, nxt) or code.co_filename.endswith("runpy.py"):
+            continue
+        keep.append(t)
+    return keep
+
+
+def filter_tb(tb):
+    """A copy of a traceback chain without agent frames (what plain Python would have)."""
+    entries = [(t.tb_frame, t.tb_lasti, t.tb_lineno) for t in _tb_entries(tb)]
+    new = None
+    for fr, lasti, lineno in reversed(entries):
+        new = types.TracebackType(new, fr, lasti, lineno)
+    return new
+
+
+def clean_exception(exc, seen=None):
+    """Strip agent frames from exc and its chained exceptions, in place."""
+    if seen is None:
+        seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        try:
+            exc.__traceback__ = filter_tb(exc.__traceback__)
+        except Exception:
+            pass
+        if exc.__cause__ is not None:
+            clean_exception(exc.__cause__, seen)
+        exc = exc.__context__
+
+
+def full_traceback(exc, outer_frames):
+    """Traceback text as Python will print it: live callers + the exception's own traceback."""
+    tb = filter_tb(exc.__traceback__)
+    for f in reversed(outer_frames):
+        tb = types.TracebackType(tb, f, f.f_lasti, f.f_lineno)
+    saved = exc.__traceback__
+    try:
+        exc.__traceback__ = tb
+        clean_exception(exc.__context__) if exc.__context__ is not None else None
+        te = traceback.TracebackException(type(exc), exc, tb)
+        return "".join(te.format())
+    finally:
+        exc.__traceback__ = saved
+
+
+def agent_frame(frame, line, restartable):
+    code = frame.f_code
+    user = instrument.is_user_file(code.co_filename)
+    d = {
+        "file": os.path.abspath(code.co_filename) if not code.co_filename.startswith("<") else code.co_filename,
+        "line": line or 0,
+        "function": code.co_name,
+        "qualname": qualname_of(code),
+        "user": user,
+        "restartable": bool(restartable),
+    }
+    if user:
+        d["locals"] = frame_locals(frame)
+    return d
+
+
+def build_report(exc, outer_frames, restartable, notes):
+    """outer_frames: live callers (outermost first); the rest comes from exc.__traceback__."""
+    frames = [agent_frame(f, f.f_lineno, restartable(f)) for f in outer_frames]
+    for t in _tb_entries(exc.__traceback__):
+        frames.append(agent_frame(t.tb_frame, t.tb_lineno, restartable(t.tb_frame)))
+    t = type(exc)
+    mod = getattr(t, "__module__", "builtins")
+    try:
+        message = str(exc)
+    except Exception:
+        message = "<str() failed>"
+    rep = {
+        "type": "crash",
+        "pid": os.getpid(),
+        "generation": S.generation,
+        "exception": {"type": t.__name__, "message": message[:2000],
+                      "qualifiedType": "%s.%s" % (mod, t.__qualname__)},
+        "traceback": full_traceback(exc, outer_frames),
+        "frames": frames,
+    }
+    if S.tail is not None:
+        rep["outputTail"] = S.tail.text()
+    if notes:
+        rep["notes"] = list(notes)
+    return rep
+
+
+# ----------------------------------------------------------------------------------------------
+
+class OutputTail:
+    def __init__(self):
+        self.parts = []
+        self.size = 0
+
+    def add(self, s):
+        if not isinstance(s, str):
+            return
+        self.parts.append(s)
+        self.size += len(s)
+        if self.size > 2 * TAIL_BYTES:
+            joined = "".join(self.parts)[-TAIL_BYTES:]
+            self.parts = [joined]
+            self.size = len(joined)
+
+    def text(self):
+        return "".join(self.parts)[-TAIL_BYTES:]
+
+
+class TeeStream:
+    """Thin proxy over sys.stdout/sys.stderr that records what is written; everything else
+    (flush, buffer, fileno, encoding, isatty...) is delegated, so buffering is unchanged."""
+
+    def __init__(self, stream, tail):
+        object.__setattr__(self, "_axl_stream", stream)
+        object.__setattr__(self, "_axl_tail", tail)
+
+    def write(self, s):
+        n = self._axl_stream.write(s)
+        try:
+            self._axl_tail.add(s)
+        except Exception:
+            pass
+        return n
+
+    def writelines(self, lines):
+        for s in lines:
+            self.write(s)
+
+    def __getattr__(self, name):
+        return getattr(self._axl_stream, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._axl_stream, name, value)
+
+    def __iter__(self):
+        return iter(self._axl_stream)
+
+
+def install_tee():
+    tail = OutputTail()
+    S.tail = tail
+    if sys.stdout is not None:
+        sys.stdout = TeeStream(sys.stdout, tail)
+    if sys.stderr is not None:
+        sys.stderr = TeeStream(sys.stderr, tail)

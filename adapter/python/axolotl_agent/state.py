@@ -1,0 +1,80 @@
+"""Process-wide agent configuration and mutable state (one place, so modules do not import each other in cycles)."""
+import os
+import sys
+
+
+class _Missing:
+    """Marks 'name was unbound' in snapshots (None is a legitimate value)."""
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<missing>"
+
+
+MISSING = _Missing()
+
+
+class RestartFrame(BaseException):
+    """Unwinds the stack to `target` (a frame, or RUNNER for the top-level statement), which then calls `fn`.
+
+    Derives from BaseException so ordinary `except Exception` handlers in between do not swallow it.
+    """
+
+    def __init__(self, target, fn):
+        BaseException.__init__(self, "axolotl restart")
+        self.target = target
+        self.fn = fn
+
+
+RUNNER = object()  # RestartFrame target meaning "re-run the current top-level statement"
+
+
+class Config:
+    def __init__(self):
+        env = os.environ
+        self.socket = env.get("AXOLOTL_SOCKET") or None
+        self.backend = env.get("AXOLOTL_BACKEND", "none")
+        self.cache_dir = env.get("AXOLOTL_CACHE_DIR") or None
+        try:
+            self.generation = int(env.get("AXOLOTL_GENERATION", "0"))
+        except ValueError:
+            self.generation = 0
+        self.root = None      # set by the runner once the script is known
+        self.script = None
+
+
+class State:
+    def __init__(self):
+        self.config = Config()
+        self.generation = self.config.generation
+        self.busy = False          # the agent itself is running (hook, swap): signal handlers defer
+        self.crashed = False       # paused on a crash, waiting for the engine's decision
+        self.poked = False         # SIGUSR1 arrived while busy/crashed
+        self.pending_fn = None     # what the wrapper of the restart target must call
+        self.restarting = {}       # id(frame) -> frame: frames whose wrapper is running a restart call
+        self.verify_pending = False
+        self.decided = {}          # id(exc) -> exc: exceptions already reported (abort) - never report twice
+        self.caught_hint = None    # (exc, catcher frame) from the last "will be caught" decision
+        self.program = None        # runner.Program of the main script
+        self.tail = None           # report.OutputTail when output is teed
+        self.snapshot_seq = 0
+
+    @property
+    def active(self):
+        """True when an engine is listening: only then does the agent ever pause."""
+        return self.config.socket is not None
+
+
+S = State()
+
+
+def is_agent_file(filename):
+    from . import AGENT_DIR
+    return filename.startswith(AGENT_DIR + os.sep)
+
+
+PY311 = sys.version_info >= (3, 11)
+
+# Code-object ids of the runner's own frames (kept here so the runner need not import the analysis).
+RUNNER_CODES = set()   # the function that execs one top-level statement: the bottom of user stacks
+ITER_CODES = set()     # the per-iteration function of hoisted top-level loops

@@ -1,0 +1,87 @@
+"""Overhead of the agent vs plain python: median of 5 runs (child CPU time, startup included) of a
+call-heavy and a loop-heavy program.
+
+    python3 test/python/bench_agent.py [--python python3.X] [--runs 5] [--socket]
+
+--socket runs the agent with an engine listening (AXOLOTL_SOCKET set: output tee and signal handlers on).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fake_engine as fe  # noqa: E402
+
+CALL_HEAVY = '''
+def add(a, b):
+    return a + b
+
+def step(i, acc):
+    return add(acc, i & 7)
+
+def main():
+    acc = 0
+    for i in range(3000000):
+        acc = step(i, acc)
+    print(acc)
+
+main()
+'''
+
+LOOP_HEAVY = '''
+def main():
+    acc = 0
+    for i in range(12000000):
+        acc += (i * i) & 1023
+    print(acc)
+
+main()
+'''
+
+
+def timed(cmd, env, cwd):
+    """CPU seconds (user+sys) of the child: robust against other load on the machine."""
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = status
+    if status != 0:
+        raise SystemExit("benchmark program failed: %s" % cmd)
+    return ru.ru_utime + ru.ru_stime
+
+
+def bench(python, text, runs, sock):
+    d = fe.materialize({"main.py": text})
+    plain, agent = [], []
+    env_a = fe.agent_env(sock)
+    for _ in range(runs):  # interleaved so machine noise hits both alike
+        plain.append(timed([python, "main.py"], fe.plain_env(), d))
+        agent.append(timed([python, "-m", "axolotl_agent", "main.py"], env_a, d))
+    return statistics.median(plain), statistics.median(agent)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--python", default=sys.executable)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--socket", action="store_true")
+    a = ap.parse_args()
+    eng = fe.FakeEngine(lambda m: {"type": "ok"}) if a.socket else None
+    try:
+        sp, sg = bench(a.python, "pass\n", a.runs, eng.path if eng else None)
+        print("%-10s plain %.3fs  agent %.3fs  (startup, CPU seconds)" % ("empty", sp, sg))
+        for name, text in (("call-heavy", CALL_HEAVY), ("loop-heavy", LOOP_HEAVY)):
+            p, g = bench(a.python, text, a.runs, eng.path if eng else None)
+            print("%-10s plain %.3fs  agent %.3fs  ratio %.3fx  (without startup: %.3fx)"
+                  % (name, p, g, g / p, (g - sg) / max(p - sp, 1e-9)), flush=True)
+    finally:
+        if eng:
+            eng.close()
+
+
+if __name__ == "__main__":
+    main()

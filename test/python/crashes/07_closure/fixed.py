@@ -1,0 +1,18 @@
+def make_normalizer(offset, pivot):
+    seen = []
+
+    def normalize(x):
+        r = (x - offset) / (x - pivot) if x != pivot else 0.0
+        seen.append(x)
+        return r
+
+    return normalize, seen
+
+
+print("prologue")
+norm, seen = make_normalizer(2, 9)
+out = []
+for v in [3, 5, 7, 9, 11, 13]:
+    out.append(round(norm(v), 3))
+print(out)
+print(len(seen))

@@ -1,0 +1,16 @@
+import functools
+
+RATES = {0: 1, 1: 2, 2: 3}
+
+
+@functools.lru_cache(maxsize=None)
+def cost(n):
+    return RATES[n] * 10
+
+
+print("prologue")
+warm = cost(1)
+print("cost 0", cost(0))
+print("cost 3", cost(3))
+print("cost 1", cost(1))
+print("cost 2", cost(2))

@@ -1,0 +1,368 @@
+"""Agent tests on every Python given (default: python3.8 ... python3.13).
+
+    python3 test/python/run_tests.py [--python python3.X ...] [-k substring] [-v]
+
+For each catalogue program in crashes/NN_name and each Python:
+  standalone  `python -m axolotl_agent main.py` without AXOLOTL_SOCKET == plain python (stdout, stderr,
+              exit status) for buggy and fixed sources
+  patch       crash report contents; after the patch the output equals `python fixed.py` from scratch,
+              the prologue ran once, patched ok + verified were sent, exactly one crash was reported
+  abort       stderr is exactly plain Python's traceback, exit 1, and the report's traceback equals it
+Plus: caught exceptions are never reported; restart after restore (SIGUSR1 + patch while running);
+automatic restart of a frame still running replaced code; fork snapshots.
+Prints one line per test and finally `N passed, M failed`.
+"""
+import argparse
+import concurrent.futures
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import fake_engine as fe  # noqa: E402
+
+DEFAULT_PYTHONS = ["python3.%d" % v for v in range(8, 14)]
+
+
+def resolve_python(name):
+    """A working interpreter path for `name` (falls back to pyenv's versions folder)."""
+    exe = shutil.which(name)
+    if exe:
+        try:
+            if subprocess.run([exe, "-c", "pass"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              timeout=20).returncode == 0:
+                return exe
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    ver = name.replace("python", "")
+    roots = []
+    try:
+        roots.append(subprocess.run(["pyenv", "root"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                    timeout=20).stdout.decode().strip())
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    roots.append(os.path.expanduser("~/.pyenv"))
+    for r in roots:
+        for cand in sorted(glob.glob(os.path.join(r, "versions", ver + ".*", "bin", name)), reverse=True):
+            if os.access(cand, os.X_OK):
+                return cand
+    return None
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+def diff_msg(a, b, what):
+    import difflib
+    d = "".join(difflib.unified_diff(a.splitlines(True), b.splitlines(True), "expected", "got", n=1))
+    return "%s differs:\n%s" % (what, d[:1500])
+
+
+def programs(filter_):
+    out = []
+    for d in sorted(glob.glob(os.path.join(HERE, "crashes", "*"))):
+        if os.path.isdir(d) and (not filter_ or filter_ in os.path.basename(d)):
+            out.append(d)
+    return out
+
+
+def test_standalone(py, prog):
+    buggy, fixed = fe.load_program(prog)
+    for label, files in (("buggy", buggy), ("fixed", fixed)):
+        rc1, out1, err1, _ = fe.run_plain(py, files)
+        rc2, out2, err2, _ = fe.run_plain(py, files, agent=True)
+        # the temp folder differs between the two runs: normalise it in tracebacks
+        err1 = _norm_paths(err1)
+        err2 = _norm_paths(err2)
+        check(out1 == out2, diff_msg(out1, out2, label + " stdout"))
+        check(err1 == err2, diff_msg(err1, err2, label + " stderr"))
+        check(rc1 == rc2, "%s exit status %s != %s" % (label, rc2, rc1))
+
+
+def _norm_paths(text):
+    import re
+    return re.sub(r"/tmp/axl-prog-[A-Za-z0-9_]+", "<dir>", text)
+
+
+def _expected(prog):
+    with open(os.path.join(prog, "expected")) as fh:
+        return json.load(fh)
+
+
+def test_patch(py, prog):
+    buggy, fixed = fe.load_program(prog)
+    exp = _expected(prog)
+    rc_f, out_f, err_f, _ = fe.run_plain(py, fixed)
+    r = fe.run_crash_scenario(py, buggy, fixed, "patch")
+    msgs = r["messages"]
+    crashes = [m for m in msgs if m.get("type") == "crash"]
+    check(len(crashes) == 1, "expected exactly 1 crash report, got %d; stderr=%s" % (len(crashes), r["stderr"][-800:]))
+    c = crashes[0]
+    check(c["exception"]["type"] == exp["exception"], "exception %s != %s" % (c["exception"]["type"], exp["exception"]))
+    check(c["exception"]["qualifiedType"].endswith("." + exp["exception"]), "qualifiedType %s" % c["exception"]["qualifiedType"])
+    check(c["traceback"].startswith("Traceback (most recent call last):\n"), "traceback text")
+    check("axolotl_agent" not in c["traceback"] and "runpy" not in c["traceback"], "agent frames in traceback")
+    frames = [f for f in c["frames"] if f["qualname"] == exp["function"]]
+    check(frames, "no frame %s in %s" % (exp["function"], [f["qualname"] for f in c["frames"]]))
+    check(all(f["user"] for f in c["frames"] if f["file"].startswith(r["dir"])), "user flag")
+    name, value = exp["local"]
+    check(any(f.get("locals", {}).get(name, {}).get("repr") == value for f in frames),
+          "local %s=%s not found: %s" % (name, value, [f.get("locals", {}).get(name) for f in frames]))
+    if "redacted" in exp:
+        check(any(f.get("locals", {}).get(exp["redacted"], {}).get("redacted") is True
+                  and f["locals"][exp["redacted"]]["repr"] == "<redacted>" for f in frames), "redaction")
+    if "not_restartable" in exp:
+        check(all(not f["restartable"] for f in c["frames"] if f["qualname"] == exp["not_restartable"]),
+              "%s should not be restartable" % exp["not_restartable"])
+    check(any(f["restartable"] for f in c["frames"]), "no restartable frame")
+    patched = [m for m in msgs if m.get("type") == "patched"]
+    check(patched and patched[0]["ok"], "patched not ok: %s" % patched)
+    check(exp["restarted"] in patched[0].get("restarted", ""), "restarted %r" % patched[0].get("restarted"))
+    check(any(m.get("type") == "verified" for m in msgs), "no verified message")
+    check(any(m.get("type") == "hello" for m in msgs), "no hello")
+    exits = [m for m in msgs if m.get("type") == "exit"]
+    check(exits and exits[-1]["code"] == 0, "exit message %s" % exits)
+    check(r["rc"] == 0, "exit status %s; stderr=%s" % (r["rc"], r["stderr"][-1500:]))
+    check(r["stdout"] == out_f, diff_msg(out_f, r["stdout"], "stdout vs fixed from scratch"))
+    check(r["stdout"].count("prologue") == 1, "prologue printed %d times" % r["stdout"].count("prologue"))
+    check(r["stderr"] == err_f, diff_msg(err_f, r["stderr"], "stderr"))
+    check("outputTail" in c and "prologue" in c["outputTail"], "outputTail")
+
+
+def test_abort(py, prog):
+    buggy, fixed = fe.load_program(prog)
+    r = fe.run_crash_scenario(py, buggy, fixed, "abort")
+    crashes = [m for m in r["messages"] if m.get("type") == "crash"]
+    check(len(crashes) == 1, "expected 1 crash, got %d" % len(crashes))
+    # plain python in the same folder, so paths in the traceback are identical
+    d = fe.materialize(buggy)
+    try:
+        p = subprocess.run([py, "main.py"], cwd=d, env=fe.plain_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    plain_err = _norm_paths(p.stderr.decode())
+    got_err = _norm_paths(r["stderr"])
+    check(r["rc"] == 1 and p.returncode == 1, "exit status %s (plain %s)" % (r["rc"], p.returncode))
+    check(got_err == plain_err, diff_msg(plain_err, got_err, "abort stderr"))
+    check(r["stdout"] == p.stdout.decode(), diff_msg(p.stdout.decode(), r["stdout"], "abort stdout"))
+    check(_norm_paths(crashes[0]["traceback"]) == plain_err,
+          diff_msg(plain_err, _norm_paths(crashes[0]["traceback"]), "report traceback vs plain stderr"))
+
+
+def test_caught_never_reported(py):
+    _, fixed = fe.load_program(os.path.join(HERE, "crashes", "14_caught_then_bug"))
+    rc_f, out_f, err_f, _ = fe.run_plain(py, fixed)
+    r = fe.run_crash_scenario(py, fixed, fixed, "abort")
+    crashes = [m for m in r["messages"] if m.get("type") == "crash"]
+    check(not crashes, "caught exception reported: %s" % [c["exception"] for c in crashes])
+    check(r["stdout"] == out_f and r["rc"] == 0, diff_msg(out_f, r["stdout"], "stdout"))
+
+
+RESTORE_OLD = '''import sys
+
+
+def compute(x):
+    return x * 2
+
+
+print("ready", flush=True)
+for line in sys.stdin:
+    print("value", compute(int(line)), flush=True)
+'''
+RESTORE_NEW = RESTORE_OLD.replace("return x * 2", "return x * 3")
+
+
+def test_restore_swap(py):
+    r = fe.run_restore_scenario(py, RESTORE_OLD, RESTORE_NEW)
+    check(r["lines"] == ["ready\n", "value 2\n", "value 6\n"], "lines %s stderr=%s" % (r["lines"], r["stderr"][-800:]))
+    patched = [m for m in r["messages"] if m.get("type") == "patched"]
+    check(patched and patched[0]["ok"] and patched[0]["swapped"] == ["compute"], "patched %s" % patched)
+    check(len([m for m in r["messages"] if m.get("type") == "hello"]) == 2, "hello after restore")
+    check(not [m for m in r["messages"] if m.get("type") == "crash"], "unexpected crash")
+    check(r["rc"] == 0, "rc %s" % r["rc"])
+
+
+AUTO_OLD = '''import sys
+
+
+def main():
+    print("ready", flush=True)
+    for line in sys.stdin:
+        n = int(line)
+        print("value", 10 // (n - 2), flush=True)
+
+
+main()
+'''
+AUTO_NEW = AUTO_OLD.replace("10 // (n - 2)", "10 // (n - 2) if n != 2 else 0")
+
+
+def test_auto_restart_old_frame(py):
+    """main() keeps running old code after a patch (as after a restore to an earlier checkpoint);
+    when that old code crashes, the agent restarts main with the new code without asking."""
+    d = fe.materialize({"main.py": AUTO_OLD})
+    path = os.path.join(os.path.realpath(d), "main.py")
+    sent = []
+
+    def decide(msg):
+        if msg.get("type") == "poll" and not msg.get("crashed") and not sent:
+            sent.append(1)
+            return {"type": "patch", "generation": 1, "files": {path: AUTO_NEW}}
+        if msg.get("type") == "crash":
+            return {"type": "abort"}
+        return {"type": "continue"} if msg.get("type") == "poll" else {"type": "ok"}
+
+    eng = fe.FakeEngine(decide)
+    try:
+        proc = subprocess.Popen([py, "-m", "axolotl_agent", "main.py"], cwd=d, env=fe.agent_env(eng.path),
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        lines = [proc.stdout.readline().decode()]
+        proc.stdin.write(b"1\n")
+        proc.stdin.flush()
+        lines.append(proc.stdout.readline().decode())
+        os.kill(proc.pid, signal.SIGUSR1)
+        check(eng.wait_for(lambda m: m.get("type") == "patched"), "no patched")
+        out, err = proc.communicate(b"2\n3\n", timeout=30)
+        lines += out.decode().splitlines(True)
+        check(lines == ["ready\n", "value -10\n", "ready\n", "value 10\n"], "lines %s stderr=%s" % (lines, err.decode()[-800:]))
+        check(not eng.of_type("crash"), "crash reported instead of automatic restart")
+        auto = [m for m in eng.of_type("patched") if "automatically" in m.get("restarted", "")]
+        check(auto and "main" in auto[0]["restarted"], "patched(auto) %s" % eng.of_type("patched"))
+        check(proc.returncode == 0, "rc %s" % proc.returncode)
+    finally:
+        eng.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+FORK_PROG = '''import sys, time
+print("ready", flush=True)
+for line in sys.stdin:
+    print("got", line.strip(), flush=True)
+'''
+
+
+def test_fork_snapshot(py):
+    d = fe.materialize({"main.py": FORK_PROG})
+    eng = fe.FakeEngine(lambda m: {"type": "continue"} if m.get("type") == "poll" else {"type": "ok"})
+    child = None
+    try:
+        env = fe.agent_env(eng.path, {"AXOLOTL_BACKEND": "fork"})
+        proc = subprocess.Popen([py, "-m", "axolotl_agent", "main.py"], cwd=d, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        check(proc.stdout.readline() == b"ready\n", "ready")
+        os.kill(proc.pid, signal.SIGUSR2)
+        snap = eng.wait_for(lambda m: m.get("type") == "snapshot")
+        check(snap and snap["pid"] > 0 and snap["parent"] == proc.pid and snap["seq"] == 1, "snapshot %s" % snap)
+        child = snap["pid"]
+        # the parent goes on; the child is stopped until the engine continues it
+        proc.stdin.write(b"a\n")
+        proc.stdin.flush()
+        check(proc.stdout.readline() == b"got a\n", "parent runs on")
+        stopped = False
+        for _ in range(100):  # the child stops itself right after fork
+            with open("/proc/%d/stat" % child) as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    stopped = True
+                    break
+            time.sleep(0.02)
+        check(stopped, "snapshot child not stopped")
+        os.kill(child, signal.SIGCONT)
+        check(eng.wait_for(lambda m: m.get("type") == "hello" and m.get("pid") == child), "child hello")
+        check(eng.wait_for(lambda m: m.get("type") == "poll" and m.get("pid") == child), "child poll")
+        proc.communicate(timeout=20)
+        check(proc.returncode == 0, "rc")
+    finally:
+        if child:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+        eng.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_one(py_label, py, name, fn, *args):
+    t0 = time.time()
+    try:
+        fn(py, *args)
+        return (True, py_label, name, "", time.time() - t0)
+    except Failure as e:
+        return (False, py_label, name, str(e), time.time() - t0)
+    except Exception:
+        return (False, py_label, name, traceback.format_exc(), time.time() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--python", action="append", help="interpreter (repeatable); default python3.8..python3.13")
+    ap.add_argument("-k", default="", help="only programs/tests whose name contains this")
+    ap.add_argument("-j", type=int, default=max(2, (os.cpu_count() or 2) * 2))
+    ap.add_argument("-v", action="store_true")
+    a = ap.parse_args()
+    names = a.python or DEFAULT_PYTHONS
+    jobs = []
+    missing = []
+    for n in names:
+        exe = resolve_python(n)
+        if exe is None:
+            missing.append(n)
+            continue
+        label = n
+        for prog in programs(None):
+            pn = os.path.basename(prog)
+            for kind, fn in (("standalone", test_standalone), ("patch", test_patch), ("abort", test_abort)):
+                jobs.append((label, exe, "%s:%s" % (pn, kind), fn, prog))
+        jobs.append((label, exe, "caught_never_reported", test_caught_never_reported))
+        jobs.append((label, exe, "restore_swap", test_restore_swap))
+        jobs.append((label, exe, "auto_restart_old_frame", test_auto_restart_old_frame))
+        jobs.append((label, exe, "fork_snapshot", test_fork_snapshot))
+    if a.k:
+        jobs = [j for j in jobs if a.k in j[2]]
+    passed = failed = 0
+    t0 = time.time()
+    results = []
+    with concurrent.futures.ThreadPoolExecutor(a.j) as pool:
+        futs = [pool.submit(run_one, label, exe, name, fn, *rest) for (label, exe, name, fn, *rest) in jobs]
+        for f in concurrent.futures.as_completed(futs):
+            ok, label, name, err, dt = f.result()
+            results.append((label, name, ok))
+            if ok:
+                passed += 1
+                if a.v:
+                    print("PASS %-10s %s (%.1fs)" % (label, name, dt), flush=True)
+            else:
+                failed += 1
+                print("FAIL %-10s %s (%.1fs)\n    %s" % (label, name, dt, err.replace("\n", "\n    ")), flush=True)
+    for n in missing:
+        print("FAIL %s: interpreter not found" % n)
+        failed += 1
+    # summary table: program x python
+    labels = [n for n in names if n not in missing]
+    rows = sorted(set(name.split(":")[0] for _, name, _ in results))
+    print("\n%-26s %s" % ("test", " ".join("%-10s" % l for l in labels)))
+    for row in rows:
+        cells = []
+        for l in labels:
+            rs = [ok for (lb, name, ok) in results if lb == l and name.split(":")[0] == row]
+            cells.append("%-10s" % ("-" if not rs else ("ok" if all(rs) else "FAIL(%d)" % rs.count(False))))
+        print("%-26s %s" % (row, " ".join(cells)))
+    print("\n(%.1fs)" % (time.time() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

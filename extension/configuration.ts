@@ -1,0 +1,257 @@
+// Fills in and checks an `axolotl` launch configuration. Pure logic: no vscode import, so every
+// default and every error message is unit-tested (test/unit/extension-configuration.test.ts).
+//
+// VS Code resolves a configuration in two passes: before variables such as ${file} are substituted
+// and after. The first pass (`substituted: false`) fills defaults and checks types; checks that need
+// final values (a relative path, the .py extension, the file existing) wait for the second pass
+// when a value still holds a ${variable}.
+import path from 'node:path';
+import type { AxolotlLaunchArgs, RepairLaunchArgs } from '../adapter/session/launchArgs';
+import { DEBUG_TYPE } from './ids';
+
+export const BACKENDS = ['auto', 'criu', 'fork'] as const;
+export type Backend = (typeof BACKENDS)[number];
+export const RESUME_MODES = ['checkpoint', 'in-place'] as const;
+
+export const DEFAULT_CONFIG_NAME = 'Axolotl: Run current file';
+export const DEFAULT_PYTHON = 'python3';
+export const DEFAULT_INTERVAL = 1;
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+export const MISSING_PROGRAM = 'Open a Python file or set "program" in launch.json';
+
+/** The `axolotl.*` settings that feed launch defaults (as read from the workspace configuration). */
+export interface AxolotlSettings {
+  model?: string | null;
+  baseUrl?: string | null;
+  python?: string | null;
+  checkpointInterval?: number | null;
+  /** 0 or null: unlimited */
+  maxCheckpoints?: number | null;
+  backend?: string | null;
+}
+
+export interface ResolveContext {
+  /** absolute path of the file in the active editor, if any */
+  activeFile?: string;
+  /** absolute path of the workspace folder the configuration belongs to */
+  workspaceFolder?: string;
+  settings: AxolotlSettings;
+  /** true in the second pass, after VS Code substituted ${variables} */
+  substituted?: boolean;
+  /** checks that the program exists (second pass only); omitted: not checked */
+  fileExists?: (file: string) => boolean;
+}
+
+/** A launch configuration with every default filled in. */
+export type ResolvedLaunchConfig = AxolotlLaunchArgs & {
+  type: string;
+  request: string;
+  name: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  python: string;
+  checkpointInterval: number;
+  backend: Backend;
+  repair: RepairLaunchArgs & { autoAccept: boolean; maxAttempts: number; enabled: boolean };
+  normalRun: boolean;
+  [key: string]: unknown;
+};
+
+export type ResolveResult = { ok: true; config: ResolvedLaunchConfig } | { ok: false; error: string };
+
+class ConfigError extends Error {}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** still holds a ${variable} that VS Code substitutes later */
+const hasVariable = (s: string): boolean => s.includes('${');
+const quote = (v: unknown): string => {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+};
+const isPython = (file: string): boolean => path.extname(file).toLowerCase() === '.py';
+const fail = (message: string): never => {
+  throw new ConfigError(message);
+};
+
+function optString(config: Obj, key: string, where = ''): string | undefined {
+  const v = config[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') fail(`"${where}${key}" must be a string (got ${quote(v)}).`);
+  return (v as string).trim() === '' ? undefined : (v as string);
+}
+
+function optBoolean(config: Obj, key: string, where = ''): boolean | undefined {
+  const v = config[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') fail(`"${where}${key}" must be true or false (got ${quote(v)}).`);
+  return v as boolean;
+}
+
+function positiveNumber(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(`${what} must be a number of seconds (got ${quote(v)}).`);
+  if ((v as number) <= 0) fail(`${what} must be a positive number of seconds (got ${quote(v)}); for example 1 or 0.5.`);
+  return v as number;
+}
+
+function positiveInteger(v: unknown, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(`${what} must be a whole number of at least 1 (got ${quote(v)}).`);
+  return v as number;
+}
+
+function nonEmpty(v: string | null | undefined): string | undefined {
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+}
+
+function checkUrl(url: string, what: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return fail(`${what} is not a URL (got ${quote(url)}); for example http://localhost:11434/v1 or https://api.openai.com/v1.`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') fail(`${what} must start with http:// or https:// (got ${quote(url)}).`);
+  return url;
+}
+
+function resolveRepair(config: Obj, settings: AxolotlSettings, substituted: boolean): ResolvedLaunchConfig['repair'] {
+  const raw = config.repair;
+  if (raw !== undefined && raw !== null && !isObj(raw)) {
+    fail(`"repair" must be an object such as {"model": "gpt-4o-mini", "autoAccept": false} (got ${quote(raw)}).`);
+  }
+  const r: Obj = isObj(raw) ? raw : {};
+  const model = optString(r, 'model', 'repair.') ?? nonEmpty(settings.model);
+  let baseUrl = optString(r, 'baseUrl', 'repair.');
+  if (baseUrl !== undefined) {
+    if (substituted || !hasVariable(baseUrl)) checkUrl(baseUrl, '"repair.baseUrl"');
+  } else {
+    const fromSettings = nonEmpty(settings.baseUrl);
+    if (fromSettings !== undefined) baseUrl = checkUrl(fromSettings, 'The setting "axolotl.baseUrl"');
+  }
+  const maxAttempts = r.maxAttempts === undefined || r.maxAttempts === null ? DEFAULT_MAX_ATTEMPTS : positiveInteger(r.maxAttempts, '"repair.maxAttempts"');
+  const repair: ResolvedLaunchConfig['repair'] = {
+    ...r,
+    enabled: optBoolean(r, 'enabled', 'repair.') ?? true,
+    autoAccept: optBoolean(r, 'autoAccept', 'repair.') ?? false,
+    maxAttempts,
+  };
+  if (model !== undefined) repair.model = model;
+  else delete repair.model;
+  if (baseUrl !== undefined) repair.baseUrl = baseUrl;
+  else delete repair.baseUrl;
+  return repair;
+}
+
+function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
+  if (!isObj(input)) fail(`The launch configuration must be an object (got ${quote(input)}).`);
+  const config: Obj = { ...(input as Obj) };
+  const substituted = ctx.substituted ?? false;
+  const settings = ctx.settings;
+  const final = (s: string): boolean => substituted || !hasVariable(s);
+
+  // F5 with no launch.json hands us an empty configuration.
+  if (config.type === undefined || config.type === '') config.type = DEBUG_TYPE;
+  if (config.request === undefined || config.request === '') config.request = 'launch';
+  if (config.name === undefined || config.name === '') config.name = DEFAULT_CONFIG_NAME;
+  if (config.request !== 'launch') fail(`Axolotl can only launch a program: set "request": "launch" (got ${quote(config.request)}).`);
+
+  // cwd first: a relative program is found from it.
+  let cwd = optString(config, 'cwd');
+  if (cwd !== undefined && final(cwd) && !path.isAbsolute(cwd)) {
+    if (!ctx.workspaceFolder) fail(`"cwd" is relative (${quote(cwd)}) but no folder is open to resolve it from; use an absolute path.`);
+    cwd = path.resolve(ctx.workspaceFolder!, cwd);
+  }
+
+  let program = optString(config, 'program');
+  if (program === undefined) {
+    if (!ctx.activeFile || !isPython(ctx.activeFile)) fail(MISSING_PROGRAM);
+    program = ctx.activeFile!;
+  }
+  if (final(program)) {
+    if (!path.isAbsolute(program)) {
+      const base = cwd !== undefined && final(cwd) ? cwd : ctx.workspaceFolder;
+      if (!base) fail(`"program" is relative (${quote(program)}) but no folder is open to resolve it from; use an absolute path or \${workspaceFolder}/….`);
+      program = path.resolve(base!, program);
+    }
+    if (!isPython(program)) fail(`"program" must be a Python file (.py), got ${quote(program)}. Open the Python file to run, or point "program" at one.`);
+    if (substituted && ctx.fileExists && !ctx.fileExists(program)) fail(`Cannot find the program ${program}. Check "program" in launch.json.`);
+  }
+  config.program = program;
+  config.cwd = cwd ?? ctx.workspaceFolder ?? path.dirname(program);
+
+  const args = config.args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
+    fail(`"args" must be a list of strings such as ["--epochs", "3"] (got ${quote(config.args)}).`);
+  }
+  config.args = args;
+
+  const env = config.env ?? {};
+  if (!isObj(env) || !Object.values(env).every((v) => typeof v === 'string')) {
+    fail(`"env" must be an object of string values such as {"DEBUG": "1"} (got ${quote(config.env)}).`);
+  }
+  config.env = env;
+
+  config.python = optString(config, 'python') ?? nonEmpty(settings.python) ?? DEFAULT_PYTHON;
+
+  if (config.checkpointInterval !== undefined && config.checkpointInterval !== null) {
+    config.checkpointInterval = positiveNumber(config.checkpointInterval, '"checkpointInterval"');
+  } else if (settings.checkpointInterval !== undefined && settings.checkpointInterval !== null) {
+    config.checkpointInterval = positiveNumber(settings.checkpointInterval, 'The setting "axolotl.checkpointInterval"');
+  } else {
+    config.checkpointInterval = DEFAULT_INTERVAL;
+  }
+
+  if (config.maxCheckpoints !== undefined && config.maxCheckpoints !== null) {
+    config.maxCheckpoints = positiveInteger(config.maxCheckpoints, '"maxCheckpoints"');
+  } else {
+    delete config.maxCheckpoints;
+    const fromSettings = settings.maxCheckpoints;
+    // 0 in the settings means unlimited (a number setting cannot be left empty in the UI)
+    if (fromSettings !== undefined && fromSettings !== null && fromSettings !== 0) {
+      config.maxCheckpoints = positiveInteger(fromSettings, 'The setting "axolotl.maxCheckpoints"');
+    }
+  }
+
+  const workingDir = optString(config, 'workingDir');
+  if (workingDir === undefined) delete config.workingDir;
+
+  const backend = config.backend ?? nonEmpty(settings.backend) ?? 'auto';
+  if (typeof backend !== 'string' || !(BACKENDS as readonly string[]).includes(backend)) {
+    const where = config.backend !== undefined ? '"backend"' : 'The setting "axolotl.backend"';
+    fail(`${where} must be one of ${BACKENDS.join(', ')} (got ${quote(backend)}).`);
+  }
+  config.backend = backend;
+
+  if (config.resume !== undefined && !(RESUME_MODES as readonly unknown[]).includes(config.resume)) {
+    fail(`"resume" must be one of ${RESUME_MODES.join(', ')} (got ${quote(config.resume)}).`);
+  }
+
+  config.normalRun = optBoolean(config, 'normalRun') ?? false;
+  config.repair = resolveRepair(config, settings, substituted);
+  return config as ResolvedLaunchConfig;
+}
+
+/**
+ * Fills defaults (program = the active .py file; cwd = the workspace folder, else the program's
+ * folder; python from the settings, else python3; checkpointInterval 1; backend auto; repair model
+ * and baseUrl from the settings, autoAccept false, maxAttempts 3, enabled true) and checks every
+ * attribute. Never throws: a bad configuration gives `{ ok: false, error }` with what to fix.
+ */
+export function resolveLaunchConfig(config: unknown, ctx: ResolveContext): ResolveResult {
+  try {
+    return { ok: true, config: resolve(config, ctx) };
+  } catch (e) {
+    if (e instanceof ConfigError) return { ok: false, error: e.message };
+    throw e;
+  }
+}
+
+/** The configuration offered in a new launch.json and by the dynamic "Axolotl" picker. */
+export function defaultLaunchConfig(): { type: string; request: string; name: string; program: string } {
+  return { type: DEBUG_TYPE, request: 'launch', name: DEFAULT_CONFIG_NAME, program: '${file}' };
+}

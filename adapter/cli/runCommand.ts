@@ -2,7 +2,7 @@
 // everything Axolotl says goes to stderr, prefixed.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { findCriu } from '../engine/criuLocator';
+import { chooseBackend } from '../engine/backendChoice';
 import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type ExitEvent } from '../engine/types';
 import type { CliRunOptions } from './options';
@@ -15,15 +15,9 @@ export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) 
 export async function runCommand(opts: CliRunOptions): Promise<number> {
   if (opts.normalRun) return normalRun(opts);
   const term = new Terminal();
-  if (process.getuid?.() !== 0) {
-    throw new AxolotlError('criu needs root privileges to checkpoint', 'Run as root (e.g. sudo axolotl run …), or see `axolotl doctor`.');
-  }
-  const criu = await findCriu();
-  if (!criu) throw new AxolotlError('criu is not installed', 'Run `npm run setup` (scripts/install-criu.sh), or `axolotl doctor` for details.');
-  if (!criu.checkOk) {
-    throw new AxolotlError(`criu at ${criu.path} fails \`criu check\``, 'Run `axolotl doctor` to see why; scripts/install-criu.sh installs criu 4.1.', criu.checkOutput);
-  }
-  const sup = new Supervisor(opts, { criu: criu.path });
+  const choice = await chooseBackend(opts.backend);
+  if (choice.note) term.say(choice.note);
+  const sup = new Supervisor(opts, choice.deps);
   let onCrash: CrashHandler | undefined;
   if (opts.repair && opts.agent) {
     const review = repairingCrashHandler(opts);

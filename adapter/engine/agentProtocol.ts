@@ -117,6 +117,8 @@ export interface SnapshotMessage {
   /** pid of the live process that forked it */
   parent: number;
   seq: number;
+  /** how long the live program was paused to fork (ms), measured by the agent */
+  pauseMs?: number;
   /** threads other than the main thread, children, sockets: what the snapshot cannot capture */
   warnings?: string[];
 }

@@ -251,6 +251,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.current = copy;
     this.stderrTail = '';
     const forward = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
+      // Bytes a replaced copy wrote before it was killed belong to a timeline that was rewound.
+      if (copy !== this.current) return;
       if (stream === 'stderr') this.stderrTail = (this.stderrTail + data.toString('utf8')).slice(-STDERR_TAIL);
       const text = data.toString('utf8').replace(/\n+$/, '');
       const nl = text.lastIndexOf('\n');

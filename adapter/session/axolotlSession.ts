@@ -8,7 +8,7 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { AgentValue } from '../engine/agentProtocol';
-import { findCriu } from '../engine/criuLocator';
+import { chooseBackend } from '../engine/backendChoice';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
 import { Supervisor } from '../engine/supervisor';
@@ -87,12 +87,9 @@ export class AxolotlSession extends LoggingDebugSession {
         this.sendResponse(response);
         return;
       }
-      if (process.getuid?.() !== 0) {
-        throw new AxolotlError('criu needs root privileges to checkpoint', 'Run "Axolotl: Check Environment" to see how to set them up.');
-      }
-      const criu = await findCriu();
-      if (!criu?.checkOk) throw new AxolotlError('no working criu found', 'Run "Axolotl: Check Environment" for details and the fix.');
-      const sup = new Supervisor(opts, { criu: criu.path });
+      const choice = await chooseBackend(opts.backend);
+      if (choice.note) this.output('console', `axolotl: ${choice.note}\n`);
+      const sup = new Supervisor(opts, choice.deps);
       this.sup = sup;
       this.wireEngine(sup);
       if (args.repair?.enabled !== false) {

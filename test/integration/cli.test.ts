@@ -86,15 +86,20 @@ describe('error messages', () => {
   });
 
   test('criu missing', () => {
-    const res = axolotl(['run', 'count.py'], { env: { AXOLOTL_CRIU: '/nonexistent/criu' } });
+    const res = axolotl(['run', '--backend', 'criu', 'count.py'], { env: { AXOLOTL_CRIU: '/nonexistent/criu' } });
     assert.equal(res.status, 2);
     assert.match(res.stderr, /^axolotl: criu is not installed\nRun `npm run setup` \(scripts\/install-criu\.sh\)/);
+    // With the default --backend auto the run goes on with fork snapshots, and says so.
+    const auto = axolotl(['run', '--interval', '0.2', '--working-dir', tempDir(), 'count.py', '8', '3', '0.05'], { env: { AXOLOTL_CRIU: '/nonexistent/criu' } });
+    assert.equal(auto.status, 3, auto.stderr);
+    assert.match(auto.stderr, /^axolotl: criu is not installed: using fork snapshots\n/);
+    assert.equal(auto.stdout, python(['count.py', '8', '3', '0']).stdout);
   });
 
   test('criu failing its check (the Debian 12 vDSO failure) shows criu\'s words', () => {
     const fake = path.join(tempDir(), 'criu');
     fs.writeFileSync(fake, '#!/bin/sh\n[ "$1" = --version ] && { echo "Version: 3.17.1"; exit 0; }\necho "Error (criu/vdso.c:627): vdso: Unexpected rt vDSO area bounds" >&2\nexit 1\n', { mode: 0o755 });
-    const res = axolotl(['run', 'count.py'], { env: { AXOLOTL_CRIU: fake } });
+    const res = axolotl(['run', '--backend', 'criu', 'count.py'], { env: { AXOLOTL_CRIU: fake } });
     assert.equal(res.status, 2);
     assert.match(res.stderr, /^axolotl: criu at .* fails `criu check`\n/);
     assert.match(res.stderr, /Unexpected rt vDSO area bounds/);
@@ -106,9 +111,9 @@ describe('error messages', () => {
   test('no permission: a non-root user is told how to get privileges', () => {
     // As root (CI) we drop to nobody; as a normal user we already are one.
     const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const res = axolotl(['run', '--python', '/usr/bin/python3', path.join(PROGRAMS, 'count.py')], { ...asNobody, cwd: '/tmp' });
+    const res = axolotl(['run', '--backend', 'criu', '--python', '/usr/bin/python3', path.join(PROGRAMS, 'count.py')], { ...asNobody, cwd: '/tmp' });
     assert.equal(res.status, 2, res.stderr);
-    assert.match(res.stderr, /^axolotl: criu needs root privileges to checkpoint\n/);
+    assert.match(res.stderr, /^axolotl: criu needs root privileges to checkpoint\nRun as root .*use --backend fork/);
   });
 
   test('image folder not writable', () => {

@@ -2,10 +2,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { Supervisor } from '../../adapter/engine/supervisor';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { ForkBackend } from '../../adapter/engine/forkBackend';
+import { Supervisor, type SupervisorDeps } from '../../adapter/engine/supervisor';
 import type { Checkpoint, ExitEvent } from '../../adapter/engine/types';
-import { OutputLog, processesMatching, requireCriu, runOptions, waitForEvent } from '../support/engineHelpers';
+import { OutputLog, isRunning, processesMatching, requireCriu, runOptions, waitForEvent } from '../support/engineHelpers';
 
 let criu: string;
 before(async () => { criu = await requireCriu(); });
@@ -13,9 +14,18 @@ before(async () => { criu = await requireCriu(); });
 const running: Supervisor[] = [];
 after(async () => { await Promise.all(running.map((s) => s.stop())); });
 
-function supervise(program: string, args: string[], over = {}): { sup: Supervisor; out: OutputLog } {
-  const sup = new Supervisor(runOptions(program, { args, ...over }), { criu });
+// The same tests for every backend: criu (as root, without the agent so it is criu alone) and fork
+// snapshots (which need the agent to fork).
+const BACKENDS: Array<{ name: string; deps: () => SupervisorDeps; agent: boolean }> = [
+  { name: 'criu', deps: () => ({ criu }), agent: false },
+  { name: 'fork', deps: () => ({ backend: () => new ForkBackend() }), agent: true },
+];
+let backend = BACKENDS[0];
+
+function supervise(t: TestContext, program: string, args: string[], over = {}): { sup: Supervisor; out: OutputLog } {
+  const sup = new Supervisor(runOptions(program, { args, agent: backend.agent, backend: backend.name as 'criu' | 'fork', ...over }), backend.deps());
   running.push(sup);
+  t.after(() => sup.stop()); // a failed test must not leave its program running into the next one
   return { sup, out: new OutputLog(sup) };
 }
 
@@ -26,9 +36,11 @@ function countAt(c: Checkpoint): number {
   return Number(m[1]);
 }
 
-describe('criu engine', () => {
-  test('restoring checkpoint k resumes from k, three times in a row, on the same stream, with the real exit status', async () => {
-    const { sup, out } = supervise('count.py', ['200', '7', '0.05']);
+for (const b of BACKENDS) describe(`${b.name} engine`, () => {
+  before(() => { backend = b; });
+
+  test('restoring checkpoint k resumes from k, three times in a row, on the same stream, with the real exit status', async (t) => {
+    const { sup, out } = supervise(t, 'count.py', ['200', '7', '0.05']);
     const checkpoints: Checkpoint[] = [];
     sup.on('checkpoint', (c) => checkpoints.push(c));
     await sup.start();
@@ -56,8 +68,8 @@ describe('criu engine', () => {
     assert.match(out.text, /done 19900\n$/);
   });
 
-  test('--max-saves 2 keeps exactly two image folders after ten checkpoints', async () => {
-    const { sup } = supervise('count.py', ['1000', '0', '0.01'], { maxSaves: 2, interval: 0.05 });
+  test('--max-saves 2 keeps exactly two image folders after ten checkpoints', async (t) => {
+    const { sup } = supervise(t, 'count.py', ['1000', '0', '0.01'], { maxSaves: 2, interval: 0.05 });
     let taken = 0;
     const deleted: number[] = [];
     sup.on('checkpoint', () => taken++);
@@ -73,7 +85,7 @@ describe('criu engine', () => {
   });
 
   test('a 200 MB program checkpoints and restores', async (t) => {
-    const { sup, out } = supervise('big.py', ['200', '200'], { interval: 1 });
+    const { sup, out } = supervise(t, 'big.py', ['200', '200'], { interval: 1 });
     await sup.start();
     await out.waitFor(/allocated 200 MB/);
     const [c] = (await waitForEvent(sup, 'checkpoint', undefined, 60_000)) as [Checkpoint];
@@ -88,15 +100,16 @@ describe('criu engine', () => {
     await sup.stop();
   });
 
-  test('stop() leaves no process behind, restored copies included', async () => {
-    const { sup, out } = supervise('count.py', ['1000', '0', '0.05']);
+  test('stop() leaves no process behind, restored copies included', async (t) => {
+    const { sup, out } = supervise(t, 'count.py', ['1000', '0', '0.05']);
     await sup.start();
     const [c] = (await waitForEvent(sup, 'checkpoint')) as [Checkpoint];
     await sup.restore(c.id);
     await out.waitFor(/count/, out.text.length);
     const pid = sup.pid!;
     await sup.stop();
-    assert.equal(fs.existsSync(`/proc/${pid}`), false, 'restored program gone');
+    assert.equal(isRunning(pid), false, 'restored program gone');
     assert.deepEqual(processesMatching(sup.runDir), [], 'no restore wrapper or criu left');
+    assert.deepEqual(processesMatching(sup.opts.program), [], 'no copy or snapshot of the program left');
   });
 });

@@ -75,11 +75,21 @@ export function waitForEvent<K extends keyof import('../../adapter/engine/types'
   });
 }
 
-/** Every process whose command line mentions `needle` (to prove nothing was left behind). */
+/** Exists and is not a zombie (a zombie has ended; only its parent's wait is missing). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Every running process whose command line mentions `needle` (to prove nothing was left behind). */
 export function processesMatching(needle: string): number[] {
   const out: number[] = [];
   for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    if (!/^\d+$/.test(d) || Number(d) === process.pid || !isRunning(Number(d))) continue;
     try {
       const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8');
       if (cmd.includes(needle)) out.push(Number(d));

@@ -173,6 +173,7 @@ def take_snapshot():
         note({"type": "snapshot", "pid": 0, "parent": os.getpid(), "seq": seq,
               "warnings": ["refused to fork: other threads are alive"] + warnings})
         return
+    started = time.perf_counter()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()  # or the child would write the buffered output a second time
@@ -188,7 +189,9 @@ def take_snapshot():
         else:
             poll_and_swap()  # polls, swaps a newer generation in, then says hello
         return
-    note({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "warnings": warnings})
+    pause_ms = (time.perf_counter() - started) * 1000.0  # what the program itself lost to the fork
+    note({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "pauseMs": pause_ms,
+          "warnings": warnings})
 
 
 def install_signals():

@@ -1,0 +1,32 @@
+// Which checkpoint backend a run gets: criu when it can work here, else fork snapshots (no root,
+// no criu). An explicit --backend is obeyed or refused with the reason, never silently replaced.
+import { findCriu } from './criuLocator';
+import { ForkBackend } from './forkBackend';
+import type { SupervisorDeps } from './supervisor';
+import { AxolotlError, type BackendKind } from './types';
+
+export interface BackendChoice {
+  deps: SupervisorDeps;
+  kind: 'criu' | 'fork';
+  /** why auto chose fork, for the user */
+  note?: string;
+}
+
+export async function chooseBackend(requested: BackendKind, env: NodeJS.ProcessEnv = process.env): Promise<BackendChoice> {
+  const fork: BackendChoice = { kind: 'fork', deps: { backend: () => new ForkBackend() } };
+  if (requested === 'fork') return fork;
+  const root = process.getuid?.() === 0;
+  if (!root) {
+    if (requested === 'criu') {
+      throw new AxolotlError('criu needs root privileges to checkpoint', 'Run as root (e.g. sudo axolotl run …), use --backend fork, or see `axolotl doctor`.');
+    }
+    return { ...fork, note: 'not root: using fork snapshots (no criu); see `axolotl doctor` for criu' };
+  }
+  const criu = await findCriu(env);
+  if (criu?.checkOk) return { kind: 'criu', deps: { criu: criu.path } };
+  if (requested === 'criu') {
+    if (!criu) throw new AxolotlError('criu is not installed', 'Run `npm run setup` (scripts/install-criu.sh), or `axolotl doctor` for details.');
+    throw new AxolotlError(`criu at ${criu.path} fails \`criu check\``, 'Run `axolotl doctor` to see why; scripts/install-criu.sh installs criu 4.1.', criu.checkOutput);
+  }
+  return { ...fork, note: criu ? `criu at ${criu.path} fails \`criu check\`: using fork snapshots` : 'criu is not installed: using fork snapshots' };
+}

@@ -1,0 +1,234 @@
+// Checkpoints without root or CRIU: the agent forks a stopped copy of the program on SIGUSR2
+// (copy-on-write, a few ms even at hundreds of MB) and restoring wakes that copy.
+//
+// Limits, by construction: only the forking thread exists in the copy (the agent refuses to fork
+// while other threads run), child processes are not copied, and open files, sockets and file
+// offsets are shared with the live program. A woken snapshot is gone, so before waking one we queue
+// SIGUSR2 as well: its first act is to fork a replacement, which keeps the checkpoint restorable.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, type Writable } from 'node:stream';
+import type { AgentMessage, SnapshotMessage } from './agentProtocol';
+import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
+import type { CheckpointRecord } from './runDir';
+import { AxolotlError, type ExitEvent } from './types';
+
+const SNAPSHOT_TIMEOUT_MS = 10_000;
+
+/** One live copy: the launched process or a woken snapshot. Output arrives through the backend. */
+class ForkCopy implements ProgramCopy {
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  readonly stdioInodes: number[] = [];
+  readonly exited: Promise<ExitEvent>;
+  private resolveExit!: (ev: ExitEvent) => void;
+  private done?: ExitEvent;
+  /** code from the agent's `exit` message, for copies that are not our children */
+  exitCode?: number;
+  private killed = false;
+  private watch?: NodeJS.Timeout;
+
+  constructor(readonly pid: number, readonly stdin: Writable, child?: ChildProcess) {
+    this.exited = new Promise((resolve) => { this.resolveExit = resolve; });
+    if (child) {
+      child.once('exit', (code, signal) => this.finish(signal
+        ? { status: 128 + (os.constants.signals[signal] ?? 0), signal }
+        : { status: code ?? 0 }));
+    } else {
+      // Not our child: watch /proc (a zombie or a vanished entry means it ended).
+      this.watch = setInterval(() => { if (!isRunning(this.pid)) this.finish(this.statusGuess()); }, 50);
+    }
+  }
+
+  get alive(): boolean { return this.done === undefined; }
+
+  signal(sig: NodeJS.Signals): void {
+    try { process.kill(this.pid, sig); } catch { /* gone */ }
+  }
+
+  async kill(): Promise<ExitEvent> {
+    if (this.alive) {
+      this.killed = true;
+      this.signal('SIGKILL');
+    }
+    const ev = await this.exited;
+    await waitGone(this.pid);
+    return ev;
+  }
+
+  finish(ev: ExitEvent): void {
+    if (this.done) return;
+    this.done = ev;
+    if (this.watch) clearInterval(this.watch);
+    // Output written just before the exit may still be in the shared sockets.
+    setTimeout(() => { this.stdout.end(); this.stderr.end(); this.resolveExit(ev); }, 30);
+  }
+
+  private statusGuess(): ExitEvent {
+    if (this.exitCode !== undefined) return { status: this.exitCode };
+    return this.killed ? { status: 137, signal: 'SIGKILL' } : { status: 1 };
+  }
+}
+
+export class ForkBackend implements CheckpointBackend {
+  readonly kind = 'fork';
+  private shared?: { stdin: Writable; child: ChildProcess };
+  private active?: ForkCopy;
+  private readonly copies = new Map<number, ForkCopy>();
+  /** checkpoint dir → pid of the stopped snapshot that holds it */
+  private readonly snapshots = new Map<string, number>();
+  private readonly waiting = new Map<number, (m: SnapshotMessage) => void>();
+  /** pid of a woken snapshot → the checkpoint dir its replacement will hold */
+  private readonly replacing = new Map<number, string>();
+  /** copies whose agent has installed its SIGUSR2 handler (before that, SIGUSR2 would kill them) */
+  private readonly ready = new Set<number>();
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(private readonly log: (level: 'debug' | 'warn', message: string) => void = () => undefined) {}
+
+  async launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy> {
+    const child = spawn(command, args, { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (child.pid === undefined) throw new AxolotlError(`could not start ${command}`);
+    child.stdin!.on('error', () => undefined);
+    this.shared = { stdin: child.stdin!, child };
+    // Every copy writes to the same sockets; the bytes belong to whichever copy is live.
+    child.stdout!.on('data', (d: Buffer) => this.active?.stdout.write(d));
+    child.stderr!.on('data', (d: Buffer) => this.active?.stderr.write(d));
+    const copy = new ForkCopy(child.pid, child.stdin!, child);
+    this.track(copy);
+    return copy;
+  }
+
+  async dump(copy: ProgramCopy, dir: string): Promise<DumpResult> {
+    await this.agentReady(copy);
+    const started = performance.now();
+    const msg = await this.requestSnapshot(copy.pid, () => copy.signal('SIGUSR2'));
+    const dumpMs = performance.now() - started;
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.snapshots.set(dir, msg.pid);
+    fs.writeFileSync(path.join(dir, 'snapshot.json'), JSON.stringify({ pid: msg.pid, parent: msg.parent, warnings: msg.warnings ?? [] }) + '\n');
+    return { frozenMs: msg.pauseMs ?? dumpMs, dumpMs, bytes: residentBytes(msg.pid) };
+  }
+
+  async restore(rec: CheckpointRecord, _attempt: number): Promise<ProgramCopy> {
+    const dir = rec.dir!;
+    const pid = this.snapshots.get(dir);
+    if (pid === undefined || !isRunning(pid)) {
+      throw new AxolotlError(`the snapshot of checkpoint ${rec.id} is gone`, 'Fork snapshots live only as long as this session; pick a later checkpoint.');
+    }
+    this.snapshots.delete(dir);
+    this.replacing.set(pid, dir);
+    // Queued while it is stopped: it forks its replacement before running user code.
+    process.kill(pid, 'SIGUSR2');
+    const copy = new ForkCopy(pid, this.shared!.stdin);
+    this.ready.add(pid); // a forked copy inherits the agent's signal handlers
+    this.track(copy);
+    return copy;
+  }
+
+  discard(rec: CheckpointRecord): void {
+    const dir = rec.dir!;
+    const pid = this.snapshots.get(dir);
+    this.snapshots.delete(dir);
+    if (pid !== undefined) killStopped(pid);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  onAgentMessage(msg: AgentMessage): void {
+    if (msg.type === 'hello' || msg.type === 'poll') {
+      this.ready.add(msg.pid);
+      for (const w of this.readyWaiters.splice(0)) w();
+      return;
+    }
+    if (msg.type === 'exit') {
+      const copy = this.copies.get(msg.pid);
+      if (copy) copy.exitCode = msg.code;
+      return;
+    }
+    if (msg.type !== 'snapshot') return;
+    const dir = this.replacing.get(msg.parent);
+    if (dir !== undefined) {
+      this.replacing.delete(msg.parent);
+      if (msg.pid > 0 && fs.existsSync(dir)) {
+        this.snapshots.set(dir, msg.pid);
+        fs.writeFileSync(path.join(dir, 'snapshot.json'), JSON.stringify({ pid: msg.pid, parent: msg.parent }) + '\n');
+      } else if (msg.pid > 0) {
+        killStopped(msg.pid); // its checkpoint was deleted meanwhile
+      } else {
+        this.log('warn', `checkpoint in ${dir} can no longer be restored: ${(msg.warnings ?? []).join('; ')}`);
+      }
+      return;
+    }
+    this.waiting.get(msg.parent)?.(msg);
+  }
+
+  async close(): Promise<void> {
+    for (const pid of this.snapshots.values()) killStopped(pid);
+    this.snapshots.clear();
+    for (const copy of this.copies.values()) if (copy.alive) await copy.kill();
+  }
+
+  private track(copy: ForkCopy): void {
+    this.active = copy;
+    this.copies.set(copy.pid, copy);
+    void copy.exited.then(() => this.copies.delete(copy.pid));
+  }
+
+  private async agentReady(copy: ProgramCopy): Promise<void> {
+    const deadline = Date.now() + SNAPSHOT_TIMEOUT_MS;
+    while (!this.ready.has(copy.pid)) {
+      if (!copy.alive || Date.now() > deadline) {
+        throw new AxolotlError(`the agent in process ${copy.pid} never said hello`, 'Fork snapshots need the agent (do not use --no-agent).');
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 100);
+        this.readyWaiters.push(() => { clearTimeout(t); resolve(); });
+      });
+    }
+  }
+
+  private requestSnapshot(parent: number, trigger: () => void): Promise<SnapshotMessage> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(parent);
+        reject(new AxolotlError(`process ${parent} did not take a fork snapshot within ${SNAPSHOT_TIMEOUT_MS / 1000} s`, 'Is it running under the agent (not --no-agent)?'));
+      }, SNAPSHOT_TIMEOUT_MS);
+      this.waiting.set(parent, (msg) => {
+        clearTimeout(timer);
+        this.waiting.delete(parent);
+        if (msg.pid > 0) resolve(msg);
+        else reject(new AxolotlError('the program cannot be snapshotted by fork', (msg.warnings ?? []).join('; ')));
+      });
+      trigger();
+    });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pid: number): Promise<void> {
+  for (let i = 0; i < 200 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+function killStopped(pid: number): void {
+  try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+}
+
+/** Resident memory of a snapshot: it shares its pages copy-on-write, so this is an upper bound. */
+function residentBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}

@@ -142,39 +142,47 @@ describe('debug adapter', () => {
       const seen = countIn(c.lastOutput);
       return n > seen && n <= seen + 2 + Math.ceil(c.dumpMs / 50);
     };
+    // A private copy of the program: its path then names this test's processes and nobody else's.
+    const program = path.join(tempDir('axl-prog-'), 'count.py');
+    const workingDir = tempDir();
+    fs.copyFileSync(path.join(PROGRAMS, 'count.py'), program);
     try {
       await Promise.all([
         dc.configurationSequence(),
-        dc.launch({ program: path.join(PROGRAMS, 'count.py'), args: ['600', '0', '0.05'], checkpointInterval: 1, workingDir: tempDir() }),
+        dc.launch({ program, args: ['600', '0', '0.05'], checkpointInterval: 1, workingDir }),
       ]);
       while (checkpoints.size < 4) await dc.waitForEvent('axolotl/timeline');
-      const targets = await dc.gotoTargetsRequest({ source: { path: path.join(PROGRAMS, 'count.py') }, line: 1 });
+      const targets = await dc.gotoTargetsRequest({ source: { path: program }, line: 1 });
       assert.ok(targets.body.targets.length >= 4);
       assert.match(targets.body.targets[0].label, /^Checkpoint #\d+ · /);
 
+      // The restored copy's output starts at `continued`: lines the replaced copy printed before it
+      // was killed may still arrive between the request and that event.
+      const restoredOutput = async (request: () => Promise<unknown>): Promise<number> => {
+        let from = -1;
+        const onContinued = () => { from = out.text().length; };
+        dc.once('continued', onContinued);
+        const invalidated = dc.waitForEvent('invalidated', 30_000);
+        await request();
+        await invalidated;
+        assert.ok(from >= 0, 'continued came before invalidated');
+        await out.waitFor(/count \d+/, from);
+        return countIn(out.text().slice(from));
+      };
+
       // goto: the program continues from the named checkpoint's state.
       const target = targets.body.targets[1];
-      let from = out.text().length;
-      const continued = dc.waitForEvent('continued');
-      await dc.gotoRequest({ threadId: 1, targetId: target.id });
-      await continued;
-      await out.waitFor(/count \d+/, from);
-      const afterGoto = countIn(out.text().slice(from));
+      const afterGoto = await restoredOutput(() => dc.gotoRequest({ threadId: 1, targetId: target.id }));
       assert.ok(resumedFrom(target.id, afterGoto), `goto #${target.id} (${JSON.stringify(checkpoints.get(target.id))}) resumed at ${afterGoto}`);
 
       // stepBack: from there, the previous checkpoint.
       const previous = targets.body.targets[0];
-      from = out.text().length;
-      const continuedBack = dc.waitForEvent('continued');
-      await dc.stepBackRequest({ threadId: 1 });
-      await continuedBack;
-      await out.waitFor(/count \d+/, from);
-      const afterBack = countIn(out.text().slice(from));
+      const afterBack = await restoredOutput(() => dc.stepBackRequest({ threadId: 1 }));
       assert.ok(resumedFrom(previous.id, afterBack), `step back to #${previous.id} (${JSON.stringify(checkpoints.get(previous.id))}) resumed at ${afterBack}`);
 
       await dc.disconnectRequest({ terminateDebuggee: true });
-      assert.deepEqual(processesMatching('count.py'), [], 'no program copy left');
-      assert.deepEqual(processesMatching('axolotl_restore.py'), [], 'no restore wrapper left');
+      assert.deepEqual(processesMatching(program), [], 'no program copy left');
+      assert.deepEqual(processesMatching(workingDir), [], 'no restore wrapper left');
     } finally {
       await dc.stop();
     }

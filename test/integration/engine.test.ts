@@ -6,7 +6,7 @@ import { after, before, describe, test, type TestContext } from 'node:test';
 import { ForkBackend } from '../../adapter/engine/forkBackend';
 import { Supervisor, type SupervisorDeps } from '../../adapter/engine/supervisor';
 import type { Checkpoint, ExitEvent } from '../../adapter/engine/types';
-import { OutputLog, isRunning, processesMatching, requireCriu, runOptions, waitForEvent } from '../support/engineHelpers';
+import { OutputLog, PROGRAMS, isRunning, processesMatching, tempDir, requireCriu, runOptions, waitForEvent } from '../support/engineHelpers';
 
 let criu: string;
 before(async () => { criu = await requireCriu(); });
@@ -23,7 +23,10 @@ const BACKENDS: Array<{ name: string; deps: () => SupervisorDeps; agent: boolean
 let backend = BACKENDS[0];
 
 function supervise(t: TestContext, program: string, args: string[], over = {}): { sup: Supervisor; out: OutputLog } {
-  const sup = new Supervisor(runOptions(program, { args, agent: backend.agent, backend: backend.name as 'criu' | 'fork', ...over }), backend.deps());
+  // A private copy of the program: its path then names this test's processes and nobody else's.
+  const own = path.join(tempDir('axl-prog-'), program);
+  fs.copyFileSync(path.join(PROGRAMS, program), own);
+  const sup = new Supervisor(runOptions(own, { args, agent: backend.agent, backend: backend.name as 'criu' | 'fork', ...over }), backend.deps());
   running.push(sup);
   t.after(() => sup.stop()); // a failed test must not leave its program running into the next one
   return { sup, out: new OutputLog(sup) };
@@ -52,7 +55,10 @@ for (const b of BACKENDS) describe(`${b.name} engine`, () => {
     let resumedAt: number | undefined;
     // Three restores of the same checkpoint: each copy continues from exactly the same state.
     for (let round = 0; round < 3; round++) {
-      const from = out.text.length;
+      // Output of the restored copy starts at the `restored` event (the copy being replaced may
+      // still deliver lines it printed before it was killed).
+      let from = 0;
+      sup.once('restored', () => { from = out.text.length; });
       await sup.restore(k.id);
       const m = await out.waitFor(/count (\d+) total (\d+)\n/, from);
       const n = Number(m[1]);
@@ -90,9 +96,9 @@ for (const b of BACKENDS) describe(`${b.name} engine`, () => {
     await out.waitFor(/allocated 200 MB/);
     const [c] = (await waitForEvent(sup, 'checkpoint', undefined, 60_000)) as [Checkpoint];
     assert.ok(c.bytes > 190e6, `image is ${c.bytes} bytes`);
-    const from = out.text.length;
+    let from = 0;
     const restoreStarted = await new Promise<number>((resolve) => {
-      sup.once('restored', (r) => resolve(r.ms));
+      sup.once('restored', (r) => { from = out.text.length; resolve(r.ms); });
       void sup.restore(c.id);
     });
     await out.waitFor(/tick \d+/, from);

@@ -54,6 +54,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private patchFiles: PatchFiles = {};
   private decision?: EngineReply;
   private lastReport?: CrashReport;
+  /** a crash reported from code older than the accepted repair, answered with the repair (see 'crash') */
+  private staleCrash?: CrashReport;
   private stderrTail = '';
   private readonly launchSources = new Map<string, string>();
   private lastLine = '';
@@ -292,22 +294,20 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         return { type: 'ok' };
       case 'crash': {
         this.crashes++;
-        this.state = 'crashed';
-        this.lastReport = msg;
-        this.decision = undefined;
-        for (const f of msg.frames) {
-          if (f.user && !this.launchSources.has(f.file) && !(f.file in this.patchFiles)) {
-            try { this.launchSources.set(f.file, fs.readFileSync(f.file, 'utf8')); } catch { /* gone */ }
-          }
+        if (msg.generation < this.generation && this.restores > 0) {
+          // A restored copy reports a crash of code older than the accepted repair: its checkpoint was
+          // taken while the agent was already handling this crash (after the exception, before the
+          // report reached us), so it never got to swap the repair in. Answer with the repair, as for a
+          // restored crash checkpoint, rather than reporting a crash of the repaired code.
+          this.staleCrash = msg;
+          this.state = 'crashed';
+          if (this.timer) clearTimeout(this.timer);
+          this.decision = { type: 'patch', generation: this.generation, files: this.patchFiles };
+          this.note('info', `process ${msg.pid} reported a crash of generation ${msg.generation} (restored while handling it): swapping in generation ${this.generation}`);
+          setImmediate(() => this.current?.signal('SIGUSR1'));
+          return { type: 'wait' };
         }
-        if (this.timer) clearTimeout(this.timer);
-        this.note('info', `crash in process ${msg.pid}: ${msg.exception.type}: ${msg.exception.message}`);
-        setImmediate(() => {
-          this.emit('crash', { traceback: msg.traceback, report: msg, paused: true, generation: msg.generation });
-          // Keep the crash moment itself, stack alive, as a checkpoint (the agent has closed its
-          // connection by the time the serialized dump runs).
-          void this.checkpoint(true).catch((e: Error) => this.note('warn', `could not save the crash as a checkpoint: ${e.message}`));
-        });
+        this.reportCrash(msg);
         return { type: 'wait' };
       }
       case 'poll': {
@@ -315,18 +315,27 @@ export class Supervisor extends EventEmitter<EngineEvents> {
           const d = this.decision;
           if (!d) return { type: 'continue' };
           this.decision = undefined;
+          if (this.staleCrash && this.state === 'crashed') {
+            this.state = 'running';
+            this.schedule();
+          }
           return d;
         }
         return msg.generation < this.generation
           ? { type: 'patch', generation: this.generation, files: this.patchFiles }
           : { type: 'continue' };
       }
-      case 'patched':
+      case 'patched': {
+        const stale = this.staleCrash;
+        this.staleCrash = undefined;
         this.emit('patched', { generation: msg.generation, ok: msg.ok, restarted: msg.restarted, error: msg.error });
+        // The repair could not be swapped in to answer a stale crash: it is a crash like any other.
+        if (stale && !msg.ok) setImmediate(() => this.reportCrash(stale));
         this.note(msg.ok ? 'info' : 'warn', msg.ok
           ? `agent swapped in generation ${msg.generation}${msg.restarted ? `; ${msg.restarted}` : ''}`
           : `agent could not apply generation ${msg.generation}: ${msg.error}`);
         return { type: 'ok' };
+      }
       case 'verified':
         this.emit('verified', { generation: msg.generation });
         this.note('info', `generation ${msg.generation} ran past the crash point`);
@@ -334,6 +343,26 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       default:
         return { type: 'ok' };
     }
+  }
+
+  /** The agent is paused on an uncaught exception: tell the consumers, keep the moment as a checkpoint. */
+  private reportCrash(msg: CrashReport): void {
+    this.state = 'crashed';
+    this.lastReport = msg;
+    this.decision = undefined;
+    for (const f of msg.frames) {
+      if (f.user && !this.launchSources.has(f.file) && !(f.file in this.patchFiles)) {
+        try { this.launchSources.set(f.file, fs.readFileSync(f.file, 'utf8')); } catch { /* gone */ }
+      }
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.note('info', `crash in process ${msg.pid}: ${msg.exception.type}: ${msg.exception.message}`);
+    setImmediate(() => {
+      this.emit('crash', { traceback: msg.traceback, report: msg, paused: true, generation: msg.generation });
+      // Keep the crash moment itself, stack alive, as a checkpoint (the agent has closed its
+      // connection by the time the serialized dump runs).
+      void this.checkpoint(true).catch((e: Error) => this.note('warn', `could not save the crash as a checkpoint: ${e.message}`));
+    });
   }
 
   private schedule(): void {

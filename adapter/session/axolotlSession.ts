@@ -160,10 +160,8 @@ export class AxolotlSession extends LoggingDebugSession {
       this.sendEvent(new StoppedEvent('exception', THREAD_ID, ex ? `${ex.type}: ${ex.message}` : 'uncaught exception'));
       if (this.flow) void this.propose();
     });
-    sup.on('exit', (ev) => {
-      if (this.sup?.pid !== undefined && this.crash?.paused) return;
-      this.end(ev.status);
-    });
+    // The supervisor reports only the exit of the live copy (never of one replaced by a restore).
+    sup.on('exit', (ev) => this.end(ev.status));
   }
 
   private wireRepairs(flow: RepairFlow): void {

@@ -352,6 +352,67 @@ export class Workbench {
     }, timeout, 200);
   }
 
+  /**
+   * How many times `text` occurs in the whole Debug Console, not only in its rendered lines: the
+   * console's filter box is set to `text` (so only matching lines remain), then cleared again.
+   */
+  async debugConsoleCount(text: string, timeout = DEFAULT_TIMEOUT): Promise<number> {
+    const filter = this.page.locator('input[placeholder*="!exclude, \\\\escape"]').filter({ visible: true }).first();
+    if (!(await filter.count())) await this.runCommand('Debug Console: Focus on Debug Console View', 5000);
+    await filter.fill(text);
+    try {
+      // Applied when every rendered line matches; read twice in a row alike, so it has settled.
+      let last: string | undefined;
+      return await waitFor(`the Debug Console filter "${text}"`, async () => {
+        const rows = await this.page.locator('.repl').filter({ visible: true }).first()
+          .locator('.monaco-list-row').allInnerTexts();
+        const t = rows.join('\n').replace(/\u00a0/g, ' ');
+        const settled = rows.every((r) => r.replace(/\u00a0/g, ' ').includes(text)) && t === last;
+        last = t;
+        return settled ? t.split(text).length - 1 : undefined;
+      }, timeout, 250);
+    } finally {
+      await filter.fill('');
+    }
+  }
+
+  // ---- debugging -------------------------------------------------------------------------
+
+  /** True while a debug session runs (the debug toolbar is shown). */
+  async isDebugging(): Promise<boolean> {
+    return (await this.page.locator('.debug-toolbar').filter({ visible: true }).count()) > 0;
+  }
+
+  /** Waits until no debug session runs any more. */
+  async waitForDebugEnd(timeout = DEFAULT_TIMEOUT): Promise<void> {
+    await waitFor('the debug session to end', async () => !(await this.isDebugging()), timeout, 200);
+  }
+
+  /** The exception widget (peek) a debugger shows in the editor on a break on an exception. */
+  async waitForExceptionWidget(text: TextMatch, timeout = DEFAULT_TIMEOUT): Promise<string> {
+    const widget = this.page.locator('.monaco-editor .exception-widget').filter({ visible: true });
+    return waitFor(`the exception widget to show ${String(text)}`, async () => {
+      const t = (await widget.allInnerTexts()).join('\n');
+      return matches(t, text) ? t : undefined;
+    }, timeout, 200);
+  }
+
+  /** Rows of the Call Stack view, each "name\nfile\nline:col" (threads and sessions included). */
+  async callStackRows(): Promise<string[]> {
+    return this.page.locator('.debug-call-stack .monaco-list-row').filter({ visible: true }).allInnerTexts();
+  }
+
+  /** Rows of the Variables view: scopes ("Locals") and "name =\nvalue" lines. */
+  async variableRows(): Promise<string[]> {
+    const rows = await this.page.locator('.debug-variables .monaco-list-row').filter({ visible: true }).allInnerTexts();
+    return rows.map((r) => r.replace(/\s*\n\s*/g, ' ').replace(/\u00a0/g, ' ').trim());
+  }
+
+  /** The status bar items' texts (e.g. "Ln 7, Col 1"). */
+  async statusBarItems(): Promise<string[]> {
+    return (await this.page.locator('.statusbar-item').allInnerTexts()).map((t) => t.trim()).filter(Boolean);
+  }
+
   /** The terminal panel's rendered text (xterm's DOM/accessibility rows). */
   async terminalText(): Promise<string> {
     const rows = this.page.locator('.terminal-wrapper.active .xterm-rows, .terminal-wrapper.active .xterm-accessibility-tree');

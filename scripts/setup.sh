@@ -19,5 +19,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 step "criu"
 bash scripts/install-criu.sh >/dev/null
+if [ "$(id -u)" -eq 0 ]; then
+  step "pkexec helper (lets non-root users checkpoint)"
+  bash scripts/install-helper.sh >/dev/null
+fi
 step "building bundles"
 npm run --silent build

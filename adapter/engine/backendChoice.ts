@@ -2,6 +2,7 @@
 // no criu). An explicit --backend is obeyed or refused with the reason, never silently replaced.
 import { findCriu } from './criuLocator';
 import { ForkBackend } from './forkBackend';
+import { helperBackendIfAvailable } from './helperBackend';
 import type { SupervisorDeps } from './supervisor';
 import { AxolotlError, type BackendKind } from './types';
 
@@ -17,8 +18,11 @@ export async function chooseBackend(requested: BackendKind, env: NodeJS.ProcessE
   if (requested === 'fork') return fork;
   const root = process.getuid?.() === 0;
   if (!root) {
+    // criu through the pkexec helper (criu runs as this user with three capabilities).
+    const helper = await helperBackendIfAvailable();
+    if (helper.backend) return { kind: 'criu', deps: { backend: helper.backend } };
     if (requested === 'criu') {
-      throw new AxolotlError('criu needs root privileges to checkpoint', 'Run as root (e.g. sudo axolotl run …), use --backend fork, or see `axolotl doctor`.');
+      throw new AxolotlError('criu needs root privileges to checkpoint', 'Run as root (e.g. sudo axolotl run …), use --backend fork, or see `axolotl doctor`.', helper.why);
     }
     return { ...fork, note: 'not root: using fork snapshots (no criu); see `axolotl doctor` for criu' };
   }

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { execa } from 'execa';
 import { criuCandidates, probeCriu, type CriuStatus } from './criuLocator';
+import { HELPER_CRIU, HELPER_PATH, helperChecks } from './helperBackend';
 import { pythonDir } from './paths';
 
 export interface DoctorItem {
@@ -49,13 +50,31 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<D
   }
 
   const root = process.getuid?.() === 0;
+  // Not root: criu runs through the pkexec helper (as this user, with three capabilities).
+  const helper = root ? [] : helperChecks();
+  const helperReady = !root && helper.every((c) => c.ok || c.optional);
+  if (helperReady) {
+    // The criu that matters is the helper's (root-owned, run as this user); one found here is unused.
+    const at = items.findIndex((i) => i.name === 'criu');
+    items[at] = { name: 'criu', ok: true, detail: `${HELPER_CRIU} (the helper's; not checked here: \`criu check\` needs the capabilities the helper grants)` };
+  }
+  items.push(...helper);
   items.push(root
     ? { name: 'privileges', ok: true, detail: 'running as root: criu runs directly' }
-    : {
-        name: 'privileges', ok: false,
-        detail: `running as uid ${process.getuid?.()}: criu needs root or CAP_CHECKPOINT_RESTORE`,
-        fix: 'Run as root, or install the pkexec helper and its polkit policy with `sudo npm run setup`.',
-      });
+    : helperReady
+      ? {
+          name: 'privileges', ok: true,
+          detail: `running as uid ${process.getuid?.()}: criu runs through the pkexec helper ${HELPER_PATH} (polkit may ask for an administrator password)`,
+        }
+      : {
+          name: 'privileges', ok: false,
+          detail: `running as uid ${process.getuid?.()}: criu needs root or CAP_CHECKPOINT_RESTORE`,
+          fix: 'Run as root, or fix the items above (`sudo bash scripts/install-helper.sh` installs the helper, its polkit policy and a root-owned criu).' +
+            ' Alternative without pkexec: a root-owned copy of a criu binary with file capabilities, runnable by one group only' +
+            ' (sudo install -o root -g axolotl -m 0750 /usr/sbin/criu /usr/local/bin/criu-axolotl &&' +
+            ' sudo setcap cap_checkpoint_restore,cap_sys_ptrace+eip /usr/local/bin/criu-axolotl; members run it with --unprivileged);' +
+            " it needs a criu that runs without the private prefix's loader (never setcap that ld.so), and Axolotl does not drive criu that way itself.",
+        });
 
   const pythons = await findPythons(env);
   items.push(pythons.length
@@ -67,7 +86,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<D
     ? { name: 'agent', ok: true, detail: agent }
     : { name: 'agent', ok: false, detail: 'adapter/python/axolotl_agent is missing', fix: 'Reinstall Axolotl; the Python agent ships with it.' });
 
-  const canCheckpoint = !!working && root && pythons.length > 0 && !!agent;
+  const canCheckpoint = (root ? !!working : helperReady) && pythons.length > 0 && !!agent;
   return { items, canCheckpoint, criu: working ?? statuses[0] };
 }
 

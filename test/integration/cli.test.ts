@@ -43,6 +43,12 @@ describe('axolotl run', () => {
     assert.ok(listCheckpoints(path.join(wd, run)).length >= 1, 'at least one checkpoint on disk');
   });
 
+  test('input piped into axolotl reaches the program, even before it has started', () => {
+    const res = axolotl(['run', '--working-dir', tempDir(), 'echo_stdin.py'], { input: 'a\nb\n' });
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.stdout, 'got a\ngot b\n');
+  });
+
   test('a crash prints the traceback, keeps the checkpoints and says how to restore', () => {
     const wd = tempDir();
     const res = axolotl(['run', '--no-agent', '--interval', '0.3', '--working-dir', wd, 'crash_late.py']);

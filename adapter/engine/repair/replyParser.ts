@@ -66,7 +66,9 @@ export function pathFromLabelLine(line: string): string | undefined {
   if (!s || s.length > 300) return undefined;
   s = s.replace(/^#{1,6}\s*/, '').replace(/^[-*+]\s+/, '').replace(/^\d+\.\s+/, '');
   const bare = s
-    .replace(/[*_`"']/g, '')
+    // markdown emphasis and quotes; underscores only around the name (data_loader.py keeps its own)
+    .replace(/[*`"']/g, '')
+    .replace(/(^|\s)_+|_+(?=\s|:|$)/g, '$1')
     .replace(/:\s*$/, '')
     .replace(/^(?:(?:updated|fixed|corrected|modified|changed|new|complete|full)\s+)?(?:file(?:name)?|path)\s*[:=]?\s*/i, '')
     .replace(/\s*\((?:fixed|updated|modified|complete|full file|corrected)[^)]*\)\s*$/i, '')
@@ -288,7 +290,8 @@ export function parseReply(reply: string): ParsedReply {
 
   if (!edits.length) {
     const prose = text.trim();
-    const refusal = /\b(I('m| am) (sorry|unable|not able)|I can(no|')t (help|assist|do)|as an AI)\b/i.test(prose);
+    // models write apostrophes straight or typographic (I’m, can’t)
+    const refusal = /\b(I(['’]m| am) (sorry|unable|not able)|I can(no|['’])t (help|assist|do)|as an AI)\b/i.test(prose);
     if (refusal) throw noUsable(`the model declined ("${prose.split('\n')[0].slice(0, 160)}")`);
     throw noUsable('it has no code block with the complete fixed file, no unified diff and no SEARCH/REPLACE block');
   }

@@ -22,7 +22,7 @@ test('harness: notifications, webview, diff editor action, debug console', async
   await withWorkbench('harness', { vsix, files: { 'main.py': 'print(1)\n', 'pkg/util.py': 'def util():\n    return 42\n' } }, async (wb, server) => {
     await wb.step('open a file in a subfolder', async () => {
       await wb.openFile('pkg/util.py');
-      assert.match(await wb.editorText(), /return 42/);
+      await wb.waitForEditorText(/return 42/);
     });
     await wb.step('notification buttons', async () => {
       await wb.runCommand('E2E Fixture: Notify');

@@ -20,7 +20,7 @@ test('smoke: workbench opens hello.py and toggles the terminal', async (t) => {
     });
     await wb.step('open hello.py', async () => {
       await wb.openFile('hello.py');
-      assert.match(await wb.editorText(), /print\("hello from axolotl e2e"\)/);
+      await wb.waitForEditorText(/print\("hello from axolotl e2e"\)/);
     });
     treeBeforeStop = server.processTree();
     // server, extension host, file watcher, pty host, shell at least

@@ -275,6 +275,14 @@ export class Workbench {
     return (await lines.innerText()).replace(/\u00a0/g, ' ');
   }
 
+  /** Waits until the visible lines of the active editor show `text` (an editor renders a moment after its tab). */
+  async waitForEditorText(text: TextMatch, timeout = DEFAULT_TIMEOUT): Promise<string> {
+    return waitFor(`the editor to show ${String(text)}`, async () => {
+      const t = await this.editorText();
+      return matches(t, text) ? t : undefined;
+    }, timeout);
+  }
+
   /** The visible diff editor (`.monaco-diff-editor`). */
   diffEditor(): Locator {
     return this.page.locator('.monaco-diff-editor').filter({ visible: true }).first();
@@ -373,6 +381,10 @@ export class Workbench {
       }, timeout, 250);
     } finally {
       await filter.fill('');
+      // back to every line (when some line does not match), so later reads and shots see them all
+      await waitFor('the Debug Console filter to clear', async () => (await this.page.locator('.repl').filter({ visible: true })
+        .first().locator('.monaco-list-row').allInnerTexts()).some((r) => !r.replace(/\u00a0/g, ' ').includes(text)), 2000, 100)
+        .catch(() => undefined);
     }
   }
 

@@ -2,7 +2,7 @@
 // as a child process. The API key comes from SecretStorage at session start and goes only to the
 // adapter (constructor or child environment): never into the launch configuration or a log.
 import * as vscode from 'vscode';
-import { AxolotlSession } from '../adapter/session/axolotlSession';
+import type { AxolotlSession } from '../adapter/session/axolotlSession';
 import { planAdapter, type AdapterMode } from './adapterPlan';
 import type { ApiKeyStore } from './secrets';
 
@@ -15,7 +15,11 @@ export class AxolotlAdapterFactory implements vscode.DebugAdapterDescriptorFacto
 
   async createDebugAdapterDescriptor(): Promise<vscode.DebugAdapterDescriptor> {
     const plan = planAdapter(this.mode, { extensionPath: this.extensionPath, execPath: process.execPath, apiKey: await this.keys.get() });
-    if (plan.kind === 'inline') return new vscode.DebugAdapterInlineImplementation(new AxolotlSession({ apiKey: plan.apiKey }));
+    if (plan.kind === 'inline') {
+      // Loaded with the first session, not at activation: the engine is most of the bundle.
+      const { AxolotlSession: Session } = require('../adapter/session/axolotlSession') as { AxolotlSession: typeof AxolotlSession };
+      return new vscode.DebugAdapterInlineImplementation(new Session({ apiKey: plan.apiKey }));
+    }
     return new vscode.DebugAdapterExecutable(plan.command, plan.args, { env: plan.env });
   }
 }

@@ -3,7 +3,7 @@
 // consent, review and history commands by their own files.)
 import path from 'node:path';
 import * as vscode from 'vscode';
-import { formatDoctor, runDoctor, type DoctorReport } from '../adapter/engine/doctor';
+import type { DoctorReport } from '../adapter/engine/doctor';
 import { MISSING_PROGRAM } from './configuration';
 import { COMMANDS, DEBUG_TYPE } from './ids';
 
@@ -44,13 +44,18 @@ export async function runCurrentFile(resource?: unknown): Promise<boolean> {
   });
 }
 
+/** The doctor (and the engine behind it) loads on first use, not with the extension. */
+function doctor(): typeof import('../adapter/engine/doctor') {
+  return require('../adapter/engine/doctor') as typeof import('../adapter/engine/doctor');
+}
+
 /** Runs `axolotl doctor` in-process, prints the report to the Axolotl output and sums it up. */
 export async function checkEnvironment(output: vscode.OutputChannel): Promise<DoctorReport | undefined> {
   let report: DoctorReport;
   try {
     report = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: 'Axolotl: checking criu, privileges and Python…' },
-      () => runDoctor(process.env),
+      () => doctor().runDoctor(process.env),
     );
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
@@ -59,7 +64,7 @@ export async function checkEnvironment(output: vscode.OutputChannel): Promise<Do
     return undefined;
   }
   output.appendLine(`--- Axolotl: Check Environment (${new Date().toLocaleString()})`);
-  output.appendLine(formatDoctor(report));
+  output.appendLine(doctor().formatDoctor(report));
   output.show(true);
 
   const criu = report.items.find((i) => i.name === 'criu');

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
 import { AxolotlError, type BackendKind, type RunOptions } from '../engine/types';
 
 export interface CliRunOptions extends RunOptions {
@@ -18,7 +19,9 @@ export interface CliRunOptions extends RunOptions {
 
 export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
 
-  --interval SECONDS     time between checkpoints (default 1)
+  --interval SECONDS     time between checkpoints (default 1, stretched when checkpoints are slow)
+  --pause-budget PCT     most of the run spent frozen by checkpoints; the interval grows to stay
+                         under it (default 2 without --interval; 0 = every interval, whatever it costs)
   --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited)
   --working-dir DIR      where run folders go (default .axolotl/ next to the script)
   --log FILE             engine log, including criu's logs (default <run dir>/engine.log)
@@ -54,7 +57,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
       args: ours,
       allowPositionals: false,
       options: {
-        interval: { type: 'string' }, 'max-saves': { type: 'string' }, 'working-dir': { type: 'string' },
+        interval: { type: 'string' }, 'pause-budget': { type: 'string' }, 'max-saves': { type: 'string' }, 'working-dir': { type: 'string' },
         log: { type: 'string' }, python: { type: 'string' }, backend: { type: 'string' },
         'normal-run': { type: 'boolean' }, 'no-agent': { type: 'boolean' }, 'no-repair': { type: 'boolean' },
         model: { type: 'string' }, 'base-url': { type: 'string' }, 'max-repairs': { type: 'string' },
@@ -80,6 +83,9 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
     env: {},
     python: v.python ?? 'python3',
     interval: positiveNumber('--interval', v.interval ?? '1'),
+    // An explicit --interval is taken literally unless a budget is given too (adaptiveInterval.ts).
+    pauseBudget: v['pause-budget'] !== undefined ? percent('--pause-budget', v['pause-budget'])
+      : v.interval === undefined ? DEFAULT_PAUSE_BUDGET : 0,
     maxSaves: v['max-saves'] === undefined ? undefined : wholeNumber('--max-saves', v['max-saves'], 1),
     workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, '.axolotl')),
     backend,
@@ -98,7 +104,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
 }
 
 function takesValue(flag: string | undefined): boolean {
-  return !!flag && ['--interval', '--max-saves', '--working-dir', '--log', '--python', '--backend', '--model',
+  return !!flag && ['--interval', '--pause-budget', '--max-saves', '--working-dir', '--log', '--python', '--backend', '--model',
     '--base-url', '--max-repairs', '--resume'].includes(flag);
 }
 
@@ -112,6 +118,12 @@ function positiveNumber(flag: string, s: string): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n <= 0) throw new AxolotlError(`${flag} must be a positive number of seconds, got "${s}"`);
   return n;
+}
+
+function percent(flag: string, s: string): number {
+  const n = Number(s);
+  if (!Number.isFinite(n) || n < 0 || n > 100) throw new AxolotlError(`${flag} must be a percentage from 0 to 100, got "${s}"`);
+  return n / 100;
 }
 
 function wholeNumber(flag: string, s: string, min: number): number {

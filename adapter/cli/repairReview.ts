@@ -66,6 +66,9 @@ async function ask(term: Terminal): Promise<'accept' | 'reject' | 'edit'> {
     return 'reject';
   }
   const rl = readline.createInterface({ input: tty.input, output: tty.output });
+  // On a raw terminal readline takes the Ctrl-C key itself (and would only pause, leaving the prompt
+  // hanging): treat it as the Ctrl-C it is.
+  rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
   try {
     for (;;) {
       const a = (await new Promise<string>((r) => rl.question('Apply this repair and resume? [a]ccept / [r]eject / [e]dit: ', r))).trim().toLowerCase();

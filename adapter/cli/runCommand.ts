@@ -39,6 +39,8 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     term.say(`restored checkpoint ${r.checkpoint.id} in ${r.ms.toFixed(0)} ms${r.generation ? ` with repair ${r.generation}` : ''}`);
     term.setStatus('running (restored)');
   });
+  // Before a rewind: what it cannot undo (output already printed, sockets, child processes, files).
+  sup.on('rewind', (n) => term.say(term.yellow(n.text)));
   sup.on('log', (l) => {
     if (l.level === 'warn' || l.level === 'error' || (opts.verbose && l.level === 'info')) term.say(l.level === 'info' ? l.message : term.yellow(l.message));
   });
@@ -61,7 +63,10 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
       }
     }).catch((e: Error) => {
       term.say(term.red(e.message));
-      if (crash.paused) sup.decide({ type: 'abort' });
+      const more = e instanceof AxolotlError ? [e.hint, e.details].filter(Boolean).join('\n') : '';
+      if (more) term.say(more);
+      // A failed restore has already ended the run (the paused copy was stopped for it).
+      try { if (crash.paused) sup.decide({ type: 'abort' }); } catch { /* nothing paused any more */ }
     });
   });
 
@@ -90,6 +95,7 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     }
     const ev = lastExit;
     term.clearStatus();
+    if (ev.signal) term.say(`the program was killed by ${ev.signal}`);
     const kept = sup.checkpoints.length;
     if (ev.status !== 0 && crashes > 0) {
       term.say(`${kept} checkpoint${kept === 1 ? '' : 's'} kept in ${sup.runDir}` +

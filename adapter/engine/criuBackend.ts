@@ -5,7 +5,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import { CheckpointPages } from './checkpointPages';
 import { restoreWrapperPath } from './paths';
+import { RestoreTimeoutError, awaitRestoredPid, dumpFailure, restoreTimeoutMs, waitIdsFree } from './restoreCheck';
+import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects';
 import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import type { CheckpointRecord } from './runDir';
 import { RunningCopy, readStdioInodes, spawnOriginal } from './runningCopy';
@@ -17,10 +20,16 @@ export interface CriuOptions {
   /** interpreter used to run the restore wrapper */
   python: string;
   verbose: boolean;
+  /** save the files the program has open for writing at post-dump (sideEffects.ts) */
+  files?: FileSaveOptions;
 }
 
 export class CriuBackend implements CheckpointBackend {
   readonly kind = 'criu';
+  /** the last image folder written: unchanged saved files are hard-linked from it */
+  private lastDir?: string;
+  /** deduplicates the pages of older images (checkpointPages.ts) */
+  private readonly pages = new CheckpointPages();
 
   constructor(private readonly opts: CriuOptions) {}
 
@@ -36,16 +45,14 @@ export class CriuBackend implements CheckpointBackend {
       'dump', '-t', String(pid), '-D', dir, '--leave-running', '--display-stats',
       '-o', 'dump.log', this.opts.verbose ? '-v4' : '-v2',
       ...stdioInodes.flatMap((ino) => ['--external', `unix[${ino}]`]),
+      ...(this.opts.files ? ['--action-script', filesActionScript()] : []),
     ];
-    const res = await execa(this.opts.criu, args, { reject: false, stdin: 'ignore' });
+    const env = this.opts.files ? filesEnv(pid, dir, this.lastDir && fs.existsSync(this.lastDir) ? this.lastDir : undefined, this.opts.files) : {};
+    const res = await execa(this.opts.criu, args, { reject: false, stdin: 'ignore', env });
     const dumpMs = performance.now() - started;
-    if (res.exitCode !== 0) {
-      throw new AxolotlError(
-        `criu could not checkpoint process ${pid}`,
-        'See the criu log below; `axolotl doctor` checks the environment.',
-        logTail(path.join(dir, 'dump.log')) || String(res.stderr),
-      );
-    }
+    if (res.exitCode !== 0) throw dumpFailure(pid, dir, res, logTail(path.join(dir, 'dump.log')));
+    this.lastDir = dir;
+    this.pages.dumped(dir);
     const frozen = /Frozen time:\s*(\d+)\s*us/.exec(String(res.stdout));
     return { frozenMs: frozen ? Number(frozen[1]) / 1000 : dumpMs, dumpMs, bytes: dirBytes(dir) };
   }
@@ -54,32 +61,40 @@ export class CriuBackend implements CheckpointBackend {
    * Restores the image in `dir` stopped (--leave-stopped), so the caller can queue signals for the
    * agent before any user code runs; the caller sends SIGCONT.
    */
-  async restore(rec: CheckpointRecord, attempt: number): Promise<ProgramCopy> {
+  async restore(rec: CheckpointRecord, attempt: number, retried = false): Promise<ProgramCopy> {
     const dir = rec.dir!;
     const stdioInodes = rec.stdioInodes;
+    const pages = await this.pages.prepare(dir);
     const pidfile = path.join(dir, `restore-${attempt}.pid`);
     fs.rmSync(pidfile, { force: true });
     const logName = `restore-${attempt}.log`;
     const criuArgs = [
       this.opts.criu, 'restore', '-D', dir, '-d', '--leave-stopped', '--pidfile', pidfile,
       '-o', logName, this.opts.verbose ? '-v4' : '-v2',
-      ...stdioInodes.flatMap((ino, fd) => ['--inherit-fd', `fd[${fd}]:socket:[${ino}]`]),
+      // A stdin whose input had ended is a half-closed socket in the image: criu restores it itself
+      // (still at end-of-file); handing it a new one instead makes criu hang (criu 4.1).
+      ...stdioInodes.flatMap((ino, fd) => (fd === 0 && rec.stdinClosed ? [] : ['--inherit-fd', `fd[${fd}]:socket:[${ino}]`])),
     ];
     const child = spawn(this.opts.python, [restoreWrapperPath(), pidfile, ...criuArgs], {
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
     });
-    const pid = await new Promise<number | undefined>((resolve) => {
-      let buf = '';
-      const control = child.stdio[3] as NodeJS.ReadableStream;
-      control.on('data', (d: Buffer) => {
-        buf += d.toString();
-        const m = /pid (\d+)\n/.exec(buf);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', () => resolve(undefined));
-      child.once('error', () => resolve(undefined));
-    });
+    const timeoutMs = restoreTimeoutMs(rec);
+    const pid = await awaitRestoredPid(child, timeoutMs);
+    pages.done();
+    if (pid === 'timeout') {
+      // The one hang seen: a stdin recorded in the wrong state (it closed during the dump). Once more
+      // the other way, after the half-restored task is gone.
+      if (!retried) {
+        await waitIdsFree([rec.pid], 10_000);
+        return this.restore({ ...rec, stdinClosed: !rec.stdinClosed }, attempt, true);
+      }
+      throw new RestoreTimeoutError(
+        `criu did not finish restoring checkpoint ${path.basename(dir)} within ${Math.round(timeoutMs / 1000)} s; it was stopped`,
+        'See the criu log below.',
+        logTail(path.join(dir, logName)),
+      );
+    }
     if (pid === undefined) {
       throw new AxolotlError(
         `criu could not restore checkpoint ${path.basename(dir)}`,
@@ -91,7 +106,10 @@ export class CriuBackend implements CheckpointBackend {
   }
 
   discard(rec: CheckpointRecord): void {
-    if (rec.dir) fs.rmSync(rec.dir, { recursive: true, force: true });
+    if (rec.dir) {
+      fs.rmSync(rec.dir, { recursive: true, force: true });
+      this.pages.discarded(rec.dir);
+    }
   }
 
   restoreLog(rec: CheckpointRecord, attempt: number): string | undefined {
@@ -102,7 +120,9 @@ export class CriuBackend implements CheckpointBackend {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.pages.close();
+  }
 }
 
 export function dirBytes(dir: string): number {

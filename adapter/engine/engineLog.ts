@@ -10,7 +10,11 @@ export class EngineLog {
 
   write(level: string, message: string): void {
     if (this.fd === undefined) return;
-    fs.writeSync(this.fd, `${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`);
+    try {
+      fs.writeSync(this.fd, `${new Date().toISOString()} ${level.padEnd(5)} ${message}\n`);
+    } catch {
+      // A full disk must not stop the engine: the log loses lines, the run goes on.
+    }
   }
 
   /** Copies another log (e.g. criu's) into this one, indented, so one file tells the whole story. */

@@ -52,6 +52,11 @@ class ForkCopy implements ProgramCopy {
     if (this.alive) {
       this.killed = true;
       this.signal('SIGKILL');
+      // Not our child (a woken snapshot): see it go at once, not at the next /proc watch (a restore waits).
+      if (this.watch) {
+        for (let i = 0; i < 250 && isRunning(this.pid); i++) await new Promise((r) => setTimeout(r, 2));
+        if (!isRunning(this.pid)) this.finish(this.statusGuess());
+      }
     }
     const ev = await this.exited;
     await waitGone(this.pid);

@@ -171,8 +171,16 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
     const mode = how.resume ?? this.opts.resume;
     const checkpoint = [...this.sup.checkpoints].reverse().find((c) => !c.atCrash);
     if (mode === 'checkpoint' && checkpoint) {
-      await this.sup.restore(checkpoint.id);
-      return { generation, restoredCheckpoint: checkpoint.id, backupDir };
+      try {
+        await this.sup.restore(checkpoint.id);
+        return { generation, restoredCheckpoint: checkpoint.id, backupDir };
+      } catch (e) {
+        // Refused before the paused program was touched (images gone or damaged, a PID taken): the
+        // repair is written, so continue in place rather than lose the run. Otherwise the run ended.
+        try { this.sup.decide({ type: 'patch' }); } catch { throw e; }
+        this.sup.emit('log', { level: 'warn', message: `${(e as Error).message}; resuming in place instead` });
+        return { generation, backupDir };
+      }
     }
     // No checkpoint yet (or in-place asked): the paused process restarts the changed frame itself.
     this.sup.decide({ type: 'patch' });

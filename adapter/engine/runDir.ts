@@ -8,6 +8,8 @@ export interface CheckpointRecord extends Checkpoint {
   /** socket inodes of fds 0-2 in the image: restore must --inherit-fd exactly these */
   stdioInodes: number[];
   pid: number;
+  /** the program's stdin had reached end-of-file (its peer was closed) when the image was taken */
+  stdinClosed?: boolean;
 }
 
 export interface RunInfo {

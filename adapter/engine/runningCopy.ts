@@ -37,8 +37,16 @@ export class RunningCopy implements ProgramCopy {
   /** Kills the whole process group (the program and any children it started) and waits for the reap. */
   async kill(): Promise<ExitEvent> {
     if (this.alive) {
-      for (const target of [-this.pid, this.pid, this.child.pid!]) {
+      for (const target of [-this.pid, this.pid]) {
         try { process.kill(target, 'SIGKILL'); } catch { /* already gone */ }
+      }
+      // A restored copy's parent is the restore wrapper: it reaps the copy at once and exits. Killed
+      // too, it would leave the copy to PID 1, which can take seconds to reap it (a restore waits for
+      // the PID to be free). The wrapper is only killed if it has not gone by itself.
+      if (this.child.pid !== this.pid) {
+        const stuck = setTimeout(() => { try { process.kill(this.child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 1000);
+        await this.exited;
+        clearTimeout(stuck);
       }
     }
     const ev = await this.exited;

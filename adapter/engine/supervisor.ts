@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
+import { AdaptiveInterval } from './adaptiveInterval';
 import { AgentChannel } from './agentChannel';
 import type { AgentMessage, CrashReport, EngineReply, PatchFiles } from './agentProtocol';
 import { CriuBackend } from './criuBackend';
@@ -14,6 +15,8 @@ import {
   type CheckpointRecord, type RunInfo,
 } from './runDir';
 import type { CheckpointBackend, ProgramCopy } from './backend';
+import { checkRestorable, explainRestoreFailure, killSession, processTree, threadIds, waitIdsFree } from './restoreCheck';
+import { describeRewind, putBackFiles, saveFilesNow, type FileSaveOptions } from './sideEffects';
 import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
 
 /** What the paused agent is told to do with its crash. */
@@ -43,6 +46,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private log?: EngineLog;
   private interpreter?: Interpreter;
   private timer?: NodeJS.Timeout;
+  /** the wait between checkpoints: the interval, longer when dumps are slow (adaptiveInterval.ts) */
+  private readonly pacer: AdaptiveInterval;
   /** serializes dumps and restores: criu must never act on a copy that is being replaced */
   private ops: Promise<unknown> = Promise.resolve();
   private kept: CheckpointRecord[] = [];
@@ -50,6 +55,10 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private restores = 0;
   /** crash reports received, to spot a dump that overlapped one */
   private crashes = 0;
+  /** agent messages received, to spot a dump that failed because the agent was connected */
+  private agentMessages = 0;
+  /** the agent has said hello: from then on a restored copy can take the SIGUSR1 a restore sends */
+  private agentReady = false;
   private generation = 0;
   private patchFiles: PatchFiles = {};
   private decision?: EngineReply;
@@ -58,11 +67,26 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private staleCrash?: CrashReport;
   private stderrTail = '';
   private readonly launchSources = new Map<string, string>();
+  /** stdin received before the first copy started (null: end of input) */
+  private pendingStdin: Array<Buffer | string | null> = [];
   private lastLine = '';
+  /** program output bytes on the current timeline, and where each checkpoint was in it */
+  private outputBytes = 0;
+  private readonly outputAt = new Map<number, number>();
+  /** the last checkpoint folder with saved files (fork snapshots save them here, not in the backend) */
+  private lastFilesDir?: string;
+  /** the last checkpoint failure shown: the same failure again is only logged, not shown again */
+  private failedDump?: string;
+  /** the program's input has ended (every later copy gets end-of-file too) */
+  private stdinEnded = false;
+  private stdinBytes = 0;
+  /** copies whose stdin has no live peer any more: their images hold a half-closed stdin */
+  private readonly stdinGone = new WeakSet<ProgramCopy>();
   runDir = '';
 
   constructor(readonly opts: RunOptions, private readonly deps: SupervisorDeps = {}) {
     super();
+    this.pacer = new AdaptiveInterval({ intervalS: opts.interval, pauseBudget: opts.pauseBudget });
   }
 
   get pid(): number | undefined { return this.current?.pid; }
@@ -123,7 +147,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.backend = this.deps.backend(this.interpreter.executable);
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
-      this.backend = new CriuBackend({ criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose });
+      this.backend = new CriuBackend({ criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving() });
     }
     if (this.opts.agent) {
       this.channel = new AgentChannel((m) => this.onAgentMessage(m), info?.socketPath);
@@ -153,21 +177,56 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       const rec = this.kept.find((c) => c.id === id);
       if (!rec) throw new AxolotlError(`no checkpoint ${id} is kept`, `Kept: ${this.kept.map((c) => c.id).join(', ') || 'none'}.`);
       const before = this.state;
+      const live = this.current?.alive ? this.current : undefined;
+      // Refused while the program is still there: images gone or damaged, a process ID taken.
+      const held = checkRestorable(rec, this.backend!.kind, live ? threadIds(processTree(live.pid)) : []);
+      const notice = describeRewind({
+        checkpointId: id, pid: live?.pid, stdioInodes: live?.stdioInodes ?? [], dir: rec.dir, backend: this.backend!.kind,
+        stdinUsed: this.stdinBytes > 0,
+        outputSince: live ? Math.max(0, this.outputBytes - (this.outputAt.get(id) ?? this.outputBytes)) : 0,
+      });
+      this.note('info', notice.text);
+      if (notice.items.length || notice.rewound.length) this.emit('rewind', notice);
       this.state = 'restoring';
       const started = performance.now();
-      if (this.current?.alive) {
-        this.note('info', `stopping process ${this.current.pid} to restore checkpoint ${id}`);
-        await this.current.kill();
+      if (live) {
+        this.note('info', `stopping process ${live.pid} to restore checkpoint ${id}`);
+        await live.kill();
+        // Its children (in the checkpoint too) must be reaped before criu can give their IDs back.
+        if (!(await waitIdsFree(held))) this.note('warn', `process IDs ${held.join(', ')} are still in use; the restore may fail`);
       }
+      const put = putBackFiles(rec.dir);
+      if (put.restored.length || put.truncated.length) {
+        this.note('debug', `files put back: ${[...put.restored, ...put.truncated.map((f) => `${f} (cut back)`)].join(', ')}`);
+      }
+      for (const p of put.problems) this.note('warn', `cannot rewind a file: ${p}`);
       let copy: ProgramCopy;
       try {
         copy = await this.backend!.restore(rec, ++this.restores);
       } catch (e) {
-        this.state = before === 'running' ? 'exited' : before;
         this.logRestore(rec);
-        throw e;
+        const log = this.backend?.restoreLog?.(rec, this.restores) ?? '';
+        const why = explainRestoreFailure(log);
+        const err = e instanceof AxolotlError
+          ? new AxolotlError(e.message, e.hint, [why && `Likely cause: ${why}`, live && 'The program was stopped for the restore and is not running any more.', e.details].filter(Boolean).join('\n'))
+          : e;
+        if (live) {
+          // The program is gone: end the run cleanly (consumers wait for an exit) instead of hanging.
+          this.state = 'exited';
+          this.current = undefined;
+          if (this.timer) clearTimeout(this.timer);
+          this.note('error', `could not restore checkpoint ${id}: ${(e as Error).message}`);
+          this.emit('exit', { status: 1 });
+        } else {
+          this.state = before === 'running' ? 'exited' : before;
+        }
+        throw err;
       }
       this.logRestore(rec);
+      this.outputBytes = this.outputAt.get(id) ?? 0;
+      // Input that ended stays ended: a copy restored with a fresh stdin gets end-of-file at once.
+      if (rec.stdinClosed) this.stdinGone.add(copy);
+      else if (this.stdinEnded) { copy.stdin.end(); this.stdinGone.add(copy); }
       this.adopt(copy);
       // A copy restored at a crash is paused on it again: it polls with crashed=true.
       const crash = rec.atCrash ? readCrash(rec) : undefined;
@@ -209,11 +268,19 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   }
 
   writeStdin(data: Buffer | string): void {
-    if (this.current?.alive) this.current.stdin.write(data);
+    this.stdinBytes += data.length;
+    // Input that arrives before the program exists (a pipe into the CLI) waits for it.
+    if (!this.current) this.pendingStdin.push(data);
+    else if (this.current.alive) this.current.stdin.write(data);
   }
 
   endStdin(): void {
-    this.current?.stdin.end();
+    this.stdinEnded = true;
+    if (!this.current) this.pendingStdin.push(null);
+    else {
+      this.stdinGone.add(this.current);
+      this.current.stdin.end();
+    }
   }
 
   /** Stops the program (every copy), the timer and the channel. Checkpoint images stay on disk. */
@@ -222,6 +289,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     if (this.timer) clearTimeout(this.timer);
     await this.ops.catch(() => undefined);
     if (this.current?.alive) await this.current.kill();
+    // Children the program left behind in its session (it was started as a session leader) end with it.
+    if (this.current) killSession(this.current.pid);
     await this.backend?.close();
     this.channel?.close();
     this.log?.close();
@@ -251,10 +320,14 @@ export class Supervisor extends EventEmitter<EngineEvents> {
 
   private adopt(copy: ProgramCopy): void {
     this.current = copy;
+    for (const chunk of this.pendingStdin.splice(0)) {
+      if (chunk === null) { copy.stdin.end(); this.stdinGone.add(copy); } else copy.stdin.write(chunk);
+    }
     this.stderrTail = '';
     const forward = (stream: 'stdout' | 'stderr') => (data: Buffer) => {
       // Bytes a replaced copy wrote before it was killed belong to a timeline that was rewound.
       if (copy !== this.current) return;
+      this.outputBytes += data.length;
       if (stream === 'stderr') this.stderrTail = (this.stderrTail + data.toString('utf8')).slice(-STDERR_TAIL);
       const text = data.toString('utf8').replace(/\n+$/, '');
       const nl = text.lastIndexOf('\n');
@@ -287,9 +360,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   }
 
   private onAgentMessage(msg: AgentMessage): EngineReply {
+    this.agentMessages++;
     this.backend?.onAgentMessage?.(msg);
     switch (msg.type) {
       case 'hello':
+        this.agentReady = true;
         this.note('debug', `agent ready in process ${msg.pid} (Python ${msg.python}, generation ${msg.generation})`);
         return { type: 'ok' };
       case 'crash': {
@@ -368,32 +443,58 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.state !== 'running') return;
-    this.timer = setTimeout(() => {
+    const since = performance.now();
+    // The wait depends on the program's size: checked again when it is over, in case it grew.
+    const wait = () => this.pacer.remainingMs(performance.now() - since, this.current?.pid, this.backend?.kind);
+    const due = () => {
+      const more = wait();
+      if (more > 0) {
+        this.timer = setTimeout(due, more);
+        return;
+      }
       void this.serialize(() => this.dump(false))
-        .catch((e: Error) => this.note('warn', `checkpoint failed: ${e.message}${e instanceof AxolotlError && e.details ? `\n${e.details}` : ''}`))
+        .catch((e: Error) => this.dumpFailed(e))
         .finally(() => this.schedule());
-    }, this.opts.interval * 1000);
+    };
+    this.timer = setTimeout(due, wait());
   }
 
   private async dump(atCrash: boolean): Promise<CheckpointRecord | undefined> {
     const copy = this.current;
     const wanted = atCrash ? 'crashed' : 'running';
     if (!copy?.alive || this.state !== wanted) return undefined;
+    // Before the agent's first hello its SIGUSR1 handler is not installed, and a copy restored from such
+    // an image dies of the signal every restore sends (status 138). Nothing worth keeping has run yet.
+    if (this.channel && !this.agentReady && !atCrash) return undefined;
     await this.channel?.whenIdle();
     // A crash may have been reported while we waited: an ordinary dump now would capture the paused
     // crash and later be restored as if it were a point before it.
     if (this.state !== wanted || copy !== this.current) return undefined;
     const crashesBefore = this.crashes;
+    const messagesBefore = this.agentMessages;
     const id = this.nextId++;
     this.emit('checkpointStarted', { atCrash });
     const dir = checkpointDir(this.runDir, id);
     const lastOutput = this.lastLine;
+    const outputBefore = this.outputBytes;
+    const stdinClosed = this.stdinGone.has(copy) || copy.stdin.destroyed;
     let res;
     try {
       res = await this.backend!.dump(copy, dir);
     } catch (e) {
       deleteCheckpoint({ dir } as CheckpointRecord);
-      if (!copy.alive || copy !== this.current) return undefined; // it exited meanwhile: not a failure
+      // Not failures, and the next interval tries again: the copy exited or was replaced meanwhile (criu
+      // can notice a restored copy is gone before its wrapper's exit reaches us, so wait a little for
+      // it), or the agent opened a connection to us while criu was freezing it (criu refuses a live
+      // socket to outside the process tree).
+      // (Not with fork snapshots: there the agent's answer is the snapshot, and a refusal is a failure.)
+      const talked = () => this.backend!.kind !== 'fork' && (this.agentMessages !== messagesBefore || !!this.channel?.busy);
+      if (!talked() && await exitsSoon(copy, 500)) return undefined;
+      if (copy !== this.current) return undefined;
+      if (talked()) {
+        this.note('debug', `checkpoint ${id} skipped: the agent was talking to the engine during the dump`);
+        return undefined;
+      }
       throw e;
     } finally {
       if (this.opts.verbose) this.log?.include(`criu dump log #${id}`, path.join(dir, 'dump.log'));
@@ -408,12 +509,25 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       id, time: Date.now(), bytes: res.bytes, frozenMs: res.frozenMs, dumpMs: res.dumpMs,
       generation: this.generation, atCrash: atCrash || undefined, lastOutput: lastOutput || undefined,
       backend: this.backend!.kind, dir, stdioInodes: copy.stdioInodes, pid: copy.pid,
+      ...(stdinClosed ? { stdinClosed } : {}),
     };
+    this.outputAt.set(id, outputBefore);
+    if (this.backend!.kind === 'fork') {
+      // Snapshots share open files with the live program: save them now, best effort.
+      const problem = saveFilesNow(copy.pid, dir, this.lastFilesDir, this.fileSaving());
+      if (problem) this.note('warn', `checkpoint ${id}: open files not saved: ${problem}`);
+      this.lastFilesDir = dir;
+    }
     writeCheckpointRecord(rec);
     if (atCrash && this.lastReport) fs.writeFileSync(path.join(dir, 'crash.json'), JSON.stringify(this.lastReport));
     this.kept.push(rec);
+    if (this.failedDump && !atCrash) {
+      this.failedDump = undefined;
+      this.note('info', `checkpoints work again (checkpoint ${id})`);
+    }
     this.note('debug', `checkpoint ${id}: ${(res.bytes / 1e6).toFixed(1)} MB, frozen ${res.frozenMs.toFixed(1)} ms, dump ${res.dumpMs.toFixed(0)} ms`);
     this.emit('checkpoint', rec);
+    if (!atCrash) this.pacer.observe(rec);
     this.evict(rec);
     return rec;
   }
@@ -430,6 +544,23 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.kept = this.kept.filter((k) => k !== c);
       this.emit('checkpointDeleted', c);
     }
+  }
+
+  /** A timed checkpoint failed: say so once per kind of failure, with the advice; log the rest. */
+  private dumpFailed(e: Error): void {
+    const ax = e instanceof AxolotlError ? e : undefined;
+    const repeat = this.failedDump === e.message;
+    this.failedDump = e.message;
+    if (repeat) {
+      this.note('debug', `checkpoint failed again: ${e.message}`);
+      return;
+    }
+    this.note('warn', [`checkpoint failed: ${e.message}`, ax?.hint, ax?.details].filter(Boolean).join('\n'));
+  }
+
+  /** Which files are saved whole (the workspace), and with what. */
+  private fileSaving(): FileSaveOptions {
+    return { workspace: [...new Set([this.opts.root, this.opts.cwd])], python: this.interpreter!.executable };
   }
 
   private logRestore(rec: CheckpointRecord): void {
@@ -455,6 +586,15 @@ function readCrash(rec: CheckpointRecord): CrashReport | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** True if the copy has exited, or does within `ms`. */
+function exitsSoon(copy: ProgramCopy, ms: number): Promise<boolean> {
+  if (!copy.alive) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(!copy.alive), ms);
+    void copy.exited.then(() => { clearTimeout(t); resolve(true); });
+  });
 }
 
 function streamEnd(s: NodeJS.ReadableStream): Promise<void> {

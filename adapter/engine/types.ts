@@ -12,8 +12,13 @@ export interface RunOptions {
   env: Record<string, string>;
   /** interpreter, default "python3" */
   python: string;
-  /** seconds between checkpoints (default 1) */
+  /** seconds between checkpoints (default 1); a floor when dumps are slow (adaptiveInterval.ts) */
   interval: number;
+  /**
+   * largest share of the run the program may spend frozen by checkpoints, e.g. 0.02: the interval
+   * stretches to stay under it (adaptiveInterval.ts); absent or 0 = every `interval`, whatever it costs
+   */
+  pauseBudget?: number;
   /** keep at most this many checkpoints (ring buffer); undefined = unlimited */
   maxSaves?: number;
   /** parent of the run folders; default `<script dir>/.axolotl` */
@@ -97,6 +102,8 @@ export interface EngineEvents {
   patched: [{ generation: number; ok: boolean; restarted?: string; error?: string }];
   /** the repaired code ran past the crash point */
   verified: [{ generation: number }];
+  /** a rewind is about to replace the live program: what it cannot undo (sideEffects.ts) */
+  rewind: [{ checkpointId: number; items: string[]; rewound: string[]; text: string }];
   /** human-readable progress and warnings ("dumping…", "criu failed: …") */
   log: [{ level: 'debug' | 'info' | 'warn' | 'error'; message: string }];
 }

@@ -22,8 +22,11 @@ import {
   type RepairStatusBody, type RestoreArgs,
 } from './customProtocol';
 import type { AxolotlLaunchArgs } from './launchArgs';
+import { checkLaunchArgs } from './launchValidation';
 
 const THREAD_ID = 1;
+/** How long the unfinished end of an output line waits for the rest of the line (a prompt does not get one). */
+const PARTIAL_LINE_MS = 50;
 
 export interface AxolotlSessionOptions {
   /** the model API key (from SecretStorage, or AXOLOTL_API_KEY for the standalone adapter) */
@@ -44,6 +47,9 @@ export class AxolotlSession extends LoggingDebugSession {
   private position?: number;
   private progressSupported = false;
   private ended = false;
+  private shuttingDown = false;
+  /** program output not sent yet: the unfinished end of a line, per stream */
+  private readonly partial = new Map<'stdout' | 'stderr', { text: string; timer: NodeJS.Timeout }>();
 
   constructor(private readonly options: AxolotlSessionOptions = {}) {
     super();
@@ -79,6 +85,7 @@ export class AxolotlSession extends LoggingDebugSession {
     this.launchArgs = args;
     try {
       await this.configurationDone;
+      args = this.launchArgs = checkLaunchArgs(args);
       const opts = runOptionsFrom(args);
       if (args.normalRun) {
         this.plain = runPlain(opts);
@@ -101,6 +108,9 @@ export class AxolotlSession extends LoggingDebugSession {
         this.wireRepairs(this.flow);
       }
       await sup.start();
+      // Nothing can type into the program from the Debug Console: input() gets end-of-file (an
+      // EOFError the user sees) instead of waiting forever (restored copies too: the engine keeps it).
+      sup.endStdin();
       this.sendResponse(response);
     } catch (e) {
       this.sendErrorResponse(response, { id: 1001, format: errorText(e), showUser: true });
@@ -110,17 +120,29 @@ export class AxolotlSession extends LoggingDebugSession {
 
   private wireEngine(sup: Supervisor): void {
     sup.on('output', (o) => this.output(o.stream, o.data.toString('utf8')));
-    sup.on('started', (s) => this.timeline({
-      type: 'session', change: 'started',
-      session: {
-        id: path.basename(s.runDir), program: path.basename(sup.opts.program), startTime: Date.now(), backend: s.backend,
-        pid: s.pid, interval: sup.opts.interval, ...(sup.opts.maxSaves ? { maxSaves: sup.opts.maxSaves } : {}),
-      },
-    }));
+    sup.on('started', (s) => {
+      this.timeline({
+        type: 'session', change: 'started',
+        session: {
+          id: path.basename(s.runDir), program: path.basename(sup.opts.program), startTime: Date.now(), backend: s.backend,
+          pid: s.pid, interval: sup.opts.interval, ...(sup.opts.maxSaves ? { maxSaves: sup.opts.maxSaves } : {}),
+        },
+      });
+      // The timeline's live clock runs from the head: without one it stays at "Running · 0.0 s".
+      if (s.pid) this.head('running', s.pid);
+    });
     sup.on('checkpoint', (c) => this.timeline({ type: 'checkpoint', change: 'added', checkpoint: checkpointInfo(c) }));
     sup.on('checkpointDeleted', (c) => this.timeline({ type: 'checkpoint', change: 'deleted', id: c.id }));
+    // Before a rewind: what it cannot undo, in the Debug Console and on the timeline.
+    sup.on('rewind', (n) => {
+      this.output('console', `axolotl: ${n.text}\n`);
+      this.timeline({ type: 'notice', notice: { level: 'warning', text: n.text } });
+    });
     let dumpProgress: { id: string; timer: NodeJS.Timeout; shown: boolean } | undefined;
     sup.on('checkpointStarted', ({ atCrash }) => {
+      // Dumps run one at a time: a new one means the last one ended, also when it was discarded
+      // (the program crashed or exited while it was dumped) and no 'checkpoint' event came for it.
+      endDump();
       // Only dumps that take a while deserve a progress indicator; most take milliseconds.
       const id = `dump-${Date.now()}`;
       const p = { id, shown: false, timer: setTimeout(() => { p.shown = true; this.progressStart(id, atCrash ? 'Saving the crash' : 'Checkpointing'); }, 300) };
@@ -169,6 +191,9 @@ export class AxolotlSession extends LoggingDebugSession {
     flow.on('status', (s: RepairFlowEvents['status'][0]) => {
       const body: RepairStatusBody = { crashId: this.crashCount, ...s };
       this.sendEvent(new Event(REPAIR_STATUS_EVENT, body));
+      // The paused crash was decided by a custom request (or by the review): the program runs again
+      // (to unwind, to retry in place, or until the restore), which VS Code learns only from this event.
+      if ((s.status === 'accepted' || s.status === 'rejected') && this.crash?.paused) this.sendEvent(new ContinuedEvent(THREAD_ID, true));
       if (s.repairId && s.status !== 'searching' && s.status !== 'unavailable') {
         this.timeline({ type: 'repair', repair: { id: s.repairId, time: s.proposedAt ?? Date.now(), status: s.status, crashId: this.crashCount, ...(s.message ? { detail: s.message } : {}) } });
       }
@@ -410,8 +435,34 @@ export class AxolotlSession extends LoggingDebugSession {
     return this.flow;
   }
 
+  /**
+   * Sends output to the Debug Console in whole lines where it can. The program runs unbuffered, so
+   * Python writes a traceback's caret line one character at a time, and the Debug Console shows
+   * identical pieces in a row as one piece with a counter ("14 ^"). An unfinished line goes out
+   * after PARTIAL_LINE_MS (a prompt); output of another kind sends what is pending first, in order.
+   */
   private output(category: 'stdout' | 'stderr' | 'console', text: string): void {
-    this.sendEvent(new OutputEvent(text, category));
+    for (const stream of [...this.partial.keys()]) if (stream !== category) this.flushPartial(stream);
+    if (category === 'console') {
+      this.sendEvent(new OutputEvent(text, category));
+      return;
+    }
+    const pending = this.partial.get(category);
+    if (pending) clearTimeout(pending.timer);
+    const all = (pending?.text ?? '') + text;
+    const cut = all.lastIndexOf('\n') + 1;
+    if (cut > 0) this.sendEvent(new OutputEvent(all.slice(0, cut), category));
+    const rest = all.slice(cut);
+    if (rest) this.partial.set(category, { text: rest, timer: setTimeout(() => this.flushPartial(category), PARTIAL_LINE_MS) });
+    else this.partial.delete(category);
+  }
+
+  private flushPartial(stream: 'stdout' | 'stderr'): void {
+    const pending = this.partial.get(stream);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.partial.delete(stream);
+    this.sendEvent(new OutputEvent(pending.text, stream));
   }
 
   private timeline(update: TimelineUpdate): void {
@@ -433,10 +484,23 @@ export class AxolotlSession extends LoggingDebugSession {
   private end(status: number | undefined): void {
     if (this.ended) return;
     this.ended = true;
+    for (const stream of [...this.partial.keys()]) this.flushPartial(stream);
     this.head('exited');
-    this.timeline({ type: 'session', change: 'ended', end: sessionEnd(Date.now(), { status: status ?? 0 }) });
+    // No status: stopped from VS Code (or never started), which is no exit status 0 ("Ended", not a pass).
+    const end = status === undefined ? { time: Date.now(), reason: 'debug session stopped' } : sessionEnd(Date.now(), { status });
+    this.timeline({ type: 'session', change: 'ended', end });
     if (status !== undefined) this.sendEvent(new ExitedEvent(status));
     this.sendEvent(new TerminatedEvent());
+  }
+
+  /**
+   * The client went away (VS Code closed, the adapter's stdin closed) or the adapter is told to quit:
+   * stop the program first, whatever it is doing, then let the base class end the process.
+   */
+  override shutdown(): void {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    void this.stopProgram().catch(() => undefined).finally(() => super.shutdown());
   }
 
   private async stopProgram(): Promise<void> {

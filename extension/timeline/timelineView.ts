@@ -7,7 +7,7 @@
 // callbacks the extension gives, and a callback that fails shows its error in the timeline.
 import * as vscode from 'vscode';
 import { isFromWebviewMessage, type FromWebviewMessage, type TimelineUpdate, type ToWebviewMessage } from '../../webview/protocol';
-import { apply, findCheckpoint, initialState, toInitMessage, type TimelineState } from '../../webview/timelineModel';
+import { apply, findCheckpoint, initialState, isLive, toInitMessage, type TimelineState } from '../../webview/timelineModel';
 import { makeNonce, timelineHtml } from './timelineHtml';
 
 export const TIMELINE_VIEW_ID = 'axolotl.timeline';
@@ -143,8 +143,19 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
     if (!visible) host.ready = false;
     else if (!host.ready) {
       host.ready = true;
-      this.send(host, toInitMessage(this.model));
+      this.send(host, this.initMessage());
     }
+  }
+
+  /**
+   * The whole state, for a timeline that (re)opens. A running head is still true now, so it goes
+   * with the current time: the webview's live clock counts on from when the head arrives, and would
+   * otherwise lose the time since the head was sent (since the start, for a view opened mid-run).
+   */
+  private initMessage(): ToWebviewMessage {
+    const msg = toInitMessage(this.model);
+    if (msg.head?.state !== 'running' || !isLive(this.model)) return msg;
+    return { ...msg, head: { ...msg.head, time: Math.max(msg.head.time, Date.now()) } };
   }
 
   private send(host: Host, message: ToWebviewMessage): void {
@@ -170,7 +181,7 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
     switch (message.type) {
       case 'ready':
         host.ready = true;
-        this.send(host, toInitMessage(this.model));
+        this.send(host, this.initMessage());
         return;
       case 'restoreRequest': {
         const id = message.checkpointId;

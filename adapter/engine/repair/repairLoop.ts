@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CrashReport } from '../agentProtocol';
+import { CompileChecker } from './compileCheck';
 import { fileDiff } from './diffView';
 import { resolveEdits, type SourceFile } from './edits';
 import { ModelClient, type ChatModel } from './modelClient';
@@ -73,6 +74,8 @@ export async function proposeRepair(crash: CrashReport, ctx: RepairContext, opts
   if (budget <= 0) {
     return { ok: false, reason: `No repair attempts left for this crash (${history.length} made, maxRepairs is ${ctx.model.maxRepairs}).`, attempts: made };
   }
+  // The compile check's interpreter starts while the model thinks (compileCheck.ts).
+  CompileChecker.for(ctx.python).warm();
   await fs.mkdir(ctx.logDir, { recursive: true });
   const root = path.resolve(ctx.root);
   const lastAttempt = firstAttempt + budget - 1;

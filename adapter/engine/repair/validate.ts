@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { AxolotlError } from '../types';
+import { CompileChecker } from './compileCheck';
 import { DEFAULT_LIMITS, type RepairLimits } from './types';
 
 export interface ProposedFile {
@@ -77,6 +78,14 @@ async function compileError(f: ProposedFile, python: string, tmp: string, signal
   await fs.mkdir(dir, { recursive: true });
   const file = path.join(tmp, f.relPath);
   await fs.writeFile(file, f.proposed);
+  // name the file as the model knows it, not by its temporary path
+  const named = (out: string) => out.trim().split(file).join(f.relPath).split(tmp + path.sep).join('');
+  try {
+    const msg = await CompileChecker.for(python).check(file, path.join(tmp, '.pycache', f.relPath + '.pyc'));
+    return msg === undefined ? undefined : named(msg) || 'py_compile failed';
+  } catch {
+    /* the warm checker cannot run: start py_compile itself */
+  }
   let result;
   try {
     result = await execa(python, ['-m', 'py_compile', file], {
@@ -94,8 +103,7 @@ async function compileError(f: ProposedFile, python: string, tmp: string, signal
     throw new AxolotlError(`Could not run the Python interpreter "${python}" to check the repair compiles.`, 'Set "python" in the launch configuration (or --python) to an existing interpreter.');
   }
   if (result.exitCode === 0) return undefined;
-  // name the file as the model knows it, not by its temporary path
-  const out = `${result.stderr}\n${result.stdout}`.trim().split(file).join(f.relPath).split(tmp + path.sep).join('');
+  const out = named(`${result.stderr}\n${result.stdout}`);
   return out || `py_compile failed with exit code ${result.exitCode}`;
 }
 

@@ -11,20 +11,31 @@ from .state import S
 REPLY_TIMEOUT = 30.0
 NOTE_TIMEOUT = 5.0
 
+# A fork snapshot taken while a connection is open would keep that connection open in the stopped
+# copy, and the engine (which never dumps while one is open) would wait forever: SIGUSR2 arriving
+# inside request() is served when the connection is closed.
+_open_requests = 0
+_snapshot_wanted = False
 
-def request(msg, timeout=REPLY_TIMEOUT):
+
+def request(msg, timeout=REPLY_TIMEOUT, reply=True):
     """Send one JSON line, return the reply dict (or {} if the engine closed without one).
-    None when the engine is unreachable."""
+    None when the engine is unreachable. reply=False: do not wait for the reply (returns {})."""
     path = S.config.socket
     if not path:
         return None
     import json
     import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    global _open_requests
+    _open_requests += 1
+    s = None
     try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
         s.connect(path)
         s.sendall((json.dumps(msg, default=str) + "\n").encode("utf-8"))
+        if not reply:
+            return {}
         buf = b""
         while b"\n" not in buf:
             chunk = s.recv(65536)
@@ -37,9 +48,13 @@ def request(msg, timeout=REPLY_TIMEOUT):
         return None
     finally:
         try:
-            s.close()
+            if s is not None:
+                s.close()
         except OSError:
             pass
+        _open_requests -= 1
+        if _snapshot_wanted and not _open_requests:
+            _on_usr2(signal.SIGUSR2, None)
 
 
 def note(msg):
@@ -158,7 +173,33 @@ def _snapshot_warnings():
     return warnings
 
 
+def _write_offsets():
+    """(fd, offset, size) of every regular file open for writing: a snapshot shares them with the live copy."""
+    import fcntl
+    import stat
+    out = []
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return out
+    for name in fds:
+        try:
+            fd = int(name)
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+                continue
+            out.append((fd, os.lseek(fd, 0, os.SEEK_CUR), st.st_size))
+        except (OSError, ValueError):
+            pass
+    return out
+
+
 def _on_usr2(signum, frame):
+    global _snapshot_wanted
+    if _open_requests:
+        _snapshot_wanted = True
+        return
+    _snapshot_wanted = False
     try:
         take_snapshot()
     except Exception:
@@ -179,9 +220,24 @@ def take_snapshot():
             stream.flush()  # or the child would write the buffered output a second time
         except Exception:
             pass
+    offsets = _write_offsets()
     pid = os.fork()
     if pid == 0:
+        # The SIGUSR2 queued for a woken snapshot (fork a replacement) must wait for the offsets.
+        blocked = offsets and signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
         os.kill(os.getpid(), signal.SIGSTOP)
+        # Woken: the engine has put the files back as it saved them just after the fork, but the
+        # offsets are shared with the copy that ran on: move them back, and cut what was written
+        # between the fork and the engine's copy.
+        for fd, pos, size in offsets:
+            try:
+                if os.fstat(fd).st_size > size:
+                    os.ftruncate(fd, size)
+                os.lseek(fd, pos, os.SEEK_SET)
+            except OSError:
+                pass
+        if offsets:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         # Continued by the engine: this copy is now the live program (like after a restore).
         if S.crashed or S.busy:
             hello()
@@ -190,8 +246,12 @@ def take_snapshot():
             poll_and_swap()  # polls, swaps a newer generation in, then says hello
         return
     pause_ms = (time.perf_counter() - started) * 1000.0  # what the program itself lost to the fork
-    note({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "pauseMs": pause_ms,
-          "warnings": warnings})
+    # Not waiting for the engine's reply: the program runs on as soon as the message is sent.
+    try:
+        request({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "pauseMs": pause_ms,
+                 "warnings": warnings}, NOTE_TIMEOUT, reply=False)
+    except Exception:
+        pass
 
 
 def install_signals():

@@ -16,7 +16,22 @@ MAX_DEPTH = 2
 TAIL_BYTES = 4096
 SECRET_WORDS = ("key", "token", "password", "passwd", "secret", "credential", "auth")
 
-_repr = reprlib.Repr()
+class _Repr(reprlib.Repr):
+    """reprlib gives bytes and bytearray no bound: it would build the whole repr (800 MB for a 200 MB
+    buffer, seconds of work, then cut it). Cut first, like reprlib does for str."""
+
+    def repr_bytes(self, x, level):
+        s = repr(x[:self.maxstring])
+        if len(s) > self.maxstring:
+            i = max(0, (self.maxstring - 3) // 2)
+            j = max(0, self.maxstring - 3 - i)
+            s = s[:i] + "..." + s[len(s) - j:]
+        return s
+
+    repr_bytearray = repr_bytes
+
+
+_repr = _Repr()
 _repr.maxstring = REPR_LIMIT
 _repr.maxother = REPR_LIMIT
 _repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdeque = 20

@@ -1,0 +1,272 @@
+// Engine-level measurements for `npm run bench` (scripts/bench.mjs bundles this file into
+// out/bench/probe.js and runs it as root). Each command prints one JSON line on stdout.
+//
+//   probe.js criu                                   the working criu's path
+//   probe.js restore --backend criu|fork --mb N --reps R
+//   probe.js crash --mb N --reps R
+//   probe.js disk --mb N --checkpoints C [--max-saves K] [--interval S]
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CheckpointPages } from '../adapter/engine/checkpointPages';
+import { findCriu } from '../adapter/engine/criuLocator';
+import { ForkBackend } from '../adapter/engine/forkBackend';
+import { RepairFlow } from '../adapter/engine/repairFlow';
+import { Supervisor, type SupervisorDeps } from '../adapter/engine/supervisor';
+import type { Checkpoint, RestoredEvent, RunOptions } from '../adapter/engine/types';
+import { ModelServer } from '../test/support/modelServer';
+
+const BENCH = path.resolve(__dirname, '..', '..', 'bench');
+const WORKLOAD = path.join(BENCH, 'workload.py');
+const now = () => performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function arg(name: string, dflt?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i > 0 && i + 1 < process.argv.length) return process.argv[i + 1];
+  if (dflt === undefined) throw new Error(`--${name} is required`);
+  return dflt;
+}
+
+async function criuPath(): Promise<string> {
+  const st = await findCriu();
+  if (!st?.checkOk) throw new Error(`no working criu (${st?.path ?? 'none found'}); run scripts/install-criu.sh`);
+  return st.path;
+}
+
+async function deps(backend: string): Promise<SupervisorDeps> {
+  return backend === 'fork' ? { backend: () => new ForkBackend() } : { criu: await criuPath() };
+}
+
+function options(program: string, args: string[], over: Partial<RunOptions>): RunOptions {
+  return {
+    program, args, cwd: path.dirname(program), env: {}, python: arg('python', 'python3'), interval: 3600,
+    workingDir: fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-')), backend: 'criu', agent: true,
+    root: path.dirname(program), verbose: false, ...over,
+  };
+}
+
+/** Program output as lines with arrival times; waits for a line matching a pattern after a time. */
+class Lines {
+  readonly lines: Array<{ t: number; text: string }> = [];
+  private buf = '';
+  private waiters: Array<{ re: RegExp; after: number; resolve: (l: { t: number; text: string }) => void }> = [];
+
+  constructor(sup: Supervisor) {
+    sup.on('output', (o) => {
+      if (o.stream !== 'stdout') return;
+      const t = now();
+      this.buf += o.data.toString('utf8');
+      const parts = this.buf.split('\n');
+      this.buf = parts.pop()!;
+      for (const text of parts) {
+        const line = { t, text };
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => {
+          if (line.t < w.after || !w.re.test(text)) return true;
+          w.resolve(line);
+          return false;
+        });
+      }
+    });
+  }
+
+  next(re: RegExp, after: number, timeoutMs = 60_000): Promise<{ t: number; text: string }> {
+    const have = this.lines.find((l) => l.t >= after && re.test(l.text));
+    if (have) return Promise.resolve(have);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no output matching ${re} within ${timeoutMs} ms`)), timeoutMs);
+      this.waiters.push({ re, after, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+    });
+  }
+}
+
+async function waitUntil(ok: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out: ${what}`);
+    await sleep(20);
+  }
+}
+
+/**
+ * Restore-to-running: the engine's `restored` ms and the program's view (restore call → its next
+ * line), for the newest checkpoint (raw pages) and an older one (pages rebuilt from the page store).
+ */
+async function restoreBench(): Promise<unknown> {
+  const backend = arg('backend');
+  const mb = Number(arg('mb'));
+  const reps = Number(arg('reps'));
+  const sup = new Supervisor(options(WORKLOAD, ['hold', String(mb)], { backend: backend as 'criu' | 'fork' }), await deps(backend));
+  const out = new Lines(sup);
+  try {
+    await sup.start();
+    await out.next(/^ready/, 0);
+    const older = (await sup.checkpoint())!;
+    await sleep(300);
+    const newest = (await sup.checkpoint())!;
+    if (backend === 'criu') {
+      // The older image's pages go to the page store in the background after the newer dump.
+      await waitUntil(() => fs.readdirSync(older.dir!).some((f) => f.endsWith('.axpages')), 60_000, 'older checkpoint deduplicated');
+    }
+    const rows: Array<{ which: string; engineMs: number; programMs: number }> = [];
+    for (let r = 0; r < reps; r++) {
+      for (const [which, c] of [['newest', newest], ['older', older]] as const) {
+        await sleep(300);
+        let restoredAt = 0;
+        const restored = new Promise<RestoredEvent>((resolve) => sup.once('restored', (e) => { restoredAt = now(); resolve(e); }));
+        const t0 = now();
+        await sup.restore(c.id);
+        // Lines from the killed copy may still arrive after t0; the restored copy prints only once running.
+        const line = await out.next(/^tick/, restoredAt);
+        rows.push({ which, engineMs: (await restored).ms, programMs: line.t - t0 });
+      }
+    }
+    return { backend, mb, rows };
+  } finally {
+    await sup.stop();
+    fs.rmSync(sup.opts.workingDir, { recursive: true, force: true });
+  }
+}
+
+const FIX = 'The dict has no key "c": look it up with a default.\n\n```diff\n--- a/crashjob.py\n+++ b/crashjob.py\n' +
+  '@@ -11,2 +11,2 @@\n def lookup(key):\n-    return table[key]\n+    return table.get(key, 0)\n```\n';
+
+/**
+ * Crash → repair shown: from the agent's crash report reaching the engine to the `proposed` event,
+ * minus the model request (a local scripted model that answers at once). Then accept → running again:
+ * from accept() to the restored program's next line.
+ */
+async function crashBench(): Promise<unknown> {
+  const mb = Number(arg('mb'));
+  const reps = Number(arg('reps'));
+  const server = await ModelServer.start({ handler: () => ({ text: FIX, chunks: 4 }) });
+  // Time each model request from the call to the last byte of its body.
+  const realFetch = globalThis.fetch;
+  const modelCalls: Array<{ start: number; end: number }> = [];
+  globalThis.fetch = (async (...a: Parameters<typeof fetch>) => {
+    const rec = { start: now(), end: Number.NaN };
+    modelCalls.push(rec);
+    const res = await realFetch(...a);
+    if (!res.body) {
+      rec.end = now();
+      return res;
+    }
+    const body = res.body.pipeThrough(new TransformStream({ flush() { rec.end = now(); } }));
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  }) as typeof fetch;
+  const rows: unknown[] = [];
+  try {
+    for (let r = 0; r < reps; r++) {
+      const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-ws-'));
+      fs.copyFileSync(path.join(BENCH, 'crashjob.py'), path.join(ws, 'crashjob.py'));
+      const sup = new Supervisor(options(path.join(ws, 'crashjob.py'), [String(mb), '2.5'], { interval: 1, pauseBudget: 0 }), await deps('criu'));
+      const out = new Lines(sup);
+      const flow = new RepairFlow(sup, { model: { model: 'test-model', baseUrl: server.url, apiKey: 'bench' }, resume: 'checkpoint', env: {} });
+      let arrived = 0;
+      const trace: string[] = [];
+      const mark = (what: string) => trace.push(`${(now() - arrived).toFixed(0)} ${what}`);
+      sup.on('log', (l) => {
+        if (l.message.startsWith('crash in process')) arrived = now();
+        if (process.env.AXOLOTL_BENCH_TRACE) mark(`log ${l.message.slice(0, 80)}`);
+      });
+      if (process.env.AXOLOTL_BENCH_TRACE) {
+        flow.on('progress', (p) => mark(`progress ${p}`));
+        sup.on('checkpointStarted', () => mark('checkpointStarted'));
+        sup.on('checkpoint', (c) => mark(`checkpoint ${c.id}${c.atCrash ? ' (crash)' : ''}`));
+        sup.on('restored', () => mark('restored'));
+      }
+      const proposed = new Promise<{ t: number; repairId: string }>((resolve, reject) => {
+        sup.on('crash', (c) => {
+          if (!c.paused) return;
+          void flow.propose().then((res) => { if (!res.ok) reject(new Error(res.reason)); });
+        });
+        flow.on('proposed', (p) => resolve({ t: now(), repairId: p.repairId }));
+      });
+      try {
+        const calls = modelCalls.length;
+        await sup.start();
+        const p = await proposed;
+        const model = modelCalls.slice(calls).reduce((ms, c) => ms + (c.end - c.start), 0);
+        let restoredAt = 0;
+        const restored = new Promise<RestoredEvent>((resolve) => sup.once('restored', (e) => { restoredAt = now(); resolve(e); }));
+        const t0 = now();
+        mark('accept');
+        const accepted = await flow.accept(p.repairId);
+        const line = await out.next(/^(tick|total|after)/, restoredAt);
+        rows.push({
+          crashToProposedMs: p.t - arrived, modelMs: model, withoutModelMs: p.t - arrived - model,
+          acceptToRunningMs: line.t - t0, restoredMs: (await restored).ms, restoredCheckpoint: accepted.restoredCheckpoint,
+          ...(process.env.AXOLOTL_BENCH_TRACE ? { trace } : {}),
+        });
+        await out.next(/^after 29/, t0);
+      } finally {
+        await sup.stop();
+        fs.rmSync(sup.opts.workingDir, { recursive: true, force: true });
+        fs.rmSync(ws, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    globalThis.fetch = realFetch;
+    await server.close();
+  }
+  return { mb, rows };
+}
+
+/** Disk used by C checkpoints of the MB program (real blocks), with and without a ring buffer. */
+async function diskBench(): Promise<unknown> {
+  const mb = Number(arg('mb'));
+  const n = Number(arg('checkpoints'));
+  const maxSaves = process.argv.includes('--max-saves') ? Number(arg('max-saves')) : undefined;
+  const interval = Number(arg('interval', '0.3'));
+  const sup = new Supervisor(options(WORKLOAD, ['cpu', String(mb), String(1e12)], { interval, pauseBudget: 0, maxSaves }), await deps('criu'));
+  const out = new Lines(sup);
+  const taken: Checkpoint[] = [];
+  sup.on('checkpoint', (c) => { if (!c.atCrash) taken.push(c); });
+  const started = now();
+  try {
+    await sup.start();
+    const ready = await out.next(/^ready/, 0);
+    await waitUntil(() => taken.length >= n, n * 20_000, `${n} checkpoints`);
+    const rss = Number(ready.text.split(' ')[1]) * 1024 * 1024;
+    const runMs = now() - started;
+    const stopStart = now();
+    await sup.stop();
+    const stopMs = now() - stopStart;
+    const du = () => Number(spawnSync('du', ['-sB1', sup.runDir], { encoding: 'utf8' }).stdout.split(/\s/)[0]);
+    const raw = () => fs.readdirSync(path.join(sup.runDir, 'checkpoints')).filter((d) => {
+      return fs.readdirSync(path.join(sup.runDir, 'checkpoints', d)).some((f) => /^pages-\d+\.img$/.test(f));
+    }).length;
+    const atStop = { duBytes: du(), rawImagesLeft: raw() };
+    // The deduplication runs behind the dumps (at 0.3 s intervals it cannot keep up): let it finish,
+    // as it would have with checkpoints paced by the pause budget, or in the next session.
+    const drainStart = now();
+    const pages = new CheckpointPages();
+    await pages.compact(sup.runDir);
+    await pages.close();
+    return {
+      mb, checkpoints: taken.length, kept: sup.checkpoints.length, maxSaves: maxSaves ?? null, rssBytes: rss,
+      imageBytes: taken.reduce((s, c) => s + c.bytes, 0), duBytes: du(), rawImagesLeft: raw(), atStop,
+      drainMs: now() - drainStart, runMs, stopMs,
+    };
+  } finally {
+    if (sup.runDir) fs.rmSync(sup.opts.workingDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const cmd = process.argv[2];
+  let result: unknown;
+  if (cmd === 'criu') result = { criu: await criuPath() };
+  else if (cmd === 'restore') result = await restoreBench();
+  else if (cmd === 'crash') result = await crashBench();
+  else if (cmd === 'disk') result = await diskBench();
+  else throw new Error(`unknown probe command ${cmd}`);
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
+
+main().then(() => process.exit(0), (e: Error) => {
+  process.stderr.write(`probe: ${e.stack ?? e.message}\n`);
+  process.exit(1);
+});

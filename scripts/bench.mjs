@@ -1,0 +1,435 @@
+#!/usr/bin/env node
+// `npm run bench [-- --quick]`: Axolotl's performance on this machine, as root with criu installed,
+// after `npm run build`. Prints a table and writes bench/results.json. Not part of `npm test`.
+//
+// Every figure is a ratio or a comparison measured in this run: machines are noisy, so each is the
+// median and range over several runs, and the variants being compared are interleaved (run 1 of each,
+// then run 2 of each, in a rotating order) so that load drifts hit all of them alike.
+//
+// Sections (helpers in bench/):
+//   reference   memcpy bandwidth, fork() pause of a stopped child, criu's own frozen time (no engine)
+//   throughput  CPU-bound and allocation-heavy programs at 20 MB / 200 MB / 1 GB: plain python3, the
+//               agent alone, `axolotl run --backend criu` and `--backend fork` at default settings
+//   pause       per checkpoint at --interval 1: criu's frozen time (engine log) and the program's own
+//               largest step (it times every step of its loop)
+//   restore     restore-to-running: the engine's `restored` ms and program-observed (probe)
+//   crash       crash report → proposal shown, minus model time; accept → running again (probe)
+//   disk        du of the run folder after 100 checkpoints of the 200 MB program (probe)
+//   extension   activation time with a fake `vscode`, bundle sizes
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const BENCH = path.join(ROOT, 'bench');
+const WORKLOAD = path.join(BENCH, 'workload.py');
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const PROBE = path.join(ROOT, 'out', 'bench', 'run-probe.js');
+const QUICK = process.argv.includes('--quick');
+// --only reference,pause,…: a subset of the sections (while working on one of them)
+const ONLY = (() => {
+  const i = process.argv.indexOf('--only');
+  return i > 0 ? new Set(process.argv[i + 1].split(',')) : undefined;
+})();
+const wanted = (section) => !ONLY || ONLY.has(section);
+
+// Full: ~20 minutes. Quick: < 3 minutes. Plain run lengths (s) are per size: at 200 MB a criu dump
+// freezes the program ~150 ms, so default pacing (2% budget) checkpoints it every ~7 s: the run must
+// be long enough to see checkpoints.
+const CFG = QUICK ? {
+  sizes: [200], runs: 3, workS: { 200: 4 }, refReps: 3, pauseCheckpoints: 3, restoreSizes: [200], restoreReps: 3,
+  crashSizes: [200], crashReps: 2, diskCheckpoints: 20, activationReps: 5, memcpyMB: 256,
+} : {
+  sizes: [20, 200, 1000], runs: 5, workS: { 20: 5, 200: 10, 1000: 5 }, refReps: 5, pauseCheckpoints: 5,
+  restoreSizes: [20, 200, 1000], restoreReps: 5, crashSizes: [20, 200], crashReps: 5, diskCheckpoints: 100,
+  activationReps: 10, memcpyMB: 1024,
+};
+// --sizes 200,1000 / --runs N: override the mode's choice (while working on something)
+{
+  const flag = (name) => { const i = process.argv.indexOf(`--${name}`); return i > 0 ? process.argv[i + 1] : undefined; };
+  if (flag('sizes')) CFG.sizes = CFG.restoreSizes = CFG.crashSizes = flag('sizes').split(',').map(Number);
+  if (flag('runs')) CFG.runs = Number(flag('runs'));
+  for (const mb of CFG.sizes) CFG.workS[mb] ??= { 20: 5, 200: 10, 1000: 5 }[mb] ?? 5;
+}
+const PROGRAMS = ['cpu', 'alloc'];
+const VARIANTS = ['plain', 'agent', 'criu', 'fork'];
+
+// ---------------------------------------------------------------------------------------------- utils
+
+const t0 = Date.now();
+const say = (s) => process.stderr.write(`[bench ${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${s}\n`);
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (!s.length) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const stats = (xs) => {
+  const v = xs.filter((x) => Number.isFinite(x));
+  return { median: median(v), min: v.length ? Math.min(...v) : Number.NaN, max: v.length ? Math.max(...v) : Number.NaN, n: v.length };
+};
+const fmt = (s, digits = 0, unit = '') => !s || !Number.isFinite(s.median) ? 'n/a'
+  : `${s.median.toFixed(digits)}${unit} (${s.min.toFixed(digits)}–${s.max.toFixed(digits)})`;
+const rotate = (xs, k) => xs.map((_, i) => xs[(i + k) % xs.length]);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a command; resolves with its output. `onLine(line, child)` sees stdout lines as they come. */
+function run(cmd, args, { env, cwd = ROOT, onLine, timeoutMs = 30 * 60_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    let buf = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (!onLine) return;
+      buf += d;
+      const lines = buf.split('\n');
+      buf = lines.pop();
+      for (const l of lines) onLine(l, child);
+    });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout: out, stderr: err, ms: performance.now() - started });
+    });
+  });
+}
+
+async function probe(args) {
+  const r = await run(process.execPath, [PROBE, ...args, '--python', PYTHON]);
+  if (r.code !== 0) throw new Error(`probe ${args.join(' ')} failed:\n${r.stderr.slice(-3000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+function checkpointsFromLog(runRoot) {
+  const out = [];
+  for (const d of fs.existsSync(runRoot) ? fs.readdirSync(runRoot) : []) {
+    const log = path.join(runRoot, d, 'engine.log');
+    if (!fs.existsSync(log)) continue;
+    for (const line of fs.readFileSync(log, 'utf8').split('\n')) {
+      const m = /^(\S+) debug checkpoint (\d+): ([\d.]+) MB, frozen ([\d.]+) ms, dump (\d+) ms/.exec(line);
+      if (m) out.push({ t: Date.parse(m[1]), id: Number(m[2]), mb: Number(m[3]), frozenMs: Number(m[4]), dumpMs: Number(m[5]) });
+    }
+  }
+  return out;
+}
+
+/** The program's slowest step around each checkpoint (its own view of the pause), minus a normal step. */
+function matchPauses(checkpoints, gaps, stepMs) {
+  return checkpoints.map((c) => {
+    const from = c.t - c.dumpMs - 50;
+    const to = c.t + 50;
+    const hit = gaps.filter((g) => g.t < to && g.t + g.ms > from).sort((a, b) => b.ms - a.ms)[0];
+    return { ...c, programMs: hit ? Math.max(0, hit.ms - stepMs) : Number.NaN };
+  });
+}
+
+// ------------------------------------------------------------------------------------------- programs
+
+/**
+ * One run of the workload under a variant. Engine variants go through the real CLI. `stopAfter`: end
+ * the run (SIGINT, as Ctrl-C) once that many checkpoints are in the engine log.
+ */
+async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter } = {}) {
+  const gaps = [];
+  let bench;
+  const wd = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-run-'));
+  const onLine = (line) => {
+    const g = /^GAP (\S+) (\S+)$/.exec(line);
+    if (g) gaps.push({ t: Number(g[1]) * 1000, ms: Number(g[2]) });
+    else if (line.startsWith('BENCH ')) bench = JSON.parse(line.slice(6));
+  };
+  const prog = [WORKLOAD, kind, String(mb), String(units)];
+  let r;
+  let watcher;
+  try {
+    if (variant === 'plain') r = await run(PYTHON, prog, { onLine });
+    else if (variant === 'agent') r = await run(PYTHON, ['-m', 'axolotl_agent', ...prog], { onLine, env: { PYTHONPATH: path.join(ROOT, 'adapter', 'python') } });
+    else {
+      const args = [CLI, 'run', '--backend', variant, '--no-repair', '--python', PYTHON, '--working-dir', wd, ...cliArgs, ...prog];
+      let child;
+      if (stopAfter) {
+        watcher = setInterval(() => {
+          if (child && checkpointsFromLog(wd).length >= stopAfter) child.kill('SIGINT');
+        }, 200);
+      }
+      r = await run(process.execPath, args, { onLine: (l, c) => { child = c; onLine(l); } });
+      if (!child && stopAfter) throw new Error('the program printed nothing');
+    }
+    if (!bench && !stopAfter) throw new Error(`${variant} ${kind} ${mb} MB: no result (status ${r.code})\n${r.stderr.slice(-2000)}`);
+    const checkpoints = checkpointsFromLog(wd);
+    return { variant, kind, mb, workS: bench?.work_s, cpuS: bench?.cpu_s, stepMs: bench?.step_ms ?? 0.05, wallMs: r.ms, checkpoints, gaps };
+  } finally {
+    if (watcher) clearInterval(watcher);
+    fs.rmSync(wd, { recursive: true, force: true });
+  }
+}
+
+// ----------------------------------------------------------------------------------------- sections
+
+async function calibrate() {
+  const units = 4000;
+  const perUnit = {};
+  for (const kind of PROGRAMS) {
+    const times = [];
+    for (let i = 0; i < 3; i++) times.push((await runWorkload('plain', kind, 20, units)).workS / units);
+    perUnit[kind] = Math.min(...times);
+  }
+  return perUnit;
+}
+
+async function references(results) {
+  say(`reference: memcpy of ${CFG.memcpyMB} MB`);
+  const mc = JSON.parse((await run(PYTHON, [path.join(BENCH, 'refs.py'), 'memcpy', String(CFG.memcpyMB), '5'])).stdout);
+  results.reference.memcpyGBps = stats(mc.gb_per_s);
+  const criu = (await probe(['criu'])).criu;
+  results.reference.criu = criu;
+  for (const mb of CFG.sizes) {
+    say(`reference: fork pause and criu's own frozen time at ${mb} MB`);
+    const fork = JSON.parse((await run(PYTHON, [path.join(BENCH, 'refs.py'), 'fork', String(mb), String(CFG.refReps)])).stdout);
+    results.reference.forkPauseMs[mb] = stats(fork.ms);
+    results.reference.criuFrozenMs[mb] = stats(await criuDirect(criu, mb, CFG.refReps));
+  }
+}
+
+/** criu dump --leave-running --display-stats straight on a program holding `mb`: no engine involved. */
+async function criuDirect(criu, mb, reps) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-criu-'));
+  const log = path.join(dir, 'out.txt');
+  const fd = fs.openSync(log, 'a');
+  // Busy, like the programs the engine checkpoints in the pause section (criu competes for the CPU).
+  const child = spawn(PYTHON, [WORKLOAD, 'spin', String(mb)], { detached: true, stdio: ['ignore', fd, fd] });
+  fs.closeSync(fd);
+  const frozen = [];
+  try {
+    for (let i = 0; i < 600 && !/^ready/m.test(fs.readFileSync(log, 'utf8')); i++) await sleep(100);
+    for (let i = 0; i < reps; i++) {
+      const img = path.join(dir, `img-${i}`);
+      fs.mkdirSync(img);
+      const r = await run(criu, ['dump', '-t', String(child.pid), '-D', img, '--leave-running', '--display-stats', '-o', 'dump.log', '-v2']);
+      const m = /Frozen time:\s*(\d+)\s*us/.exec(r.stdout);
+      if (r.code !== 0 || !m) throw new Error(`criu dump failed: ${r.stderr}\n${fs.readFileSync(path.join(img, 'dump.log'), 'utf8').slice(-2000)}`);
+      frozen.push(Number(m[1]) / 1000);
+      fs.rmSync(img, { recursive: true, force: true });
+      await sleep(300);
+    }
+  } finally {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return frozen;
+}
+
+async function throughput(results, perUnit) {
+  for (const mb of CFG.sizes) {
+    for (const kind of PROGRAMS) {
+      const units = Math.round(CFG.workS[mb] / perUnit[kind]);
+      const runs = Object.fromEntries(VARIANTS.map((v) => [v, []]));
+      for (let r = 0; r < CFG.runs; r++) {
+        say(`throughput: ${kind} ${mb} MB, run ${r + 1} of ${CFG.runs}`);
+        for (const v of rotate(VARIANTS, r)) runs[v].push(await runWorkload(v, kind, mb, units));
+      }
+      const row = { kind, mb, units, plainS: stats(runs.plain.map((x) => x.workS)) };
+      for (const v of VARIANTS.slice(1)) {
+        // Pairwise: run i of the variant against run i of plain.
+        row[v] = {
+          ratio: stats(runs[v].map((x, i) => x.workS / runs.plain[i].workS)),
+          cpuRatio: stats(runs[v].map((x, i) => x.cpuS / runs.plain[i].cpuS)),
+          // time the program itself saw frozen (its slowest step at each checkpoint), as a share of its work
+          pauseShare: stats(runs[v].map((x) => matchPauses(x.checkpoints, x.gaps, x.stepMs).reduce((s, c) => s + (c.programMs || 0), 0) / 1000 / x.workS)),
+          checkpoints: stats(runs[v].map((x) => x.checkpoints.length)),
+          frozenMs: stats(runs[v].flatMap((x) => x.checkpoints.map((c) => c.frozenMs))),
+        };
+      }
+      results.throughput.push(row);
+    }
+  }
+}
+
+async function pauses(results, perUnit) {
+  const n = CFG.pauseCheckpoints;
+  for (const mb of CFG.sizes) {
+    for (const backend of ['criu', 'fork']) {
+      say(`pause: ${backend} at ${mb} MB, ${n} checkpoints at --interval 1`);
+      const units = Math.round(600 / perUnit.cpu);
+      const res = await runWorkload(backend, 'cpu', mb, units, { cliArgs: ['--interval', '1'], stopAfter: n + 1 });
+      const matched = matchPauses(res.checkpoints.slice(1, n + 1), res.gaps, res.stepMs);
+      results.pause.push({
+        backend, mb, checkpoints: matched.length,
+        frozenMs: stats(matched.map((c) => c.frozenMs)),
+        programMs: stats(matched.map((c) => c.programMs)),
+        dumpMs: stats(matched.map((c) => c.dumpMs)),
+      });
+    }
+  }
+}
+
+async function restores(results) {
+  for (const mb of CFG.restoreSizes) {
+    for (const backend of ['criu', 'fork']) {
+      say(`restore: ${backend} at ${mb} MB, ${CFG.restoreReps} rounds`);
+      const r = await probe(['restore', '--backend', backend, '--mb', String(mb), '--reps', String(CFG.restoreReps)]);
+      for (const which of ['newest', 'older']) {
+        const rows = r.rows.filter((x) => x.which === which);
+        results.restore.push({ backend, mb, which, engineMs: stats(rows.map((x) => x.engineMs)), programMs: stats(rows.map((x) => x.programMs)) });
+      }
+    }
+  }
+}
+
+async function crashes(results) {
+  for (const mb of CFG.crashSizes) {
+    say(`crash → repair shown, accept → running: ${mb} MB, ${CFG.crashReps} runs`);
+    const r = await probe(['crash', '--mb', String(mb), '--reps', String(CFG.crashReps)]);
+    const col = (k) => stats(r.rows.map((x) => x[k]));
+    results.crash.push({
+      mb, withoutModelMs: col('withoutModelMs'), modelMs: col('modelMs'), crashToProposedMs: col('crashToProposedMs'),
+      acceptToRunningMs: col('acceptToRunningMs'), restoredMs: col('restoredMs'),
+    });
+  }
+}
+
+async function disk(results) {
+  for (const maxSaves of [undefined, 10]) {
+    say(`disk: ${CFG.diskCheckpoints} checkpoints of the 200 MB program, --max-saves ${maxSaves ?? 'unlimited'}`);
+    const r = await probe(['disk', '--mb', '200', '--checkpoints', String(CFG.diskCheckpoints), ...(maxSaves ? ['--max-saves', String(maxSaves)] : [])]);
+    results.disk.push({ ...r, duPerRss: r.duBytes / r.rssBytes, rawPerDu: r.imageBytes / r.duBytes });
+  }
+}
+
+async function extension(results) {
+  say('extension: bundle sizes, activation time');
+  const dist = {};
+  for (const f of fs.readdirSync(path.join(ROOT, 'dist')).filter((f) => f.endsWith('.js'))) dist[f] = fs.statSync(path.join(ROOT, 'dist', f)).size;
+  // The production bundle (what the .vsix ships: scripts/build.mjs --production), built aside.
+  const prodDir = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-ext-'));
+  const prod = path.join(prodDir, 'dist', 'extension.js');
+  await esbuild.build({
+    entryPoints: [path.join(ROOT, 'extension', 'extension.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs',
+    minify: true, external: ['vscode'], outfile: prod, logLevel: 'warning',
+  });
+  const times = { production: [], dist: [] };
+  for (let i = 0; i < CFG.activationReps; i++) {
+    for (const [k, f] of [['production', prod], ['dist', path.join(ROOT, 'dist', 'extension.js')]]) {
+      const r = await run(process.execPath, [path.join(BENCH, 'activation.cjs'), f]);
+      if (r.code !== 0) throw new Error(`activation of ${f} failed:\n${r.stderr.slice(-2000)}`);
+      const a = JSON.parse(r.stdout);
+      times[k].push({ total: a.loadMs + a.activateMs, load: a.loadMs, activate: a.activateMs });
+    }
+  }
+  results.extension = {
+    distBytes: dist, productionExtensionBytes: fs.statSync(prod).size,
+    activationMs: Object.fromEntries(Object.entries(times).map(([k, v]) => [k, {
+      total: stats(v.map((x) => x.total)), load: stats(v.map((x) => x.load)), activate: stats(v.map((x) => x.activate)),
+    }])),
+  };
+  fs.rmSync(prodDir, { recursive: true, force: true });
+}
+
+// ------------------------------------------------------------------------------------------- report
+
+function table(r) {
+  const L = [];
+  const ref = r.reference;
+  L.push(`Axolotl bench ${r.quick ? '(quick) ' : ''}— ${r.date}, ${r.machine}; median (min–max) over the runs`);
+  L.push('');
+  L.push(`Reference: memcpy ${fmt(ref.memcpyGBps, 2, ' GB/s')}`);
+  for (const mb of Object.keys(ref.forkPauseMs)) {
+    L.push(`  ${String(mb).padStart(4)} MB: fork() of a stopped child ${fmt(ref.forkPauseMs[mb], 1, ' ms')}, criu's own frozen time ${fmt(ref.criuFrozenMs[mb], 0, ' ms')}`);
+  }
+  L.push('');
+  L.push('Throughput ÷ plain python3, pairwise per run. wall: work time ratio (what was asked; swings with the');
+  L.push('machine\'s load). cpu: CPU-time ratio (blind to freezes) + frozen: share of the run the program saw');
+  L.push('itself frozen at checkpoints; their sum is the load-robust estimate of the overhead.');
+  L.push('  program  RSS      variant       wall ratio            cpu ratio             frozen     ≈ overhead  checkpoints');
+  for (const t of r.throughput) {
+    L.push(`  ${t.kind.padEnd(8)} ${String(t.mb).padStart(4)} MB  plain         ${fmt(t.plainS, 1, ' s')}`);
+    for (const v of VARIANTS.slice(1)) {
+      const x = t[v];
+      const est = x.cpuRatio.median + (v === 'agent' ? 0 : x.pauseShare.median || 0);
+      L.push(`  ${''.padEnd(8)} ${''.padStart(7)}  ${(v === 'agent' ? 'agent only' : `--backend ${v}`).padEnd(13)} ${fmt(x.ratio, 3).padEnd(21)} ${fmt(x.cpuRatio, 3).padEnd(21)} ${v === 'agent' ? '—'.padEnd(10) : `${((x.pauseShare.median || 0) * 100).toFixed(1)}%`.padEnd(10)} ${est.toFixed(3).padEnd(11)} ${v === 'agent' ? '' : `${x.checkpoints.median} (${x.checkpoints.min}–${x.checkpoints.max})`}`);
+    }
+  }
+  L.push('');
+  L.push('Pause per checkpoint at --interval 1 (ms): criu frozen (engine) | the program\'s own view | vs criu alone');
+  for (const p of r.pause) {
+    const alone = p.backend === 'criu' ? ref.criuFrozenMs[p.mb] : ref.forkPauseMs[p.mb];
+    const over = alone && Number.isFinite(alone.median) ? ` | ${((p.frozenMs.median / alone.median - 1) * 100).toFixed(0)}% over ${p.backend === 'criu' ? 'criu alone' : 'bare fork'}` : '';
+    L.push(`  ${p.backend.padEnd(5)} ${String(p.mb).padStart(4)} MB: frozen ${fmt(p.frozenMs, 1)} | program ${fmt(p.programMs, 1)}${over}`);
+  }
+  L.push('');
+  L.push('Restore to running (ms): engine `restored` | program (restore call → its next line)');
+  for (const x of r.restore) {
+    if (x.backend === 'fork' && x.which === 'older') continue;
+    const which = x.backend === 'fork' ? 'snapshot' : x.which === 'newest' ? 'newest (raw pages)' : 'older (pages rebuilt)';
+    L.push(`  ${x.backend.padEnd(5)} ${String(x.mb).padStart(4)} MB ${which.padEnd(22)} ${fmt(x.engineMs).padEnd(18)} | ${fmt(x.programMs)}`);
+  }
+  L.push('');
+  L.push('Crash → repair shown (local model answering at once), accept → running again (ms)');
+  for (const c of r.crash) {
+    L.push(`  ${String(c.mb).padStart(4)} MB: crash→proposed minus model ${fmt(c.withoutModelMs)} (model ${fmt(c.modelMs)}); accept→running ${fmt(c.acceptToRunningMs)}`);
+  }
+  L.push('');
+  L.push(`Disk: ${CFG.diskCheckpoints} checkpoints of the 200 MB program at --interval 0.3 (du, real blocks), once the`);
+  L.push('deduplication has caught up (and when the run stopped)');
+  for (const d of r.disk) {
+    L.push(`  --max-saves ${String(d.maxSaves ?? 'unlimited').padEnd(9)} ${d.kept} kept: ${(d.duBytes / 1e6).toFixed(0)} MB = ${d.duPerRss.toFixed(2)}× RSS, raw images ${(d.imageBytes / 1e9).toFixed(1)} GB` +
+      ` (at stop: ${(d.atStop.duBytes / 1e6).toFixed(0)} MB, ${d.atStop.rawImagesLeft} raw; caught up in ${(d.drainMs / 1000).toFixed(1)} s)`);
+  }
+  L.push('');
+  const e = r.extension;
+  if (e.activationMs) L.push(`Extension: activation (load + activate) ${fmt(e.activationMs.production.total, 1, ' ms')} production bundle, ${fmt(e.activationMs.dist.total, 1, ' ms')} dist/extension.js`);
+  if (e.activationMs) L.push(`  bundles: production extension.js ${(e.productionExtensionBytes / 1024).toFixed(0)} KB; dist/ ${Object.entries(e.distBytes).map(([f, b]) => `${f} ${(b / 1024).toFixed(0)} KB`).join(', ')}`);
+  L.push('');
+  L.push(`(${((Date.now() - t0) / 60000).toFixed(1)} min)`);
+  return L.join('\n');
+}
+
+// --------------------------------------------------------------------------------------------- main
+
+let PYTHON = 'python3';
+
+async function main() {
+  if (process.getuid?.() !== 0) throw new Error('run the bench as root (criu needs it)');
+  if (!fs.existsSync(CLI)) throw new Error('dist/cli.js is missing: run `npm run build` first');
+  PYTHON = spawnSync('python3', ['-c', 'import sys; print(sys.executable)'], { encoding: 'utf8' }).stdout.trim();
+  await esbuild.build({
+    entryPoints: [path.join(BENCH, 'probe.ts')], bundle: true, platform: 'node', target: 'node20', format: 'cjs',
+    outfile: path.join(ROOT, 'out', 'bench', 'probe.js'), logLevel: 'warning',
+  });
+  // Loaded from another file, so bundled modules that check `require.main === module` stay quiet.
+  fs.writeFileSync(PROBE, "require('./probe.js');\n");
+  const results = {
+    quick: QUICK, date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, load ${os.loadavg()[0].toFixed(1)} at start, Python ${spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim()}`,
+    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], extension: {},
+  };
+  say(`calibrating the workloads (${PYTHON})`);
+  const perUnit = await calibrate();
+  results.perUnitMs = Object.fromEntries(Object.entries(perUnit).map(([k, v]) => [k, v * 1000]));
+  if (wanted('reference')) await references(results);
+  if (wanted('throughput')) await throughput(results, perUnit);
+  if (wanted('pause')) await pauses(results, perUnit);
+  if (wanted('restore')) await restores(results);
+  if (wanted('crash')) await crashes(results);
+  if (wanted('disk')) await disk(results);
+  if (wanted('extension')) await extension(results);
+  results.minutes = (Date.now() - t0) / 60000;
+  fs.mkdirSync(BENCH, { recursive: true });
+  fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  const text = table(results);
+  results.table = text;
+  fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(text + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${e.stack ?? e.message}\n`);
+  process.exit(1);
+});

@@ -90,6 +90,7 @@ export class ForkBackend implements CheckpointBackend {
   /** copies whose agent has installed its SIGUSR2 handler (before that, SIGUSR2 would kill them) */
   private readonly ready = new Set<number>();
   private readyWaiters: Array<() => void> = [];
+  private closed = false;
 
   constructor(private readonly log: (level: 'debug' | 'warn', message: string) => void = () => undefined) {}
 
@@ -153,6 +154,10 @@ export class ForkBackend implements CheckpointBackend {
       return;
     }
     if (msg.type !== 'snapshot') return;
+    if (this.closed) { // a snapshot that was in flight when the session ended
+      if (msg.pid > 0) killStopped(msg.pid);
+      return;
+    }
     const dir = this.replacing.get(msg.parent);
     if (dir !== undefined) {
       this.replacing.delete(msg.parent);
@@ -170,8 +175,13 @@ export class ForkBackend implements CheckpointBackend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     for (const pid of this.snapshots.values()) killStopped(pid);
     this.snapshots.clear();
+    // Every copy and snapshot descends from the launched process by fork and keeps its process
+    // group, so the group catches one whose snapshot message is still on its way.
+    const group = this.shared?.child.pid;
+    if (group !== undefined) killStopped(-group);
     for (const copy of this.copies.values()) if (copy.alive) await copy.kill();
   }
 

@@ -345,12 +345,19 @@ export class PageStore {
     const manifests: Array<[string, Manifest]> = [];
     let dat: fs.promises.FileHandle | undefined;
     let committed = false;
-    const cancelled = () => this.dropped.has(checkpointDir);
+    // Dropped by the ring buffer while we read it: the folder may be deleted before release() says so.
+    const cancelled = () => this.dropped.has(checkpointDir) || !fs.existsSync(checkpointDir);
     try {
       for (const image of images) {
         if (cancelled()) break;
         if (fs.existsSync(PageStore.manifestOf(image))) continue; // ingested before; only the delete was missed
-        const size = fs.statSync(image).size;
+        let size: number;
+        try {
+          size = fs.statSync(image).size;
+        } catch (e) {
+          if (cancelled()) break;
+          throw e;
+        }
         const runs: Array<[number, number]> = [];
         const out = Buffer.allocUnsafe(READ_CHUNK);
         // One chunk ahead: the thread hashes the next while this one is looked up and stored.
@@ -361,7 +368,13 @@ export class PageStore {
         };
         let next = size > 0 ? read(0) : undefined;
         for (let off = 0; off < size; off += READ_CHUNK) {
-          const chunk = await next!;
+          let chunk;
+          try {
+            chunk = await next!;
+          } catch (e) {
+            if (cancelled()) break;
+            throw e;
+          }
           next = off + READ_CHUNK < size ? read(off + READ_CHUNK) : undefined;
           if (cancelled()) break;
           let outLen = 0;

@@ -2,7 +2,27 @@
 import sys
 
 
+def _close_leaked_fds():
+    """Under the engine, every fd above 2 was leaked to us (VS Code's extension host keeps its log
+    files open without close-on-exec). The program never asked for them, and a rewind would have to
+    reckon with them as files open for writing, so they are closed before any user code runs."""
+    import os
+    try:
+        fds = [int(n) for n in os.listdir("/proc/self/fd")]
+    except OSError:
+        return
+    for fd in fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own fd, already gone
+
+
 def main():
+    import os
+    if os.environ.get("AXOLOTL_SOCKET"):
+        _close_leaked_fds()
     from . import runner
     from .state import S
 

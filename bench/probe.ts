@@ -219,7 +219,7 @@ async function diskBench(): Promise<unknown> {
   const mb = Number(arg('mb'));
   const n = Number(arg('checkpoints'));
   const maxSaves = process.argv.includes('--max-saves') ? Number(arg('max-saves')) : undefined;
-  const interval = Number(arg('interval', '0.3'));
+  const interval = Number(arg('interval', '0.15'));
   const sup = new Supervisor(options(WORKLOAD, ['cpu', String(mb), String(1e12)], { interval, pauseBudget: 0, maxSaves }), await deps('criu'));
   const out = new Lines(sup);
   const taken: Checkpoint[] = [];
@@ -239,7 +239,7 @@ async function diskBench(): Promise<unknown> {
       return fs.readdirSync(path.join(sup.runDir, 'checkpoints', d)).some((f) => /^pages-\d+\.img$/.test(f));
     }).length;
     const atStop = { duBytes: du(), rawImagesLeft: raw() };
-    // The deduplication runs behind the dumps (at 0.3 s intervals it cannot keep up): let it finish,
+    // The deduplication runs behind the dumps (at 0.15 s intervals it cannot keep up): let it finish,
     // as it would have with checkpoints paced by the pause budget, or in the next session.
     const drainStart = now();
     const pages = new CheckpointPages();

@@ -36,14 +36,15 @@ const ONLY = (() => {
 })();
 const wanted = (section) => !ONLY || ONLY.has(section);
 
-// Full: ~20 minutes. Quick: < 3 minutes. Plain run lengths (s) are per size: at 200 MB a criu dump
-// freezes the program ~150 ms, so default pacing (2% budget) checkpoints it every ~7 s: the run must
-// be long enough to see checkpoints.
+// Full: ~20 minutes. Quick: < 3 minutes. Plain run lengths (s) are per size, to fit the time: at 200 MB
+// a criu dump freezes the program ~130 ms, so default pacing (2% budget) first checkpoints it after
+// ~7 s: that run must be long enough to see one. At 1 GB the first criu checkpoint would come after
+// ~30 s: no run of a sensible length sees one (the pause section measures those at --interval 1).
 const CFG = QUICK ? {
   sizes: [200], runs: 3, workS: { 200: 4 }, refReps: 3, pauseCheckpoints: 3, restoreSizes: [200], restoreReps: 3,
   crashSizes: [200], crashReps: 2, diskCheckpoints: 20, activationReps: 5, memcpyMB: 256,
 } : {
-  sizes: [20, 200, 1000], runs: 5, workS: { 20: 5, 200: 10, 1000: 5 }, refReps: 5, pauseCheckpoints: 5,
+  sizes: [20, 200, 1000], runs: 5, workS: { 20: 3, 200: 8, 1000: 3 }, refReps: 5, pauseCheckpoints: 5,
   restoreSizes: [20, 200, 1000], restoreReps: 5, crashSizes: [20, 200], crashReps: 5, diskCheckpoints: 100,
   activationReps: 10, memcpyMB: 1024,
 };
@@ -377,7 +378,7 @@ function table(r) {
     L.push(`  ${String(c.mb).padStart(4)} MB: crash→proposed minus model ${fmt(c.withoutModelMs)} (model ${fmt(c.modelMs)}); accept→running ${fmt(c.acceptToRunningMs)}`);
   }
   L.push('');
-  L.push(`Disk: ${CFG.diskCheckpoints} checkpoints of the 200 MB program at --interval 0.3 (du, real blocks), once the`);
+  L.push(`Disk: ${CFG.diskCheckpoints} checkpoints of the 200 MB program at --interval 0.15 (du, real blocks), once the`);
   L.push('deduplication has caught up (and when the run stopped)');
   for (const d of r.disk) {
     L.push(`  --max-saves ${String(d.maxSaves ?? 'unlimited').padEnd(9)} ${d.kept} kept: ${(d.duBytes / 1e6).toFixed(0)} MB = ${d.duPerRss.toFixed(2)}× RSS, raw images ${(d.imageBytes / 1e9).toFixed(1)} GB` +

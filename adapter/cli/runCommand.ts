@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { chooseBackend } from '../engine/backendChoice';
+import { killDescendants } from '../engine/restoreCheck';
 import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type ExitEvent } from '../engine/types';
 import type { CliRunOptions } from './options';
@@ -25,7 +26,18 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     onCrash = review.handler;
   }
   let crashes = 0;
-  sup.on('output', (o) => term.program(o.stream, o.data));
+  // A reader slower than the program (a pager, a slow pipe) must slow the program down, not fill
+  // our memory: stop reading its output until our stdout/stderr drains.
+  let waitingForDrain = false;
+  sup.on('output', (o) => {
+    if (term.program(o.stream, o.data) || waitingForDrain) return;
+    waitingForDrain = true;
+    sup.pauseOutput();
+    (o.stream === 'stdout' ? process.stdout : process.stderr).once('drain', () => {
+      waitingForDrain = false;
+      sup.resumeOutput();
+    });
+  });
   sup.on('started', (s) => {
     if (opts.verbose) term.say(`process ${s.pid} running; checkpoints in ${s.runDir}`);
     term.setStatus(`running · checkpoint every ${opts.interval} s`);
@@ -78,13 +90,27 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
   }
   let interrupted = false;
   const onSigint = () => {
-    if (interrupted) process.exit(130);
+    if (interrupted) {
+      // Leave at once, but leave nothing behind: the program, criu, the restore wrapper.
+      killDescendants();
+      process.exit(130);
+    }
     interrupted = true;
     term.say('interrupted: stopping the program (Ctrl-C again to leave at once)');
     void sup.stop().then(() => process.exit(130));
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // Our reader went away (`axolotl run x.py | head`): stop the program as a closed pipe would, and
+  // leave with the status a shell gives a process killed by SIGPIPE, instead of an EPIPE stack trace.
+  const onOutputError = (e: NodeJS.ErrnoException) => {
+    if (interrupted) return;
+    interrupted = true;
+    if (e.code !== 'EPIPE') term.say(`cannot write the program's output: ${e.message}`);
+    void sup.stop().then(() => process.exit(141));
+  };
+  process.stdout.on('error', onOutputError);
+  process.stderr.on('error', onOutputError);
   try {
     if (opts.from) await sup.startFrom(opts.from.runDir, opts.from.id);
     else await sup.start();
@@ -95,7 +121,8 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     }
     const ev = lastExit;
     term.clearStatus();
-    if (ev.signal) term.say(`the program was killed by ${ev.signal}`);
+    if (ev.reason) term.say(term.red(ev.reason));
+    else if (ev.signal) term.say(`the program was killed by ${ev.signal}`);
     const kept = sup.checkpoints.length;
     if (ev.status !== 0 && crashes > 0) {
       term.say(`${kept} checkpoint${kept === 1 ? '' : 's'} kept in ${sup.runDir}` +

@@ -24,11 +24,12 @@ export class Terminal {
     this.draw();
   }
 
-  /** Writes program output unchanged. */
-  program(stream: 'stdout' | 'stderr', data: Buffer): void {
+  /** Writes program output unchanged; false when the reader is behind and it was buffered. */
+  program(stream: 'stdout' | 'stderr', data: Buffer): boolean {
     this.clear();
-    (stream === 'stdout' ? process.stdout : process.stderr).write(data);
+    const ok = (stream === 'stdout' ? process.stdout : process.stderr).write(data);
     this.draw();
+    return ok; // false: the reader is behind (backpressure)
   }
 
   /** Sets the status line (TTY only); with `spinning`, animates until changed. */

@@ -90,13 +90,15 @@ export class HelperClient extends EventEmitter<{ hello: []; exit: [number | null
   private constructor(private readonly child: ChildProcess) {
     super();
     this.exitedPromise = new Promise((resolve) => {
-      child.once('close', (code) => {
+      child.once('close', (code, signal) => {
         this.exitCode = code;
         const err = new Error(`the Axolotl helper exited (status ${code})${this.stderr ? `: ${this.stderr.trim()}` : ''}`);
         for (const p of this.pending.values()) p.reject(err);
         this.pending.clear();
         // The helper kills every copy when it ends: report them gone.
-        for (const c of this.copies.values()) c.finish({ status: 137, signal: 'SIGKILL' });
+        const reason = this.closing ? undefined
+          : `the Axolotl helper ended unexpectedly (${signal ? `killed by ${signal}` : `status ${code}`}); the program ran under it and was stopped`;
+        for (const c of this.copies.values()) c.finish({ status: 137, signal: 'SIGKILL', ...(reason ? { reason } : {}) });
         this.copies.clear();
         this.emit('exit', code);
         resolve();

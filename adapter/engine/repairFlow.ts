@@ -80,6 +80,8 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
   private proposedAt = new Map<string, number>();
   private accepted?: { repair: Repair; generation: number };
   private controller?: AbortController;
+  /** crash signatures (crashSignature) that started a chain in this session */
+  private readonly seen = new Set<string>();
 
   constructor(private readonly sup: Supervisor, private readonly opts: RepairFlowOptions) {
     super();
@@ -234,6 +236,13 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
 
   private onCrash(crash: CrashEvent): void {
     if (!crash.paused) return;
+    const sig = crashSignature(crash);
+    if (this.accepted && sig !== undefined && !this.seen.has(sig)) {
+      // A crash never seen before (another function or exception): the accepted repair got past its
+      // own crash point, and this is a new problem with its own attempts. Without this, a long job
+      // with several bugs gave up after max-repairs crashes although every repair worked.
+      this.onVerified(this.accepted.generation);
+    }
     if (this.accepted) {
       // The accepted repair did not get past the crash: a failed attempt of the same chain.
       const last = this.attempts[this.attempts.length - 1];
@@ -246,6 +255,7 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
     }
     this.chain++;
     this.attempts = [];
+    if (sig !== undefined) this.seen.add(sig);
   }
 
   private onVerified(generation: number): void {
@@ -281,6 +291,14 @@ function progressText(p: RepairProgress): string {
     case 'attempt-failed': return `attempt ${p.attempt} failed: ${firstLine(p.failure.message)}`;
     case 'proposed': return 'repair ready';
   }
+}
+
+/** Where and how it crashed, without the line (a repair moves lines) or the message (data). */
+function crashSignature(crash: CrashEvent): string | undefined {
+  const r = crash.report;
+  if (!r) return undefined;
+  const at = [...r.frames].reverse().find((f) => f.user) ?? r.frames[r.frames.length - 1];
+  return `${r.exception.qualifiedType}@${at?.file ?? ''}:${at?.qualname ?? ''}`;
 }
 
 function firstLine(s: string): string {

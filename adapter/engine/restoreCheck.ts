@@ -131,6 +131,27 @@ export function killSession(sid: number): number {
   return killed;
 }
 
+/**
+ * The last resort when the engine must leave at once (a second Ctrl-C, a client that will not wait):
+ * SIGKILL everything it started — every descendant, and what is left in the sessions they lead (the
+ * program's children). Nothing is waited for.
+ */
+export function killDescendants(root = process.pid): void {
+  const tree = processTree(root).slice(1);
+  const leaders = tree.filter((p) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === p;
+    } catch {
+      return false;
+    }
+  });
+  for (const p of tree.reverse()) {
+    try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  }
+  for (const sid of leaders) killSession(sid);
+}
+
 /** Short description of a running process: "sleep (pid 123)". */
 export function describeProcess(pid: number): string {
   let name = '?';

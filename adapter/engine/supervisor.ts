@@ -80,6 +80,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   /** the program's input has ended (every later copy gets end-of-file too) */
   private stdinEnded = false;
   private stdinBytes = 0;
+  private outputPaused = false;
   /** copies whose stdin has no live peer any more: their images hold a half-closed stdin */
   private readonly stdinGone = new WeakSet<ProgramCopy>();
   runDir = '';
@@ -274,6 +275,19 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     else if (this.current.alive) this.current.stdin.write(data);
   }
 
+  /** Stops reading the program's output (the consumer is behind): the program blocks on its writes. */
+  pauseOutput(): void {
+    this.outputPaused = true;
+    this.current?.stdout.pause();
+    this.current?.stderr.pause();
+  }
+
+  resumeOutput(): void {
+    this.outputPaused = false;
+    this.current?.stdout.resume();
+    this.current?.stderr.resume();
+  }
+
   endStdin(): void {
     this.stdinEnded = true;
     if (!this.current) this.pendingStdin.push(null);
@@ -336,10 +350,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     };
     copy.stdout.on('data', forward('stdout'));
     copy.stderr.on('data', forward('stderr'));
+    if (this.outputPaused) { copy.stdout.pause(); copy.stderr.pause(); }
     copy.stdin.on('error', () => undefined); // the program may close stdin; not our error
     void copy.exited.then(async (ev) => {
       // Let the last output arrive before the exit is reported.
       await Promise.all([streamEnd(copy.stdout), streamEnd(copy.stderr)]);
+      // Output held back for a slow reader is still the program's: wait for it (it does end).
+      while (this.outputPaused && copy === this.current && !(ended(copy.stdout) && ended(copy.stderr))) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       this.onExit(copy, ev);
     });
   }
@@ -526,9 +545,10 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.note('info', `checkpoints work again (checkpoint ${id})`);
     }
     this.note('debug', `checkpoint ${id}: ${(res.bytes / 1e6).toFixed(1)} MB, frozen ${res.frozenMs.toFixed(1)} ms, dump ${res.dumpMs.toFixed(0)} ms`);
+    // Oldest out before the newest in: a timeline never shows more than maxSaves checkpoints.
+    this.evict(rec);
     this.emit('checkpoint', rec);
     if (!atCrash) this.pacer.observe(rec);
-    this.evict(rec);
     return rec;
   }
 
@@ -595,6 +615,10 @@ function exitsSoon(copy: ProgramCopy, ms: number): Promise<boolean> {
     const t = setTimeout(() => resolve(!copy.alive), ms);
     void copy.exited.then(() => { clearTimeout(t); resolve(true); });
   });
+}
+
+function ended(s: NodeJS.ReadableStream): boolean {
+  return !!(s as unknown as { readableEnded?: boolean }).readableEnded;
 }
 
 function streamEnd(s: NodeJS.ReadableStream): Promise<void> {

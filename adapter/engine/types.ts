@@ -85,6 +85,8 @@ export interface ExitEvent {
   /** exit status as a shell would report it: code, or 128 + signal */
   status: number;
   signal?: NodeJS.Signals;
+  /** why the program ended when it was not its own doing (e.g. the pkexec helper died), for the user */
+  reason?: string;
 }
 
 export interface EngineEvents {

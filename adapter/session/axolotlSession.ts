@@ -11,6 +11,7 @@ import type { AgentValue } from '../engine/agentProtocol';
 import { chooseBackend } from '../engine/backendChoice';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
+import { killDescendants } from '../engine/restoreCheck';
 import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';
 import {
@@ -183,7 +184,10 @@ export class AxolotlSession extends LoggingDebugSession {
       if (this.flow) void this.propose();
     });
     // The supervisor reports only the exit of the live copy (never of one replaced by a restore).
-    sup.on('exit', (ev) => this.end(ev.status));
+    sup.on('exit', (ev) => {
+      if (ev.reason) this.output('console', `axolotl: ${ev.reason}\n`);
+      this.end(ev.status);
+    });
   }
 
   private wireRepairs(flow: RepairFlow): void {
@@ -500,7 +504,23 @@ export class AxolotlSession extends LoggingDebugSession {
   override shutdown(): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
-    void this.stopProgram().catch(() => undefined).finally(() => super.shutdown());
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      super.shutdown();
+    };
+    // A stop that cannot finish (a hung criu) must not keep the adapter, or the program, alive.
+    const deadline = setTimeout(() => {
+      if (!this.isRunningInline()) killDescendants();
+      finish();
+    }, 10_000);
+    void this.stopProgram().catch(() => undefined).finally(() => { clearTimeout(deadline); finish(); });
+  }
+
+  /** True when the session runs inside the extension host (the host's other children are not ours). */
+  private isRunningInline(): boolean {
+    return (this as unknown as { _isRunningInline(): boolean })._isRunningInline();
   }
 
   private async stopProgram(): Promise<void> {

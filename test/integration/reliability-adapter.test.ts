@@ -11,7 +11,7 @@ import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { ModelServer } from '../support/modelServer';
 import { PROGRAMS, REPO, requireCriu, tempDir } from '../support/engineHelpers';
-import { RELIABILITY, assertNoProcesses, cleanEnv, sleep, waitGone, workspace } from '../support/reliabilityHelpers';
+import { RELIABILITY, assertNoProcesses, cleanEnv, sleep, waitGone, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
 const ADAPTER = path.join(REPO, 'dist', 'adapter.js');
 const FIX = fs.readFileSync(path.join(RELIABILITY, 'fix.md'), 'utf8');
@@ -149,3 +149,6 @@ describe('bad launch configurations are refused before anything starts', () => {
     });
   }
 });
+
+// Whatever a test above left running in one of its workspaces fails the file.
+after(() => assertNothingLeftRunning());

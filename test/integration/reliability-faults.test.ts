@@ -11,10 +11,9 @@ import { listCheckpoints } from '../../adapter/engine/runDir';
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { Checkpoint } from '../../adapter/engine/types';
 import { ModelServer } from '../support/modelServer';
-import { OutputLog, isRunning, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
+import { CLI, OutputLog, isRunning, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
 import {
-  LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, cmdline, criuProcesses, descendants, readTree, sleep, workspace,
-} from '../support/reliabilityHelpers';
+  LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, cmdline, criuProcesses, descendants, readTree, sleep, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
 const FIX = fs.readFileSync(path.join(RELIABILITY, 'fix.md'), 'utf8');
 const FIXED_TOTAL = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => (i === 5 ? 0 : i * 10 + 1.5)).reduce((a, b) => a + b, 0);
@@ -199,6 +198,18 @@ describe('faults at a restore', () => {
   });
 });
 
+describe('the reader of the output goes away', () => {
+  test('`axolotl run … | head -3`: the program is stopped, status 141 (SIGPIPE), no stack trace, nothing left', async () => {
+    const ws = workspace('hold.py');
+    const cmd = `'${process.execPath}' '${CLI}' run --interval 0.2 --working-dir '${tempDir('axl-runs-')}' hold.py 10 1000 | head -3; echo "status \${PIPESTATUS[0]}" >&2`;
+    const res = spawnSync('bash', ['-c', cmd], { cwd: ws, env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
+    assert.equal(res.stdout, 'allocated 10 MB\ntick 0\ntick 1\n');
+    assert.match(res.stderr, /status 141\n$/);
+    assert.doesNotMatch(res.stderr, /EPIPE|internal error|at .*\.js:\d+/);
+    await assertNoProcesses([ws]);
+  });
+});
+
 describe('stdin at end-of-file when the checkpoint is taken', () => {
   // criu 4.1 hangs forever restoring a half-closed stdin socket when it is handed a new one
   // (--inherit-fd): `axolotl run x.py < /dev/null`, CI, and every debug session hit this.
@@ -230,3 +241,6 @@ describe('stdin at end-of-file when the checkpoint is taken', () => {
     });
   }
 });
+
+// Whatever a test above left running in one of its workspaces fails the file.
+after(() => assertNothingLeftRunning());

@@ -10,8 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { ModelServer } from '../support/modelServer';
 import { CLI, requireCriu, tempDir } from '../support/engineHelpers';
 import {
-  LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, cmdline, criuProcesses, descendants, readTree, sleep, workspace, type CliResult,
-} from '../support/reliabilityHelpers';
+  LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, cmdline, criuProcesses, descendants, readTree, sleep, workspace, type CliResult, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
 const FIX = fs.readFileSync(path.join(RELIABILITY, 'fix.md'), 'utf8');
 const INTERRUPTED = /axolotl: interrupted: stopping the program/;
@@ -63,6 +62,22 @@ describe('Ctrl-C in the CLI', () => {
     await cli.waitStdout(/allocated/);
     await criuUnder(cli.pid, 'dump');
     assertInterrupted(await interrupt(cli));
+    await assertNoProcesses([ws, runs]);
+  });
+
+  test('twice during a dump: leaves at once, still leaving nothing behind', async () => {
+    const ws = workspace('hold.py');
+    const runs = tempDir('axl-runs-');
+    const cli = new LiveCli(['run', '--interval', '0.3', '--working-dir', runs, 'hold.py', '400', '1000'], { cwd: ws });
+    await cli.waitStdout(/allocated/);
+    await criuUnder(cli.pid, 'dump');
+    const t0 = Date.now();
+    cli.signal('SIGINT');
+    await sleep(20);
+    cli.signal('SIGINT');
+    const res = await cli.result(30_000);
+    assert.equal(res.status, 130, res.stderr);
+    assert.ok(Date.now() - t0 < 2000, `left in ${Date.now() - t0} ms`);
     await assertNoProcesses([ws, runs]);
   });
 
@@ -147,3 +162,6 @@ describe('Ctrl-C at the accept prompt (on a terminal)', () => {
     });
   }
 });
+
+// Whatever a test above left running in one of its workspaces fails the file.
+after(() => assertNothingLeftRunning());

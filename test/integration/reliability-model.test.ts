@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { ModelServer, type ScriptedReply } from '../support/modelServer';
 import { requireCriu, tempDir } from '../support/engineHelpers';
-import { LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, readTree, workspace, type CliResult } from '../support/reliabilityHelpers';
+import { LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, readTree, workspace, type CliResult, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
 const FIX = fs.readFileSync(path.join(RELIABILITY, 'fix.md'), 'utf8');
 const FIXED_TOTAL = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => (i === 5 ? 0 : i * 10 + 1.5)).reduce((a, b) => a + b, 0);
@@ -163,3 +163,6 @@ describe('model replies that cannot be used', () => {
     assert.equal(o.server.chatRequests.length, 3);
   });
 });
+
+// Whatever a test above left running in one of its workspaces fails the file.
+after(() => assertNothingLeftRunning());

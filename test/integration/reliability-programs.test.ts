@@ -9,7 +9,7 @@ import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { ModelServer } from '../support/modelServer';
 import { REPO, requireCriu, tempDir } from '../support/engineHelpers';
-import { LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, readTree, workspace } from '../support/reliabilityHelpers';
+import { LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, readTree, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
 const FIX = fs.readFileSync(path.join(RELIABILITY, 'fix.md'), 'utf8');
 const FIXED_TOTAL = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => (i === 5 ? 0 : i * 10 + 1.5)).reduce((a, b) => a + b, 0);
@@ -128,3 +128,6 @@ describe('awkward programs', () => {
     await assertNoProcesses([ws]);
   });
 });
+
+// Whatever a test above left running in one of its workspaces fails the file.
+after(() => assertNothingLeftRunning());

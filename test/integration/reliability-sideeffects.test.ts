@@ -10,7 +10,7 @@ import type { SavedFile } from '../../adapter/engine/sideEffects';
 import { Supervisor, type SupervisorDeps } from '../../adapter/engine/supervisor';
 import type { Checkpoint, EngineEvents, ExitEvent } from '../../adapter/engine/types';
 import { OutputLog, processesMatching, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
-import { workspace } from '../support/reliabilityHelpers';
+import { assertNoProcesses, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
 let criu: string;
 before(async () => { criu = await requireCriu(); });
@@ -100,3 +100,6 @@ describe('saving files costs only what changed', () => {
     assert.equal(fs.statSync(path.join(checkpoints[2].dir!, entries[2].copy!)).size, 100000);
   });
 });
+
+// Whatever a test above left running in one of its workspaces fails the file.
+after(() => assertNothingLeftRunning());

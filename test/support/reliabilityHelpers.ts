@@ -11,9 +11,18 @@ export const SLOW = process.env.AXOLOTL_SLOW_TESTS === '1';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Every workspace this test file made (node --test runs each file in its own process). */
+const made: string[] = [];
+
+/** Fails if a process of any workspace this file made is still running. */
+export function assertNothingLeftRunning(): Promise<void> {
+  return assertNoProcesses(made);
+}
+
 /** A fresh folder (real path) holding copies of the named fixture files. */
 export function workspace(...files: string[]): string {
   const dir = fs.realpathSync(tempDir('axl-rel-'));
+  made.push(dir);
   for (const f of files) fs.copyFileSync(path.join(RELIABILITY, f), path.join(dir, path.basename(f)));
   return dir;
 }

@@ -421,10 +421,16 @@ async function main() {
   if (wanted('crash')) await crashes(results);
   if (wanted('disk')) await disk(results);
   if (wanted('extension')) await extension(results);
+  if (wanted('agent')) {
+    // The agent's own cost on a call-heavy and a loop-heavy program (goals: ≤ 1.10× and ≤ 1.03×).
+    say('agent overhead: call-heavy and loop-heavy programs');
+    const r = spawnSync(PYTHON, ['test/python/bench_agent.py', '--runs', QUICK ? '3' : '5'], { encoding: 'utf8' });
+    results.agentOverhead = (r.stdout || r.stderr).trim();
+  }
   results.minutes = (Date.now() - t0) / 60000;
   fs.mkdirSync(BENCH, { recursive: true });
   fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-  const text = table(results);
+  const text = table(results) + (results.agentOverhead ? `\n\nAgent overhead (test/python/bench_agent.py):\n${results.agentOverhead}` : '');
   results.table = text;
   fs.writeFileSync(path.join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(text + '\n');

@@ -80,8 +80,10 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
   private proposedAt = new Map<string, number>();
   private accepted?: { repair: Repair; generation: number };
   private controller?: AbortController;
-  /** crash signatures (crashSignature) that started a chain in this session */
-  private readonly seen = new Set<string>();
+  /** file:qualname of the user frames of the crash that started the current chain */
+  private chainFrames = new Set<string>();
+  /** the last accepted repair, after the agent said it ran past the crash point */
+  private verifiedRepair?: { repair: Repair; generation: number };
 
   constructor(private readonly sup: Supervisor, private readonly opts: RepairFlowOptions) {
     super();
@@ -236,33 +238,34 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
 
   private onCrash(crash: CrashEvent): void {
     if (!crash.paused) return;
-    const sig = crashSignature(crash);
-    if (this.accepted && sig !== undefined && !this.seen.has(sig)) {
-      // A crash never seen before (another function or exception): the accepted repair got past its
-      // own crash point, and this is a new problem with its own attempts. Without this, a long job
-      // with several bugs gave up after max-repairs crashes although every repair worked.
-      this.onVerified(this.accepted.generation);
-    }
-    if (this.accepted) {
-      // The accepted repair did not get past the crash: a failed attempt of the same chain.
+    const tried = this.accepted ?? this.verifiedRepair;
+    const at = innermostUserFrame(crash);
+    if (tried && at !== undefined && this.chainFrames.has(at)) {
+      // It crashed again in a function of the original crash's stack (even after the restarted
+      // frame itself returned): the repair did not get the program past that point, so this is a
+      // failed attempt of the same chain and the model sees what happened.
       const last = this.attempts[this.attempts.length - 1];
-      if (last?.repair?.id === this.accepted.repair.id) {
-        last.failure = { kind: 'crash', message: crash.traceback };
-      }
-      this.emit('status', { repairId: this.accepted.repair.id, status: 'failed', message: firstLine(crash.report?.exception ? `${crash.report.exception.type}: ${crash.report.exception.message}` : crash.traceback) });
+      if (last?.repair?.id === tried.repair.id) last.failure = { kind: 'crash', message: crash.traceback };
+      this.emit('status', { repairId: tried.repair.id, status: 'failed', message: firstLine(crash.report?.exception ? `${crash.report.exception.type}: ${crash.report.exception.message}` : crash.traceback) });
       this.accepted = undefined;
+      this.verifiedRepair = undefined;
       return;
     }
+    // Anywhere else: the accepted repair got past its own crash point and this is a new problem with
+    // its own attempts (a long job with several bugs must not run out of attempts).
+    if (this.accepted) this.onVerified(this.accepted.generation);
+    this.verifiedRepair = undefined;
     this.chain++;
     this.attempts = [];
-    if (sig !== undefined) this.seen.add(sig);
+    this.chainFrames = new Set((crash.report?.frames ?? []).filter((f) => f.user).map((f) => `${f.file}:${f.qualname}`));
   }
 
   private onVerified(generation: number): void {
     if (!this.accepted || this.accepted.generation > generation) return;
     this.emit('status', { repairId: this.accepted.repair.id, status: 'verified', proposedAt: this.proposedAt.get(this.accepted.repair.id) });
+    // Kept until the next crash shows whether the program really got past the crash point.
+    this.verifiedRepair = this.accepted;
     this.accepted = undefined;
-    this.attempts = [];
   }
 
   private unavailable(reason: string): ProposeResult {
@@ -293,12 +296,10 @@ function progressText(p: RepairProgress): string {
   }
 }
 
-/** Where and how it crashed, without the line (a repair moves lines) or the message (data). */
-function crashSignature(crash: CrashEvent): string | undefined {
-  const r = crash.report;
-  if (!r) return undefined;
-  const at = [...r.frames].reverse().find((f) => f.user) ?? r.frames[r.frames.length - 1];
-  return `${r.exception.qualifiedType}@${at?.file ?? ''}:${at?.qualname ?? ''}`;
+/** file:qualname of the innermost user frame (not the line: a repair moves lines). */
+function innermostUserFrame(crash: CrashEvent): string | undefined {
+  const f = [...(crash.report?.frames ?? [])].reverse().find((x) => x.user);
+  return f ? `${f.file}:${f.qualname}` : undefined;
 }
 
 function firstLine(s: string): string {

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PatchFiles } from './agentProtocol';
 import {
-  applyRepair, proposeRepair, resolveModelConfig, type ModelConfig, type Repair, type RepairAttempt, type RepairProgress,
+  applyRepair, proposeRepair, resolveModelConfig, type ModelConfig, type Repair, type RepairAttempt, type RepairFile, type RepairProgress,
 } from './repair';
 import type { Supervisor } from './supervisor';
 import { AxolotlError, type CrashEvent } from './types';
@@ -24,17 +24,8 @@ export interface RepairProposal {
   /** the model's explanation, prose */
   explanation: string;
   model: string;
-  files: Array<{
-    /** absolute path */
-    path: string;
-    /** path relative to the program's folder, for display */
-    relPath: string;
-    original: string;
-    proposed: string;
-    /** unified diff original → proposed */
-    diff: string;
-    created?: boolean;
-  }>;
+  /** the same records the repair engine produces (absolute path, display path, both texts, diff) */
+  files: RepairFile[];
 }
 
 export interface RepairFlowOptions {

@@ -183,6 +183,8 @@ export class ForkBackend implements CheckpointBackend {
     const group = this.shared?.child.pid;
     if (group !== undefined) killStopped(-group);
     for (const copy of this.copies.values()) if (copy.alive) await copy.kill();
+    // SIGKILL is asynchronous: the session has ended only when every member has.
+    if (group !== undefined) await waitGroupGone(group);
   }
 
   private track(copy: ForkCopy): void {
@@ -232,6 +234,26 @@ function isRunning(pid: number): boolean {
 
 async function waitGone(pid: number): Promise<void> {
   for (let i = 0; i < 200 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** Waits (up to 2 s) until no running process is left in process group `pgid`. */
+async function waitGroupGone(pgid: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    let alive = false;
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (Number(fields[2]) === pgid && fields[0] !== 'Z') {
+          alive = true;
+          killStopped(Number(d));
+        }
+      } catch { /* gone */ }
+    }
+    if (!alive) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function killStopped(pid: number): void {

@@ -4,15 +4,18 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execa } from 'execa';
 import { CheckpointPages } from './checkpointPages';
 import { restoreWrapperPath } from './paths';
+import { runCriu } from './criuRun';
 import { RestoreTimeoutError, awaitRestoredPid, dumpFailure, restoreTimeoutMs, waitIdsFree } from './restoreCheck';
 import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects';
 import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import type { CheckpointRecord } from './runDir';
 import { RunningCopy, readStdioInodes, spawnOriginal } from './runningCopy';
 import { AxolotlError } from './types';
+
+/** A dump that takes longer is stopped (measured: 1 GB in under 2 s). */
+const DUMP_TIMEOUT_MS = 120_000;
 
 export interface CriuOptions {
   /** the criu command (a launcher script or binary) */
@@ -48,7 +51,7 @@ export class CriuBackend implements CheckpointBackend {
       ...(this.opts.files ? ['--action-script', filesActionScript()] : []),
     ];
     const env = this.opts.files ? filesEnv(pid, dir, this.lastDir && fs.existsSync(this.lastDir) ? this.lastDir : undefined, this.opts.files) : {};
-    const res = await execa(this.opts.criu, args, { reject: false, stdin: 'ignore', env });
+    const res = await runCriu(this.opts.criu, args, env, DUMP_TIMEOUT_MS);
     const dumpMs = performance.now() - started;
     if (res.exitCode !== 0) throw dumpFailure(pid, dir, res, logTail(path.join(dir, 'dump.log')));
     this.lastDir = dir;

@@ -244,13 +244,16 @@ export function explainRestoreFailure(log: string): string | undefined {
 }
 
 /** The error for a failed `criu dump`, with the reason in words when it is recognised. */
-export function dumpFailure(pid: number, dir: string, res: { signal?: string; stderr?: unknown }, log: string): AxolotlError {
+export function dumpFailure(pid: number, dir: string, res: { signal?: string; stderr?: unknown; timedOut?: boolean }, log: string): AxolotlError {
   const stderr = String(res.stderr ?? '');
   if (/No space left on device|ENOSPC/.test(log + stderr)) {
     return new AxolotlError(
       `the disk is full: no space left for the checkpoint images in ${path.dirname(path.dirname(path.dirname(dir)))}`,
       'Free some space or choose another folder with --working-dir.',
     );
+  }
+  if (res.timedOut) {
+    return new AxolotlError(`criu could not checkpoint process ${pid}: it did not finish in time and was stopped`, 'The program was left running; the next checkpoint is taken at the next interval.', log || undefined);
   }
   if (res.signal) {
     return new AxolotlError(`criu could not checkpoint process ${pid}: criu was killed (${res.signal})`, 'The program was left running; the next checkpoint is taken at the next interval.');

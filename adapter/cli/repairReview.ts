@@ -69,15 +69,33 @@ async function ask(term: Terminal): Promise<'accept' | 'reject' | 'edit'> {
   // On a raw terminal readline takes the Ctrl-C key itself (and would only pause, leaving the prompt
   // hanging): treat it as the Ctrl-C it is.
   rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
+  // End of input (Ctrl-D, or the terminal went away) is no answer: reject rather than wait forever.
+  let closed = false;
+  const onClose = new Promise<undefined>((r) => rl.once('close', () => { closed = true; r(undefined); }));
+  // A terminal that went away fails even the reset of raw mode (EIO); readline reports it as an
+  // 'error' on itself, which would otherwise crash us and orphan the paused program.
+  let closing = false;
+  const closeOnce = () => { if (!closing) { closing = true; rl.close(); } };
+  rl.on('error', closeOnce);
+  tty.input.on('error', closeOnce);
+  tty.output.on('error', closeOnce);
   try {
     for (;;) {
-      const a = (await new Promise<string>((r) => rl.question('Apply this repair and resume? [a]ccept / [r]eject / [e]dit: ', r))).trim().toLowerCase();
+      const line = closed ? undefined : await Promise.race([
+        new Promise<string>((r) => rl.question('Apply this repair and resume? [a]ccept / [r]eject / [e]dit: ', r)),
+        onClose,
+      ]);
+      if (line === undefined) {
+        term.say('no answer (end of input): rejecting the repair');
+        return 'reject';
+      }
+      const a = line.trim().toLowerCase();
       if (a === 'a' || a === 'accept' || a === 'y' || a === 'yes') return 'accept';
       if (a === 'r' || a === 'reject' || a === 'n' || a === 'no') return 'reject';
       if (a === 'e' || a === 'edit') return 'edit';
     }
   } finally {
-    rl.close();
+    closeOnce();
     tty.close();
   }
 }

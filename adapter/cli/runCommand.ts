@@ -101,9 +101,20 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // The terminal closed: the program lives in its own session and would never see the hangup, so stop
+  // it as a shell's SIGHUP would have, and leave with that status. Nobody is left to read a message.
+  let hungUp = false;
+  const onHangup = () => {
+    hungUp = true;
+    if (interrupted) return;
+    interrupted = true;
+    void sup.stop().then(dieOfHangup);
+  };
+  process.on('SIGHUP', onHangup);
   // Our reader went away (`axolotl run x.py | head`): stop the program as a closed pipe would, and
   // leave with the status a shell gives a process killed by SIGPIPE, instead of an EPIPE stack trace.
   const onOutputError = (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EIO') return onHangup(); // the terminal went away; its SIGHUP may come later
     if (interrupted) return;
     interrupted = true;
     if (e.code !== 'EPIPE') term.say(`cannot write the program's output: ${e.message}`);
@@ -134,11 +145,24 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
+    process.off('SIGHUP', onHangup);
     process.stdin.off('data', stdinForward);
     process.stdin.off('end', stdinEnd);
     process.stdin.pause();
     await sup.stop();
+    if (hungUp) await dieOfHangup();
   }
+}
+
+/**
+ * Ends the CLI by the hangup itself, as a shell expects (status 129): a normal exit would abort
+ * inside Node, which fails (EIO) to reset a terminal that is gone.
+ */
+function dieOfHangup(): Promise<never> {
+  process.removeAllListeners('SIGHUP');
+  process.kill(process.pid, 'SIGHUP');
+  setTimeout(() => process.exit(129), 1000);
+  return new Promise<never>(() => undefined);
 }
 
 /** `--normal-run`: exactly `python3 script.py args`, no supervision; same output and status. */

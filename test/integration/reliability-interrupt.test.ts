@@ -115,13 +115,15 @@ describe('Ctrl-C at the accept prompt (on a terminal)', () => {
   function onTerminal(ws: string, runs: string) {
     const cmd = [process.execPath, CLI, 'run', '--interval', '0.3', '--working-dir', runs, '--base-url', model.url, '--model', 'm', 'job.py', '8', '0.15']
       .map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
-    const child = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: ws, env: cleanEnv({ TERM: 'dumb' }), stdio: ['pipe', 'pipe', 'pipe'] });
+    // `exec`: dash (Debian's /bin/sh, which script(1) uses when SHELL is unset) would otherwise stay
+    // between the terminal and axolotl, and a signal meant for axolotl would reach the shell.
+    const child = spawn('script', ['-qfec', `exec ${cmd}`, '/dev/null'], { cwd: ws, env: cleanEnv({ TERM: 'dumb', SHELL: '/bin/sh' }), stdio: ['pipe', 'pipe', 'pipe'] });
     let screen = '';
     child.stdout!.on('data', (d: Buffer) => { screen += d.toString(); });
     const done = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
     const cliPid = async () => {
       for (let i = 0; i < 200; i++) {
-        const p = descendants(child.pid!).find((d) => cmdline(d).includes(CLI));
+        const p = descendants(child.pid!).find((d) => cmdline(d).startsWith(`${process.execPath} ${CLI}`));
         if (p) return p;
         await sleep(25);
       }
@@ -161,6 +163,44 @@ describe('Ctrl-C at the accept prompt (on a terminal)', () => {
       }
     });
   }
+
+  for (const when of ['while the program runs', 'at "Apply this repair and resume?"'] as const) test(`the terminal closes ${when}: the program is stopped, nothing written`, async () => {
+    const ws = workspace('job.py');
+    const runs = tempDir('axl-runs-');
+    const before = readTree(ws);
+    const term = onTerminal(ws, runs);
+    try {
+      await term.waitScreen(when === 'while the program runs' ? /item 1: / : /Apply this repair and resume\? /);
+      const pid = await term.cliPid();
+      term.child.kill('SIGKILL'); // the terminal window goes: its session gets SIGHUP
+      const deadline = Date.now() + 10_000;
+      while (fs.existsSync(`/proc/${pid}`) && Date.now() < deadline) await sleep(50);
+      assert.ok(!fs.existsSync(`/proc/${pid}`), 'axolotl still running after the hangup');
+      assert.deepEqual(readTree(ws), before, 'nothing written');
+      await assertNoProcesses([ws, runs]);
+    } finally {
+      term.child.kill('SIGKILL');
+    }
+  });
+
+  test('Ctrl-D at "Apply this repair and resume?" is no answer: rejected, the exception ends the run', async () => {
+    const ws = workspace('job.py');
+    const runs = tempDir('axl-runs-');
+    const before = readTree(ws);
+    const term = onTerminal(ws, runs);
+    try {
+      await term.waitScreen(/Apply this repair and resume\? /);
+      term.child.stdin!.write('\x04');
+      const code = await Promise.race([term.done, sleep(15_000).then(() => 'timeout' as const)]);
+      assert.equal(code, 1, term.screen().slice(-2000));
+      assert.match(term.screen(), /no answer \(end of input\): rejecting the repair/);
+      assert.match(term.screen(), /ZeroDivisionError: division by zero/);
+      assert.deepEqual(readTree(ws), before, 'nothing written');
+      await assertNoProcesses([ws, runs]);
+    } finally {
+      term.child.kill('SIGKILL');
+    }
+  });
 });
 
 // Whatever a test above left running in one of its workspaces fails the file.

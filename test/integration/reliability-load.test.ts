@@ -18,14 +18,16 @@ const skip = SLOW ? false : 'slow: set AXOLOTL_SLOW_TESTS=1';
 let criu: string;
 before(async () => { if (SLOW) criu = await requireCriu(); });
 
-/** Disk space used under `dir`, each inode counted once (images may share files). */
-function diskBytes(dir: string): number {
-  const seen = new Set<string>();
+/** Disk space used under `dir`, each inode counted once (images may share files); tolerates deletions. */
+function diskBytes(dir: string, seen = new Set<string>()): number {
   let total = 0;
-  for (const e of fs.readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!e.isFile()) continue;
+  let entries: fs.Dirent[] = [];
+  try { entries = fs.readdirSync(dir, { withFileTypes: true }); } catch { return 0; } // deleted meanwhile
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) { total += diskBytes(p, seen); continue; }
     let st: fs.Stats;
-    try { st = fs.statSync(path.join(e.parentPath, e.name)); } catch { continue; } // deleted meanwhile
+    try { st = fs.statSync(p); } catch { continue; }
     const key = `${st.dev}:${st.ino}`;
     if (seen.has(key)) continue;
     seen.add(key);

@@ -9,7 +9,7 @@ import { ForkBackend } from '../../adapter/engine/forkBackend';
 import type { SavedFile } from '../../adapter/engine/sideEffects';
 import { Supervisor, type SupervisorDeps } from '../../adapter/engine/supervisor';
 import type { Checkpoint, EngineEvents, ExitEvent } from '../../adapter/engine/types';
-import { OutputLog, processesMatching, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
+import { OutputLog, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
 import { assertNoProcesses, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
 let criu: string;
@@ -69,7 +69,7 @@ for (const b of BACKENDS) describe(`open files rewind with the program (${b.name
     assert.match(n.text, /files outside the workspace are only cut back to their size at the checkpoint: .*outside\.txt/);
     assert.match(n.text, /files put back: .*aplus\.txt, .*rplus\.txt, .*w\.txt$/);
     await sup.stop();
-    assert.deepEqual(processesMatching(ws), [], 'no copy or snapshot of the program left');
+    await assertNoProcesses([ws]); // no copy or snapshot of the program left
   });
 });
 

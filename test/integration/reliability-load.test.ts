@@ -14,7 +14,7 @@ import { ModelServer } from '../support/modelServer';
 import { OutputLog, REPO, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
 import { LiveCli, SLOW, assertNoProcesses, cleanEnv, memoryOf, sleep, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 
-const skip = SLOW ? false : 'slow: set AXOLOTL_SLOW_TESTS=1';
+const skip = SLOW ? false : 'slow: skipped because AXOLOTL_SLOW_TESTS is not 1 (npm test sets it)';
 let criu: string;
 before(async () => { if (SLOW) criu = await requireCriu(); });
 

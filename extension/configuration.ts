@@ -206,6 +206,15 @@ function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
     config.checkpointInterval = DEFAULT_INTERVAL;
   }
 
+  if (config.pauseBudget !== undefined && config.pauseBudget !== null) {
+    const b = config.pauseBudget;
+    if (typeof b !== 'number' || !Number.isFinite(b) || b < 0 || b >= 100) {
+      fail(`"pauseBudget" must be a percentage from 0 up to (not including) 100 (got ${quote(b)}); 0 checkpoints every "checkpointInterval" whatever it costs.`);
+    }
+  } else {
+    delete config.pauseBudget;
+  }
+
   if (config.maxCheckpoints !== undefined && config.maxCheckpoints !== null) {
     config.maxCheckpoints = positiveInteger(config.maxCheckpoints, '"maxCheckpoints"');
   } else {

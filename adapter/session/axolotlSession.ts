@@ -8,6 +8,7 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { AgentValue } from '../engine/agentProtocol';
+import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
 import { chooseBackend } from '../engine/backendChoice';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
@@ -548,6 +549,9 @@ export function runOptionsFrom(args: AxolotlLaunchArgs): RunOptions {
     env: args.env ?? {},
     python: args.python ?? 'python3',
     interval,
+    // As in the CLI: the interval is a floor, and a large program is checkpointed less often so that
+    // checkpoints freeze it at most this share of the time (adaptiveInterval.ts).
+    pauseBudget: args.pauseBudget !== undefined ? args.pauseBudget / 100 : DEFAULT_PAUSE_BUDGET,
     maxSaves: args.maxCheckpoints,
     workingDir: args.workingDir ? path.resolve(dir, args.workingDir) : path.join(dir, '.axolotl'),
     backend,

@@ -19,8 +19,13 @@ export interface AxolotlLaunchArgs extends DebugProtocol.LaunchRequestArguments 
   cwd?: string;
   env?: Record<string, string>;
   python?: string;
-  /** seconds between checkpoints (default 1) */
+  /** shortest time between checkpoints, in seconds (default 1) */
   checkpointInterval?: number;
+  /**
+   * most of the run, in percent, the program may spend frozen by checkpoints (default 2): large
+   * programs are checkpointed less often than checkpointInterval; 0 takes the interval literally
+   */
+  pauseBudget?: number;
   /** keep at most this many checkpoints (default unlimited) */
   maxCheckpoints?: number;
   /** parent of the run folders (default .axolotl next to the program) */

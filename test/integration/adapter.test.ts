@@ -76,7 +76,7 @@ describe('debug adapter', () => {
       proposed.catch(() => undefined); // awaited below; a failure earlier must not become unhandled
       const [, , stopped] = await Promise.all([
         dc.configurationSequence(),
-        dc.launch({ program, checkpointInterval: 0.3, repair: { baseUrl: model.url } }),
+        dc.launch({ program, checkpointInterval: 0.3, pauseBudget: 0, repair: { baseUrl: model.url } }),
         dc.waitForEvent('stopped', 60_000) as Promise<DebugProtocol.StoppedEvent>,
       ]);
       assert.equal(stopped.body.reason, 'exception');
@@ -149,7 +149,7 @@ describe('debug adapter', () => {
     try {
       await Promise.all([
         dc.configurationSequence(),
-        dc.launch({ program, args: ['600', '0', '0.05'], checkpointInterval: 1, workingDir }),
+        dc.launch({ program, args: ['600', '0', '0.05'], checkpointInterval: 1, pauseBudget: 0, workingDir }),
       ]);
       while (checkpoints.size < 4) await dc.waitForEvent('axolotl/timeline');
       const targets = await dc.gotoTargetsRequest({ source: { path: program }, line: 1 });

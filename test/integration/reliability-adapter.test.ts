@@ -52,7 +52,7 @@ describe('the client vanishes: the adapter stops the program and exits', () => {
       const ws = workspace('hold.py');
       const { dc, proc } = await client();
       const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-      await launched(dc, { program: path.join(ws, 'hold.py'), args: ['20', '1000'], checkpointInterval: 0.3, workingDir: tempDir() });
+      await launched(dc, { program: path.join(ws, 'hold.py'), args: ['20', '1000'], checkpointInterval: 0.3, pauseBudget: 0, workingDir: tempDir() });
       await dc.waitForEvent('axolotl/timeline'); // running
       await sleep(800);
       vanish(proc);
@@ -68,7 +68,7 @@ describe('the client vanishes: the adapter stops the program and exits', () => {
     try {
       const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
       const stopped = dc.waitForEvent('stopped', 60_000);
-      await launched(dc, { program: path.join(ws, 'job.py'), args: ['8', '0.15'], checkpointInterval: 0.3, workingDir: tempDir(), repair: { baseUrl: hang.url } });
+      await launched(dc, { program: path.join(ws, 'job.py'), args: ['8', '0.15'], checkpointInterval: 0.3, pauseBudget: 0, workingDir: tempDir(), repair: { baseUrl: hang.url } });
       await stopped;
       while (!hang.chatRequests.length) await sleep(50);
       proc.stdin!.destroy();
@@ -87,7 +87,7 @@ describe('a rewind in the debugger says what it cannot undo', () => {
     const { dc, console: consoleText, timeline } = await client();
     try {
       const proposed = dc.waitForEvent('axolotl/repairProposed', 60_000);
-      await launched(dc, { program: path.join(ws, 'job.py'), args: ['8', '0.15'], checkpointInterval: 0.3, workingDir: tempDir(), repair: { baseUrl: model.url } });
+      await launched(dc, { program: path.join(ws, 'job.py'), args: ['8', '0.15'], checkpointInterval: 0.3, pauseBudget: 0, workingDir: tempDir(), repair: { baseUrl: model.url } });
       const repair = (await proposed).body as { repairId: string; files: Array<{ path: string; proposed: string }> };
       const terminated = dc.waitForEvent('terminated', 60_000);
       const applied = await dc.customRequest('axolotl/applyRepair', { repairId: repair.repairId, files: { [repair.files[0].path]: repair.files[0].proposed }, written: false });
@@ -120,6 +120,8 @@ describe('bad launch configurations are refused before anything starts', () => {
     ['negative interval', (d) => ({ program: path.join(d, 'hold.py'), checkpointInterval: -1 }), /^"checkpointInterval" must be a positive number of seconds \(got -1\)/],
     ['zero interval', (d) => ({ program: path.join(d, 'hold.py'), checkpointInterval: 0 }), /^"checkpointInterval" must be a positive number of seconds \(got 0\)/],
     ['interval as text', (d) => ({ program: path.join(d, 'hold.py'), checkpointInterval: 'fast' }), /^"checkpointInterval" must be a number of seconds \(got "fast"\)/],
+    ['pauseBudget 100', (d) => ({ program: path.join(d, 'hold.py'), pauseBudget: 100 }), /^"pauseBudget" must be a percentage from 0 up to \(not including\) 100 \(got 100\)/],
+    ['pauseBudget as text', (d) => ({ program: path.join(d, 'hold.py'), pauseBudget: '2%' }), /^"pauseBudget" must be a percentage .*\(got "2%"\)/],
     ['maxCheckpoints 0', (d) => ({ program: path.join(d, 'hold.py'), maxCheckpoints: 0 }), /^"maxCheckpoints" must be a whole number of at least 1 \(got 0\)/],
     ['maxCheckpoints 2.5', (d) => ({ program: path.join(d, 'hold.py'), maxCheckpoints: 2.5 }), /^"maxCheckpoints" must be a whole number of at least 1/],
     ['unknown backend', (d) => ({ program: path.join(d, 'hold.py'), backend: 'docker' }), /^"backend" must be one of auto, criu, fork \(got "docker"\)/],

@@ -67,7 +67,7 @@ describe('load', { skip }, () => {
     const t0 = Date.now();
     try {
       await Promise.all([dc.configurationSequence(), dc.launch({
-        program: path.join(ws, 'hold.py'), args: ['10', '1000000', '0.01'], checkpointInterval: 0.01, maxCheckpoints: 20, workingDir: wd,
+        program: path.join(ws, 'hold.py'), args: ['10', '1000000', '0.01'], checkpointInterval: 0.01, pauseBudget: 0, maxCheckpoints: 20, workingDir: wd,
         repair: { enabled: false },
       } as DebugProtocol.LaunchRequestArguments)]);
       let peakDisk = 0;

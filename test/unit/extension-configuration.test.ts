@@ -159,6 +159,15 @@ describe('errors', () => {
     assert.match(error({}, ctx({ settings: { checkpointInterval: -2 } })), /^The setting "axolotl\.checkpointInterval" must be a positive number/);
   });
 
+  test('pauseBudget: a percentage below 100, absent unless given', () => {
+    assert.equal(ok({}).pauseBudget, undefined);
+    assert.equal(ok({ pauseBudget: 0 }).pauseBudget, 0);
+    assert.equal(ok({ pauseBudget: 5 }).pauseBudget, 5);
+    assert.match(error({ pauseBudget: -1 }), /^"pauseBudget" must be a percentage from 0 up to \(not including\) 100 \(got -1\)/);
+    assert.match(error({ pauseBudget: 100 }), /\(got 100\)/);
+    assert.match(error({ pauseBudget: '2' }), /\(got "2"\)/);
+  });
+
   test('bad maxCheckpoints', () => {
     assert.equal(error({ maxCheckpoints: 0 }), '"maxCheckpoints" must be a whole number of at least 1 (got 0).');
     assert.match(error({ maxCheckpoints: 2.5 }), /whole number/);

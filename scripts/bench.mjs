@@ -56,7 +56,10 @@ const CFG = QUICK ? {
   for (const mb of CFG.sizes) CFG.workS[mb] ??= { 20: 5, 200: 10, 1000: 5 }[mb] ?? 5;
 }
 const PROGRAMS = ['cpu', 'alloc'];
-const VARIANTS = ['plain', 'agent', 'criu', 'fork'];
+// criu: the default (criu dumps a fork snapshot, the program pauses for the fork); criu-frozen: criu
+// dumps the program itself, frozen throughout (AXOLOTL_FORK_DUMPS=0, as for programs with threads).
+const VARIANTS = ['plain', 'agent', 'criu', 'criu-frozen', 'fork'];
+const LABEL = { agent: 'agent only', criu: '--backend criu', 'criu-frozen': 'criu, frozen', fork: '--backend fork' };
 
 // ---------------------------------------------------------------------------------------------- utils
 
@@ -154,14 +157,15 @@ async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter }
     if (variant === 'plain') r = await run(PYTHON, prog, { onLine });
     else if (variant === 'agent') r = await run(PYTHON, ['-m', 'axolotl_agent', ...prog], { onLine, env: { PYTHONPATH: path.join(ROOT, 'adapter', 'python') } });
     else {
-      const args = [CLI, 'run', '--backend', variant, '--no-repair', '--python', PYTHON, '--working-dir', wd, ...cliArgs, ...prog];
+      const args = [CLI, 'run', '--backend', variant === 'criu-frozen' ? 'criu' : variant, '--no-repair', '--python', PYTHON, '--working-dir', wd, ...cliArgs, ...prog];
       let child;
       if (stopAfter) {
         watcher = setInterval(() => {
           if (child && checkpointsFromLog(wd).length >= stopAfter) child.kill('SIGINT');
         }, 200);
       }
-      r = await run(process.execPath, args, { onLine: (l, c) => { child = c; onLine(l); } });
+      const env = variant === 'criu-frozen' ? { AXOLOTL_FORK_DUMPS: '0' } : {};
+      r = await run(process.execPath, args, { env, onLine: (l, c) => { child = c; onLine(l); } });
       if (!child && stopAfter) throw new Error('the program printed nothing');
     }
     if (!bench && !stopAfter) throw new Error(`${variant} ${kind} ${mb} MB: no result (status ${r.code})\n${r.stderr.slice(-2000)}`);
@@ -265,7 +269,7 @@ async function throughput(results, perUnit) {
 async function pauses(results, perUnit) {
   const n = CFG.pauseCheckpoints;
   for (const mb of CFG.sizes) {
-    for (const backend of ['criu', 'fork']) {
+    for (const backend of ['criu', 'criu-frozen', 'fork']) {
       say(`pause: ${backend} at ${mb} MB, ${n} checkpoints at --interval 1`);
       const units = Math.round(600 / perUnit.cpu);
       const res = await runWorkload(backend, 'cpu', mb, units, { cliArgs: ['--interval', '1'], stopAfter: n + 1 });
@@ -364,16 +368,18 @@ function table(r) {
     for (const v of VARIANTS.slice(1)) {
       const x = t[v];
       const est = x.cpuRatio.median + (v === 'agent' ? 0 : x.pauseShare.median || 0);
-      L.push(`  ${''.padEnd(8)} ${''.padStart(7)}  ${(v === 'agent' ? 'agent only' : `--backend ${v}`).padEnd(13)} ${fmt(x.ratio, 3).padEnd(21)} ${fmt(x.cpuRatio, 3).padEnd(21)} ${v === 'agent' ? '—'.padEnd(10) : `${((x.pauseShare.median || 0) * 100).toFixed(1)}%`.padEnd(10)} ${est.toFixed(3).padEnd(11)} ${v === 'agent' ? '' : `${x.checkpoints.median} (${x.checkpoints.min}–${x.checkpoints.max})`}`);
+      L.push(`  ${''.padEnd(8)} ${''.padStart(7)}  ${LABEL[v].padEnd(13)} ${fmt(x.ratio, 3).padEnd(21)} ${fmt(x.cpuRatio, 3).padEnd(21)} ${v === 'agent' ? '—'.padEnd(10) : `${((x.pauseShare.median || 0) * 100).toFixed(1)}%`.padEnd(10)} ${est.toFixed(3).padEnd(11)} ${v === 'agent' ? '' : `${x.checkpoints.median} (${x.checkpoints.min}–${x.checkpoints.max})`}`);
     }
   }
   L.push('');
   L.push('Pause per checkpoint at --interval 1 (ms): frozen (engine) | the program\'s own view | vs the same alone');
-  L.push('(criu alone: keeping its images one a second, as the engine does; fork: a bare fork() of the same size)');
+  L.push('(criu, frozen: against criu alone keeping its images one a second, as the engine does; criu, which');
+  L.push('dumps a fork snapshot, and fork: against a bare fork() of a process of the same size)');
   for (const p of r.pause) {
-    const alone = p.backend === 'criu' ? (ref.criuKeptFrozenMs?.[p.mb] ?? ref.criuFrozenMs[p.mb]) : ref.forkPauseMs[p.mb];
-    const over = alone && Number.isFinite(alone.median) ? ` | ${((p.frozenMs.median / alone.median - 1) * 100).toFixed(0)}% over ${p.backend === 'criu' ? 'criu alone' : 'bare fork'}` : '';
-    L.push(`  ${p.backend.padEnd(5)} ${String(p.mb).padStart(4)} MB: frozen ${fmt(p.frozenMs, 1)} | program ${fmt(p.programMs, 1)}${over}`);
+    const frozen = p.backend === 'criu-frozen';
+    const alone = frozen ? (ref.criuKeptFrozenMs?.[p.mb] ?? ref.criuFrozenMs[p.mb]) : ref.forkPauseMs[p.mb];
+    const over = alone && Number.isFinite(alone.median) ? ` | ${((p.frozenMs.median / alone.median - 1) * 100).toFixed(0)}% over ${frozen ? 'criu alone' : 'bare fork'}` : '';
+    L.push(`  ${(LABEL[p.backend] ?? p.backend).padEnd(14)} ${String(p.mb).padStart(4)} MB: frozen ${fmt(p.frozenMs, 1)} | program ${fmt(p.programMs, 1)}${over}`);
   }
   L.push('');
   L.push('Restore to running (ms): engine `restored` | program (restore call → its next line)');

@@ -39,6 +39,10 @@ const FIRST_GUESS: Record<string, { fixedMs: number; msPerMB: number }> = {
   criu: { fixedMs: 15, msPerMB: 0.6 },
   fork: { fixedMs: 0.5, msPerMB: 0.03 },
 };
+/** kinds whose pause and work differ: criu dumping a fork snapshot pauses for the fork only */
+const FIRST_GUESS_SPLIT: Record<string, { pause: string; work: string }> = {
+  'criu-fork': { pause: 'fork', work: 'criu' },
+};
 
 interface Sample {
   frozenMs: number;
@@ -83,9 +87,12 @@ export class AdaptiveInterval {
       pause = median(this.samples.map((s) => s.frozenMs)) * grown;
       work = median(this.samples.map((s) => s.dumpMs)) * grown;
     } else {
-      const g = FIRST_GUESS[kind ?? ''];
-      if (!g || !rss) return floor;
-      pause = work = g.fixedMs + g.msPerMB * (rss / MB);
+      const split = FIRST_GUESS_SPLIT[kind ?? ''];
+      const gp = FIRST_GUESS[split?.pause ?? kind ?? ''];
+      const gw = FIRST_GUESS[split?.work ?? kind ?? ''];
+      if (!gp || !gw || !rss) return floor;
+      pause = gp.fixedMs + gp.msPerMB * (rss / MB);
+      work = gw.fixedMs + gw.msPerMB * (rss / MB);
     }
     const byPause = pause / this.pauseBudget;
     const byWork = this.workBudget > 0 ? work / this.workBudget : 0;

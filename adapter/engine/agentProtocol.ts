@@ -121,6 +121,8 @@ export interface SnapshotMessage {
   pauseMs?: number;
   /** threads other than the main thread, children, sockets: what the snapshot cannot capture */
   warnings?: string[];
+  /** regular files the program has open for writing (a snapshot shares their offsets and contents) */
+  writableFiles?: number;
 }
 
 /** Sent just before the interpreter exits normally (so backends that are not the parent learn it). */

@@ -23,16 +23,19 @@ export interface ProgramCopy {
 }
 
 export interface DumpResult {
+  /** how long the program itself was paused */
   frozenMs: number;
   dumpMs: number;
   bytes: number;
+  /** the image's root process ID when it is not the program's (criu dumped a fork snapshot) */
+  pid?: number;
 }
 
 export interface CheckpointBackend {
   readonly kind: 'criu' | 'fork';
   launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy>;
   /** checkpoints `copy` into `dir` (created by the backend) while it keeps running */
-  dump(copy: ProgramCopy, dir: string): Promise<DumpResult>;
+  dump(copy: ProgramCopy, dir: string, opts?: { atCrash?: boolean }): Promise<DumpResult>;
   /** a new copy from `rec`, left stopped: the caller queues signals, then sends SIGCONT */
   restore(rec: CheckpointRecord, attempt: number): Promise<ProgramCopy>;
   /** frees what `rec` holds (image folder, snapshot process) */

@@ -1,4 +1,6 @@
-// Checkpoints with CRIU: full dumps with --leave-running, restores through the subreaper wrapper.
+// Checkpoints with CRIU: full dumps (of a fork snapshot when the agent can make one, see
+// snapshotSource.ts; else of the program itself, with --leave-running), restores through the
+// subreaper wrapper.
 // The debuggee's stdio are unix sockets shared with the engine; criu cannot dump the engine's end,
 // so they are declared --external at dump and replaced by fresh sockets with --inherit-fd at restore.
 import { spawn } from 'node:child_process';
@@ -12,6 +14,8 @@ import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects
 import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import type { CheckpointRecord } from './runDir';
 import { RunningCopy, readStdioInodes, spawnOriginal } from './runningCopy';
+import { SnapshotSource, kill } from './snapshotSource';
+import type { AgentMessage } from './agentProtocol';
 import { AxolotlError } from './types';
 
 /** A dump that takes longer is stopped (measured: 1 GB in under 2 s). */
@@ -25,6 +29,9 @@ export interface CriuOptions {
   verbose: boolean;
   /** save the files the program has open for writing at post-dump (sideEffects.ts) */
   files?: FileSaveOptions;
+  /** dump fork snapshots the agent makes instead of freezing the program (needs the agent) */
+  forkDumps?: boolean;
+  log?: (level: 'debug' | 'warn', message: string) => void;
 }
 
 export class CriuBackend implements CheckpointBackend {
@@ -33,14 +40,63 @@ export class CriuBackend implements CheckpointBackend {
   private lastDir?: string;
   /** deduplicates the pages of older images (checkpointPages.ts) */
   private readonly pages = new CheckpointPages();
+  private readonly snapshots?: SnapshotSource;
+  /** why the last checkpoint froze the program instead of dumping a snapshot (said once per reason) */
+  private lastFallback?: string;
 
-  constructor(private readonly opts: CriuOptions) {}
+  constructor(private readonly opts: CriuOptions) {
+    if (opts.forkDumps) this.snapshots = new SnapshotSource({ filesSaved: !!opts.files });
+  }
+
+  get forkDumps(): boolean {
+    return !!this.snapshots;
+  }
+
+  onAgentMessage(msg: AgentMessage): void {
+    this.snapshots?.onAgentMessage(msg);
+  }
 
   async launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy> {
     return spawnOriginal(command, args, cwd, env);
   }
 
-  async dump(copy: ProgramCopy, dir: string): Promise<DumpResult> {
+  async dump(copy: ProgramCopy, dir: string, opts: { atCrash?: boolean } = {}): Promise<DumpResult> {
+    // A program paused on a crash is not running anyway (and its agent is busy answering for it).
+    if (this.snapshots && !opts.atCrash && this.snapshots.canAsk(copy.pid)) {
+      const started = performance.now();
+      const snap = await this.snapshots.take(copy.pid, (sig) => copy.signal(sig));
+      if (snap.ok) {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+        // Without --leave-running criu kills the snapshot once it is saved; the agent reaps it.
+        const res = await runCriu(this.opts.criu, [
+          'dump', '-t', String(snap.pid), '-D', dir, '--display-stats', '-o', 'dump.log', this.opts.verbose ? '-v4' : '-v2',
+          ...copy.stdioInodes.flatMap((ino) => ['--external', `unix[${ino}]`]),
+        ], {}, DUMP_TIMEOUT_MS);
+        const dumpMs = performance.now() - started;
+        if (res.exitCode === 0) {
+          this.lastDir = dir;
+          this.pages.dumped(dir);
+          this.lastFallback = undefined;
+          return { frozenMs: snap.pauseMs ?? dumpMs, dumpMs, bytes: dirBytes(dir), pid: snap.pid };
+        }
+        kill(snap.pid);
+        this.fallback(`criu could not dump the fork snapshot: ${logTail(path.join(dir, 'dump.log')).split('\n').filter((l) => /Error/.test(l)).pop() ?? `status ${res.exitCode}`}`);
+        fs.rmSync(dir, { recursive: true, force: true });
+      } else {
+        this.fallback(snap.reason);
+      }
+    }
+    return this.dumpProgram(copy, dir);
+  }
+
+  private fallback(reason: string): void {
+    if (reason === this.lastFallback) return;
+    this.lastFallback = reason;
+    this.opts.log?.('debug', `checkpoint freezes the program for the whole dump: ${reason}`);
+  }
+
+  /** criu dump of the program itself, frozen throughout (--leave-running). */
+  private async dumpProgram(copy: ProgramCopy, dir: string): Promise<DumpResult> {
     const { pid, stdioInodes } = copy;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const started = performance.now();

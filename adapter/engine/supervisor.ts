@@ -148,7 +148,12 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.backend = this.deps.backend(this.interpreter.executable);
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
-      this.backend = new CriuBackend({ criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving() });
+      this.backend = new CriuBackend({
+        criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving(),
+        // The agent can fork a snapshot for criu to dump: the program pauses for the fork, not the dump.
+        forkDumps: this.opts.agent && process.env.AXOLOTL_FORK_DUMPS !== '0',
+        log: (level, message) => this.note(level, message),
+      });
     }
     if (this.opts.agent) {
       this.channel = new AgentChannel((m) => this.onAgentMessage(m), info?.socketPath);
@@ -328,6 +333,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       env.AXOLOTL_ROOT = this.opts.root;
       env.AXOLOTL_GENERATION = String(this.generation);
       env.AXOLOTL_BACKEND = this.backend?.kind ?? 'criu';
+      if (this.backend instanceof CriuBackend && this.backend.forkDumps) env.AXOLOTL_FORK_DUMPS = '1';
     }
     return env;
   }
@@ -464,7 +470,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     if (this.state !== 'running') return;
     const since = performance.now();
     // The wait depends on the program's size: checked again when it is over, in case it grew.
-    const wait = () => this.pacer.remainingMs(performance.now() - since, this.current?.pid, this.backend?.kind);
+    const kind = this.backend instanceof CriuBackend && this.backend.forkDumps ? 'criu-fork' : this.backend?.kind;
+    const wait = () => this.pacer.remainingMs(performance.now() - since, this.current?.pid, kind);
     const due = () => {
       const more = wait();
       if (more > 0) {
@@ -499,7 +506,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const stdinClosed = this.stdinGone.has(copy) || copy.stdin.destroyed;
     let res;
     try {
-      res = await this.backend!.dump(copy, dir);
+      res = await this.backend!.dump(copy, dir, { atCrash });
     } catch (e) {
       deleteCheckpoint({ dir } as CheckpointRecord);
       // Not failures, and the next interval tries again: the copy exited or was replaced meanwhile (criu
@@ -527,7 +534,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const rec: CheckpointRecord = {
       id, time: Date.now(), bytes: res.bytes, frozenMs: res.frozenMs, dumpMs: res.dumpMs,
       generation: this.generation, atCrash: atCrash || undefined, lastOutput: lastOutput || undefined,
-      backend: this.backend!.kind, dir, stdioInodes: copy.stdioInodes, pid: copy.pid,
+      backend: this.backend!.kind, dir, stdioInodes: copy.stdioInodes, pid: res.pid ?? copy.pid,
       ...(stdinClosed ? { stdinClosed } : {}),
     };
     this.outputAt.set(id, outputBefore);
@@ -548,7 +555,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     // Oldest out before the newest in: a timeline never shows more than maxSaves checkpoints.
     this.evict(rec);
     this.emit('checkpoint', rec);
-    if (!atCrash) this.pacer.observe(rec);
+    if (!atCrash) this.pacer.observe({ frozenMs: rec.frozenMs, dumpMs: rec.dumpMs, pid: copy.pid });
     return rec;
   }
 

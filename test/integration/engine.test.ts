@@ -14,11 +14,13 @@ before(async () => { criu = await requireCriu(); });
 const running: Supervisor[] = [];
 after(async () => { await Promise.all(running.map((s) => s.stop())); });
 
-// The same tests for every backend: criu (as root, without the agent so it is criu alone) and fork
+// The same tests for every backend: criu (as root, without the agent so it is criu alone, dumping
+// the frozen program), criu with the agent (criu dumps a fork snapshot the agent makes) and fork
 // snapshots (which need the agent to fork).
-const BACKENDS: Array<{ name: string; deps: () => SupervisorDeps; agent: boolean }> = [
-  { name: 'criu', deps: () => ({ criu }), agent: false },
-  { name: 'fork', deps: () => ({ backend: () => new ForkBackend() }), agent: true },
+const BACKENDS: Array<{ name: string; kind: 'criu' | 'fork'; deps: () => SupervisorDeps; agent: boolean }> = [
+  { name: 'criu', kind: 'criu', deps: () => ({ criu }), agent: false },
+  { name: 'criu dumping fork snapshots', kind: 'criu', deps: () => ({ criu }), agent: true },
+  { name: 'fork', kind: 'fork', deps: () => ({ backend: () => new ForkBackend() }), agent: true },
 ];
 let backend = BACKENDS[0];
 
@@ -26,7 +28,7 @@ function supervise(t: TestContext, program: string, args: string[], over = {}): 
   // A private copy of the program: its path then names this test's processes and nobody else's.
   const own = path.join(tempDir('axl-prog-'), program);
   fs.copyFileSync(path.join(PROGRAMS, program), own);
-  const sup = new Supervisor(runOptions(own, { args, agent: backend.agent, backend: backend.name as 'criu' | 'fork', ...over }), backend.deps());
+  const sup = new Supervisor(runOptions(own, { args, agent: backend.agent, backend: backend.kind, ...over }), backend.deps());
   running.push(sup);
   t.after(() => sup.stop()); // a failed test must not leave its program running into the next one
   return { sup, out: new OutputLog(sup) };
@@ -104,6 +106,39 @@ for (const b of BACKENDS) describe(`${b.name} engine`, () => {
     await out.waitFor(/tick \d+/, from);
     t.diagnostic(`200 MB: image ${(c.bytes / 1e6).toFixed(0)} MB, frozen ${c.frozenMs.toFixed(0)} ms, dump ${c.dumpMs.toFixed(0)} ms, restore ${restoreStarted.toFixed(0)} ms`);
     await sup.stop();
+  });
+
+  if (b.name === 'criu dumping fork snapshots') test('the program pauses only for the fork; dumped snapshots are reaped', async (t) => {
+    const { sup, out } = supervise(t, 'big.py', ['100', '200'], { interval: 0.3 });
+    const checkpoints: Checkpoint[] = [];
+    sup.on('checkpoint', (c) => checkpoints.push(c));
+    await sup.start();
+    await out.waitFor(/allocated 100 MB/);
+    const first = checkpoints.length;
+    while (checkpoints.length < first + 4) await waitForEvent(sup, 'checkpoint', undefined, 60_000);
+    const program = sup.pid!;
+    for (const c of checkpoints.slice(first)) {
+      // The image is of the snapshot (its own process), and the program paused far less than criu worked.
+      const rec = JSON.parse(fs.readFileSync(path.join(c.dir!, 'axolotl.json'), 'utf8')) as { pid: number };
+      assert.notEqual(rec.pid, program, `checkpoint ${c.id} is an image of a snapshot`);
+      assert.ok(fs.existsSync(path.join(c.dir!, `core-${rec.pid}.img`)));
+      assert.ok(c.frozenMs < c.dumpMs / 3, `checkpoint ${c.id}: paused ${c.frozenMs.toFixed(1)} ms, dump ${c.dumpMs.toFixed(0)} ms`);
+    }
+    // criu killed each snapshot after its dump; the agent reaped them (a zombie would hold its PID).
+    const deadline = Date.now() + 5000;
+    let kids: string[] = [];
+    do {
+      kids = fs.readdirSync(`/proc/${program}/task`).flatMap((tid) => fs.readFileSync(`/proc/${program}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean));
+      if (!kids.length) break;
+      await new Promise((r) => setTimeout(r, 100));
+    } while (Date.now() < deadline);
+    assert.deepEqual(kids, [], 'no snapshot left as a child of the program');
+    const c = checkpoints[checkpoints.length - 2];
+    let from = 0;
+    sup.once('restored', () => { from = out.text.length; });
+    await sup.restore(c.id);
+    await out.waitFor(/tick \d+/, from);
+    t.diagnostic(`100 MB: paused ${checkpoints.slice(first).map((x) => x.frozenMs.toFixed(1)).join(', ')} ms while criu took ${checkpoints.slice(first).map((x) => x.dumpMs.toFixed(0)).join(', ')} ms`);
   });
 
   test('stop() leaves no process behind, restored copies included', async (t) => {

@@ -45,6 +45,9 @@ test('the first checkpoint is paced from the program size; the wait is capped; r
   assert.equal(p.waitMs(20 * MB, 'criu'), 1350); // 15 + 0.6 × 20 = 27 ms
   assert.equal(p.waitMs(1024 * MB, 'criu'), 20_000, 'a 1 GB dump would freeze it ~630 ms (31 s of budget): capped');
   assert.equal(p.waitMs(200 * MB, 'fork'), 1000);
+  // criu dumping a fork snapshot: the pause is a fork's, the work criu's (paced by the work budget).
+  assert.equal(p.waitMs(1024 * MB, 'criu-fork'), 4 * (15 + 0.6 * 1024), '~630 ms of criu work at 25% of a core');
+  assert.equal(p.waitMs(200 * MB, 'criu-fork'), 1000);
   assert.equal(p.waitMs(undefined, 'criu'), 1000, 'size unknown: the interval');
   p.observe({ frozenMs: 40, dumpMs: 60 });
   assert.equal(p.remainingMs(500), 1500);

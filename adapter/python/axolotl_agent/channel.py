@@ -206,7 +206,22 @@ def _on_usr2(signum, frame):
         pass
 
 
+def _reap_snapshots(signum=None, frame=None):
+    """Reaps the snapshots criu has dumped and killed (only those: the user's children are theirs)."""
+    for pid in list(S.snapshot_children):
+        try:
+            done = os.waitpid(pid, os.WNOHANG)[0]
+        except ChildProcessError:
+            done = pid
+        except OSError:
+            continue
+        if done:
+            S.snapshot_children.discard(pid)
+
+
 def take_snapshot():
+    if S.config.fork_dumps:
+        _reap_snapshots()
     S.snapshot_seq += 1
     seq = S.snapshot_seq
     warnings = _snapshot_warnings()
@@ -223,6 +238,13 @@ def take_snapshot():
     offsets = _write_offsets()
     pid = os.fork()
     if pid == 0:
+        if S.config.fork_dumps:
+            # criu dumps this copy on its own: it must lead its own session (as the program does).
+            try:
+                os.setsid()
+            except OSError:
+                pass
+            S.snapshot_children = set()
         # The SIGUSR2 queued for a woken snapshot (fork a replacement) must wait for the offsets.
         blocked = offsets and signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
         os.kill(os.getpid(), signal.SIGSTOP)
@@ -246,10 +268,12 @@ def take_snapshot():
             poll_and_swap()  # polls, swaps a newer generation in, then says hello
         return
     pause_ms = (time.perf_counter() - started) * 1000.0  # what the program itself lost to the fork
+    if S.config.fork_dumps:
+        S.snapshot_children.add(pid)
     # Not waiting for the engine's reply: the program runs on as soon as the message is sent.
     try:
         request({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "pauseMs": pause_ms,
-                 "warnings": warnings}, NOTE_TIMEOUT, reply=False)
+                 "warnings": warnings, "writableFiles": len(offsets)}, NOTE_TIMEOUT, reply=False)
     except Exception:
         pass
 
@@ -258,5 +282,9 @@ def install_signals():
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGUSR1, _on_usr1)
-    if S.config.backend == "fork":
+    if S.config.backend == "fork" or S.config.fork_dumps:
         signal.signal(signal.SIGUSR2, _on_usr2)
+    if S.config.fork_dumps and signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, None):
+        # Dumped snapshots die at once; reaping them frees their PIDs for a restore. A program that
+        # sets its own SIGCHLD handler replaces this one: its snapshots are then reaped at the next.
+        signal.signal(signal.SIGCHLD, _reap_snapshots)

@@ -20,8 +20,17 @@ export async function requireCriu(): Promise<string> {
   return (criuPath = st.path);
 }
 
+const made: string[] = [];
+// Checkpoint images run to gigabytes (the 1 GB program, 50 repair cycles): a suite takes its temporary
+// folders with it when its process ends, passed or failed.
+process.once('exit', () => {
+  for (const d of made) try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
+});
+
 export function tempDir(prefix = 'axl-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  made.push(dir);
+  return dir;
 }
 
 export function runOptions(program: string, over: Partial<RunOptions> = {}): RunOptions {

@@ -64,7 +64,7 @@ export class CriuBackend implements CheckpointBackend {
     // A program paused on a crash is not running anyway (and its agent is busy answering for it).
     if (this.snapshots && !opts.atCrash && this.snapshots.canAsk(copy.pid)) {
       const started = performance.now();
-      const snap = await this.snapshots.take(copy.pid, (sig) => copy.signal(sig));
+      const snap = await this.snapshots.take(copy.pid, (sig) => copy.signal(sig), copy.exited);
       if (snap.ok) {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
         // Without --leave-running criu kills the snapshot once it is saved; the agent reaps it.
@@ -82,6 +82,8 @@ export class CriuBackend implements CheckpointBackend {
         kill(snap.pid);
         this.fallback(`criu could not dump the fork snapshot: ${logTail(path.join(dir, 'dump.log')).split('\n').filter((l) => /Error/.test(l)).pop() ?? `status ${res.exitCode}`}`);
         fs.rmSync(dir, { recursive: true, force: true });
+      } else if (!copy.alive) {
+        throw new AxolotlError(`no checkpoint: process ${copy.pid} ended`);
       } else {
         this.fallback(snap.reason);
       }

@@ -25,6 +25,7 @@ export class SnapshotSource {
 
   onAgentMessage(msg: AgentMessage): void {
     if (msg.type === 'hello' || msg.type === 'poll') this.ready.add(msg.pid);
+    else if (msg.type === 'exit') this.ready.delete(msg.pid); // it ignores SIGUSR2 from now on
     else if (msg.type === 'snapshot') this.waiting.get(msg.parent)?.(msg);
   }
 
@@ -33,13 +34,22 @@ export class SnapshotSource {
     return this.ready.has(pid);
   }
 
-  /** Asks process `pid` for a stopped fork of itself; a snapshot that cannot be used is killed. */
-  take(pid: number, signal: (sig: NodeJS.Signals) => void): Promise<SnapshotOutcome> {
+  /**
+   * Asks process `pid` for a stopped fork of itself; a snapshot that cannot be used is killed. Settles
+   * early if the process ends first (`exited`).
+   */
+  take(pid: number, signal: (sig: NodeJS.Signals) => void, exited: Promise<unknown>): Promise<SnapshotOutcome> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiting.delete(pid);
         resolve({ ok: false, reason: `no fork snapshot from process ${pid} within ${SNAPSHOT_TIMEOUT_MS / 1000} s` });
       }, SNAPSHOT_TIMEOUT_MS);
+      void exited.then(() => {
+        if (!this.waiting.has(pid)) return;
+        clearTimeout(timer);
+        this.waiting.delete(pid);
+        resolve({ ok: false, reason: `process ${pid} ended` });
+      });
       this.waiting.set(pid, (msg) => {
         clearTimeout(timer);
         this.waiting.delete(pid);

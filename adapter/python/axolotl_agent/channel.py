@@ -77,6 +77,13 @@ def poll(crashed):
 
 def send_exit(code):
     if S.active:
+        if S.config.backend == "fork" or S.config.fork_dumps:
+            # A snapshot request may still be on its way; Python's finalization would put SIGUSR2 back
+            # to its default action and the program would die of it (status 140) instead of exiting.
+            try:
+                signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+            except (ValueError, OSError):
+                pass
         note({"type": "exit", "pid": os.getpid(), "code": code})
 
 

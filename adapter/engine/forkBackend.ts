@@ -110,7 +110,7 @@ export class ForkBackend implements CheckpointBackend {
   async dump(copy: ProgramCopy, dir: string): Promise<DumpResult> {
     await this.agentReady(copy);
     const started = performance.now();
-    const msg = await this.requestSnapshot(copy.pid, () => copy.signal('SIGUSR2'));
+    const msg = await this.requestSnapshot(copy.pid, () => copy.signal('SIGUSR2'), copy.exited);
     const dumpMs = performance.now() - started;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.snapshots.set(dir, msg.pid);
@@ -149,6 +149,7 @@ export class ForkBackend implements CheckpointBackend {
       return;
     }
     if (msg.type === 'exit') {
+      this.ready.delete(msg.pid); // it ignores SIGUSR2 from now on
       const copy = this.copies.get(msg.pid);
       if (copy) copy.exitCode = msg.code;
       return;
@@ -206,12 +207,19 @@ export class ForkBackend implements CheckpointBackend {
     }
   }
 
-  private requestSnapshot(parent: number, trigger: () => void): Promise<SnapshotMessage> {
+  private requestSnapshot(parent: number, trigger: () => void, exited: Promise<unknown>): Promise<SnapshotMessage> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(parent);
         reject(new AxolotlError(`process ${parent} did not take a fork snapshot within ${SNAPSHOT_TIMEOUT_MS / 1000} s`, 'Is it running under the agent (not --no-agent)?'));
       }, SNAPSHOT_TIMEOUT_MS);
+      // An exiting program ignores the request (the agent's SIGUSR2 is off once it reports its exit).
+      void exited.then(() => {
+        if (!this.waiting.has(parent)) return;
+        clearTimeout(timer);
+        this.waiting.delete(parent);
+        reject(new AxolotlError(`process ${parent} ended before its snapshot`));
+      });
       this.waiting.set(parent, (msg) => {
         clearTimeout(timer);
         this.waiting.delete(parent);

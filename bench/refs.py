@@ -8,25 +8,10 @@ Prints one JSON line.
 import json
 import os
 import signal
-import struct
 import sys
 import time
 
-
-def rss_mb():
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return 0.0
-
-
-def hold_memory(target_mb):
-    mb = max(0, int(target_mb - rss_mb()))
-    block = bytearray(os.urandom(1 << 20)) * mb
-    for off in range(0, len(block), 4096):
-        struct.pack_into("<Q", block, off, off)
-    return block
+from workload import hold_memory, rss_mb  # the same memory the measured programs hold
 
 
 def fork_pause(mb, reps):

@@ -118,4 +118,5 @@ def main():
     del mem
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,10 @@ export interface CheckpointBackend {
   restore(rec: CheckpointRecord, attempt: number): Promise<ProgramCopy>;
   /** frees what `rec` holds (image folder, snapshot process) */
   discard(rec: CheckpointRecord): void;
+  /** what the agent needs to know of this backend, besides AXOLOTL_BACKEND */
+  agentEnv?(): Record<string, string>;
+  /** what one checkpoint costs is first guessed from this kind (adaptiveInterval.ts); default `kind` */
+  readonly pacingKind?: string;
   /** agent messages meant for the backend (fork snapshots) */
   onAgentMessage?(msg: AgentMessage): void;
   /** the criu log (or other detail) for a failed restore, for the engine log */

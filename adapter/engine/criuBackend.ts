@@ -14,12 +14,14 @@ import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects
 import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import type { CheckpointRecord } from './runDir';
 import { RunningCopy, readStdioInodes, spawnOriginal } from './runningCopy';
-import { SnapshotSource, kill } from './snapshotSource';
+import { SnapshotSource, killSnapshot } from './snapshotSource';
 import type { AgentMessage } from './agentProtocol';
 import { AxolotlError } from './types';
 
 /** A dump that takes longer is stopped (measured: 1 GB in under 2 s). */
 const DUMP_TIMEOUT_MS = 120_000;
+/** A fork snapshot takes milliseconds; a program that does not answer is dumped the usual way. */
+const SNAPSHOT_TIMEOUT_MS = 5_000;
 
 export interface CriuOptions {
   /** the criu command (a launcher script or binary) */
@@ -45,11 +47,17 @@ export class CriuBackend implements CheckpointBackend {
   private lastFallback?: string;
 
   constructor(private readonly opts: CriuOptions) {
-    if (opts.forkDumps) this.snapshots = new SnapshotSource({ filesSaved: !!opts.files });
+    if (opts.forkDumps) this.snapshots = new SnapshotSource(SNAPSHOT_TIMEOUT_MS);
   }
 
-  get forkDumps(): boolean {
-    return !!this.snapshots;
+  /** The agent forks snapshots for criu on SIGUSR2 only when told so. */
+  agentEnv(): Record<string, string> {
+    return this.snapshots ? { AXOLOTL_FORK_DUMPS: '1' } : {};
+  }
+
+  /** Dumping snapshots, the program pauses like a fork while criu works as usual. */
+  get pacingKind(): string {
+    return this.snapshots ? 'criu-fork' : this.kind;
   }
 
   onAgentMessage(msg: AgentMessage): void {
@@ -63,32 +71,51 @@ export class CriuBackend implements CheckpointBackend {
   async dump(copy: ProgramCopy, dir: string, opts: { atCrash?: boolean } = {}): Promise<DumpResult> {
     // A program paused on a crash is not running anyway (and its agent is busy answering for it).
     if (this.snapshots && !opts.atCrash && this.snapshots.canAsk(copy.pid)) {
-      const started = performance.now();
-      const snap = await this.snapshots.take(copy.pid, (sig) => copy.signal(sig), copy.exited);
-      if (snap.ok) {
-        fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-        // Without --leave-running criu kills the snapshot once it is saved; the agent reaps it.
-        const res = await runCriu(this.opts.criu, [
-          'dump', '-t', String(snap.pid), '-D', dir, '--display-stats', '-o', 'dump.log', this.opts.verbose ? '-v4' : '-v2',
-          ...copy.stdioInodes.flatMap((ino) => ['--external', `unix[${ino}]`]),
-        ], {}, DUMP_TIMEOUT_MS);
-        const dumpMs = performance.now() - started;
-        if (res.exitCode === 0) {
-          this.lastDir = dir;
-          this.pages.dumped(dir);
-          this.lastFallback = undefined;
-          return { frozenMs: snap.pauseMs ?? dumpMs, dumpMs, bytes: dirBytes(dir), pid: snap.pid };
-        }
-        kill(snap.pid);
-        this.fallback(`criu could not dump the fork snapshot: ${logTail(path.join(dir, 'dump.log')).split('\n').filter((l) => /Error/.test(l)).pop() ?? `status ${res.exitCode}`}`);
-        fs.rmSync(dir, { recursive: true, force: true });
-      } else if (!copy.alive) {
-        throw new AxolotlError(`no checkpoint: process ${copy.pid} ended`);
-      } else {
-        this.fallback(snap.reason);
-      }
+      const res = await this.dumpSnapshot(this.snapshots, copy, dir);
+      if (typeof res !== 'string') return res;
+      if (!copy.alive) throw new AxolotlError(`no checkpoint: process ${copy.pid} ended`);
+      this.fallback(res);
     }
     return this.dumpProgram(copy, dir);
+  }
+
+  /**
+   * criu dump of a fork snapshot of `copy`, which criu kills once it is saved (the agent reaps it).
+   * Returns why not, instead, when the snapshot would not be the whole program: other threads (the
+   * agent refuses to fork), child processes (criu would not find them under the snapshot), or files
+   * open for writing while they are saved (the program keeps writing to them during the dump, so the
+   * copies saved would not match the sizes criu records).
+   */
+  private async dumpSnapshot(source: SnapshotSource, copy: ProgramCopy, dir: string): Promise<DumpResult | string> {
+    const started = performance.now();
+    let snap;
+    try {
+      snap = await source.request(copy.pid, () => copy.signal('SIGUSR2'), copy.exited);
+    } catch (e) {
+      return [(e as Error).message, (e as AxolotlError).hint].filter(Boolean).join(': ');
+    }
+    const unusable = (snap.warnings ?? []).find((w) => w.startsWith('child processes'))
+      ?? (this.opts.files && (snap.writableFiles ?? 0) > 0 ? `${snap.writableFiles} file(s) open for writing` : undefined);
+    if (unusable) {
+      killSnapshot(snap.pid);
+      return unusable;
+    }
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const res = await runCriu(this.opts.criu, [
+      'dump', '-t', String(snap.pid), '-D', dir, '--display-stats', '-o', 'dump.log', this.opts.verbose ? '-v4' : '-v2',
+      ...copy.stdioInodes.flatMap((ino) => ['--external', `unix[${ino}]`]),
+    ], {}, DUMP_TIMEOUT_MS);
+    const dumpMs = performance.now() - started;
+    if (res.exitCode !== 0) {
+      killSnapshot(snap.pid);
+      const why = logTail(path.join(dir, 'dump.log')).split('\n').filter((l) => /Error/.test(l)).pop() ?? `status ${res.exitCode}`;
+      fs.rmSync(dir, { recursive: true, force: true });
+      return `criu could not dump the fork snapshot: ${why}`;
+    }
+    this.lastDir = dir;
+    this.pages.dumped(dir);
+    this.lastFallback = undefined;
+    return { frozenMs: snap.pauseMs ?? dumpMs, dumpMs, bytes: dirBytes(dir), pid: snap.pid };
   }
 
   private fallback(reason: string): void {

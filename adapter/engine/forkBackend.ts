@@ -10,9 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Writable } from 'node:stream';
-import type { AgentMessage, SnapshotMessage } from './agentProtocol';
+import type { AgentMessage } from './agentProtocol';
+import { residentBytes } from './adaptiveInterval';
 import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import type { CheckpointRecord } from './runDir';
+import { SnapshotSource, killSnapshot } from './snapshotSource';
 import { AxolotlError, type ExitEvent } from './types';
 
 const SNAPSHOT_TIMEOUT_MS = 10_000;
@@ -84,12 +86,9 @@ export class ForkBackend implements CheckpointBackend {
   private readonly copies = new Map<number, ForkCopy>();
   /** checkpoint dir → pid of the stopped snapshot that holds it */
   private readonly snapshots = new Map<string, number>();
-  private readonly waiting = new Map<number, (m: SnapshotMessage) => void>();
   /** pid of a woken snapshot → the checkpoint dir its replacement will hold */
   private readonly replacing = new Map<number, string>();
-  /** copies whose agent has installed its SIGUSR2 handler (before that, SIGUSR2 would kill them) */
-  private readonly ready = new Set<number>();
-  private readyWaiters: Array<() => void> = [];
+  private readonly source = new SnapshotSource(SNAPSHOT_TIMEOUT_MS);
   private closed = false;
 
   constructor(private readonly log: (level: 'debug' | 'warn', message: string) => void = () => undefined) {}
@@ -108,14 +107,15 @@ export class ForkBackend implements CheckpointBackend {
   }
 
   async dump(copy: ProgramCopy, dir: string): Promise<DumpResult> {
-    await this.agentReady(copy);
+    await this.source.whenReady(copy);
     const started = performance.now();
-    const msg = await this.requestSnapshot(copy.pid, () => copy.signal('SIGUSR2'), copy.exited);
+    const msg = await this.source.request(copy.pid, () => copy.signal('SIGUSR2'), copy.exited);
     const dumpMs = performance.now() - started;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.snapshots.set(dir, msg.pid);
     fs.writeFileSync(path.join(dir, 'snapshot.json'), JSON.stringify({ pid: msg.pid, parent: msg.parent, warnings: msg.warnings ?? [] }) + '\n');
-    return { frozenMs: msg.pauseMs ?? dumpMs, dumpMs, bytes: residentBytes(msg.pid) };
+    // Its resident memory: pages it shares copy-on-write count in full, so an upper bound.
+    return { frozenMs: msg.pauseMs ?? dumpMs, dumpMs, bytes: residentBytes(msg.pid) ?? 0 };
   }
 
   async restore(rec: CheckpointRecord, _attempt: number): Promise<ProgramCopy> {
@@ -129,7 +129,7 @@ export class ForkBackend implements CheckpointBackend {
     // Queued while it is stopped: it forks its replacement before running user code.
     process.kill(pid, 'SIGUSR2');
     const copy = new ForkCopy(pid, this.shared!.stdin);
-    this.ready.add(pid); // a forked copy inherits the agent's signal handlers
+    this.source.markReady(pid); // a forked copy inherits the agent's signal handlers
     this.track(copy);
     return copy;
   }
@@ -138,25 +138,18 @@ export class ForkBackend implements CheckpointBackend {
     const dir = rec.dir!;
     const pid = this.snapshots.get(dir);
     this.snapshots.delete(dir);
-    if (pid !== undefined) killStopped(pid);
+    if (pid !== undefined) killSnapshot(pid);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
   onAgentMessage(msg: AgentMessage): void {
-    if (msg.type === 'hello' || msg.type === 'poll') {
-      this.ready.add(msg.pid);
-      for (const w of this.readyWaiters.splice(0)) w();
-      return;
-    }
     if (msg.type === 'exit') {
-      this.ready.delete(msg.pid); // it ignores SIGUSR2 from now on
       const copy = this.copies.get(msg.pid);
       if (copy) copy.exitCode = msg.code;
-      return;
     }
-    if (msg.type !== 'snapshot') return;
+    if (msg.type !== 'snapshot') return this.source.onAgentMessage(msg);
     if (this.closed) { // a snapshot that was in flight when the session ended
-      if (msg.pid > 0) killStopped(msg.pid);
+      if (msg.pid > 0) killSnapshot(msg.pid);
       return;
     }
     const dir = this.replacing.get(msg.parent);
@@ -166,23 +159,23 @@ export class ForkBackend implements CheckpointBackend {
         this.snapshots.set(dir, msg.pid);
         fs.writeFileSync(path.join(dir, 'snapshot.json'), JSON.stringify({ pid: msg.pid, parent: msg.parent }) + '\n');
       } else if (msg.pid > 0) {
-        killStopped(msg.pid); // its checkpoint was deleted meanwhile
+        killSnapshot(msg.pid); // its checkpoint was deleted meanwhile
       } else {
         this.log('warn', `checkpoint in ${dir} can no longer be restored: ${(msg.warnings ?? []).join('; ')}`);
       }
       return;
     }
-    this.waiting.get(msg.parent)?.(msg);
+    this.source.onAgentMessage(msg);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const pid of this.snapshots.values()) killStopped(pid);
+    for (const pid of this.snapshots.values()) killSnapshot(pid);
     this.snapshots.clear();
     // Every copy and snapshot descends from the launched process by fork and keeps its process
     // group, so the group catches one whose snapshot message is still on its way.
     const group = this.shared?.child.pid;
-    if (group !== undefined) killStopped(-group);
+    if (group !== undefined) killSnapshot(-group);
     for (const copy of this.copies.values()) if (copy.alive) await copy.kill();
     // SIGKILL is asynchronous: the session has ended only when every member has.
     if (group !== undefined) await waitGroupGone(group);
@@ -192,42 +185,6 @@ export class ForkBackend implements CheckpointBackend {
     this.active = copy;
     this.copies.set(copy.pid, copy);
     void copy.exited.then(() => this.copies.delete(copy.pid));
-  }
-
-  private async agentReady(copy: ProgramCopy): Promise<void> {
-    const deadline = Date.now() + SNAPSHOT_TIMEOUT_MS;
-    while (!this.ready.has(copy.pid)) {
-      if (!copy.alive || Date.now() > deadline) {
-        throw new AxolotlError(`the agent in process ${copy.pid} never said hello`, 'Fork snapshots need the agent (do not use --no-agent).');
-      }
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 100);
-        this.readyWaiters.push(() => { clearTimeout(t); resolve(); });
-      });
-    }
-  }
-
-  private requestSnapshot(parent: number, trigger: () => void, exited: Promise<unknown>): Promise<SnapshotMessage> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(parent);
-        reject(new AxolotlError(`process ${parent} did not take a fork snapshot within ${SNAPSHOT_TIMEOUT_MS / 1000} s`, 'Is it running under the agent (not --no-agent)?'));
-      }, SNAPSHOT_TIMEOUT_MS);
-      // An exiting program ignores the request (the agent's SIGUSR2 is off once it reports its exit).
-      void exited.then(() => {
-        if (!this.waiting.has(parent)) return;
-        clearTimeout(timer);
-        this.waiting.delete(parent);
-        reject(new AxolotlError(`process ${parent} ended before its snapshot`));
-      });
-      this.waiting.set(parent, (msg) => {
-        clearTimeout(timer);
-        this.waiting.delete(parent);
-        if (msg.pid > 0) resolve(msg);
-        else reject(new AxolotlError('the program cannot be snapshotted by fork', (msg.warnings ?? []).join('; ')));
-      });
-      trigger();
-    });
   }
 }
 
@@ -255,25 +212,11 @@ async function waitGroupGone(pgid: number): Promise<void> {
         const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
         if (Number(fields[2]) === pgid && fields[0] !== 'Z') {
           alive = true;
-          killStopped(Number(d));
+          killSnapshot(Number(d));
         }
       } catch { /* gone */ }
     }
     if (!alive) return;
     await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-function killStopped(pid: number): void {
-  try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-}
-
-/** Resident memory of a snapshot: it shares its pages copy-on-write, so this is an upper bound. */
-function residentBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
   }
 }

@@ -55,7 +55,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private restores = 0;
   /** crash reports received, to spot a dump that overlapped one */
   private crashes = 0;
-  /** agent messages received, to spot a dump that failed because the agent was connected */
+  /** agent messages received (snapshots aside), to spot a dump that failed because the agent was connected */
   private agentMessages = 0;
   /** the agent has said hello: from then on a restored copy can take the SIGUSR1 a restore sends */
   private agentReady = false;
@@ -333,7 +333,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       env.AXOLOTL_ROOT = this.opts.root;
       env.AXOLOTL_GENERATION = String(this.generation);
       env.AXOLOTL_BACKEND = this.backend?.kind ?? 'criu';
-      if (this.backend instanceof CriuBackend && this.backend.forkDumps) env.AXOLOTL_FORK_DUMPS = '1';
+      Object.assign(env, this.backend?.agentEnv?.());
     }
     return env;
   }
@@ -385,7 +385,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   }
 
   private onAgentMessage(msg: AgentMessage): EngineReply {
-    this.agentMessages++;
+    // A snapshot message is the answer a fork-snapshot dump waits for, not talk that spoils it.
+    if (msg.type !== 'snapshot') this.agentMessages++;
     this.backend?.onAgentMessage?.(msg);
     switch (msg.type) {
       case 'hello':
@@ -470,7 +471,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     if (this.state !== 'running') return;
     const since = performance.now();
     // The wait depends on the program's size: checked again when it is over, in case it grew.
-    const kind = this.backend instanceof CriuBackend && this.backend.forkDumps ? 'criu-fork' : this.backend?.kind;
+    const kind = this.backend?.pacingKind ?? this.backend?.kind;
     const wait = () => this.pacer.remainingMs(performance.now() - since, this.current?.pid, kind);
     const due = () => {
       const more = wait();

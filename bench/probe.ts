@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { CheckpointPages } from '../adapter/engine/checkpointPages';
-import { findCriu } from '../adapter/engine/criuLocator';
+import { findCriu, whyNot } from '../adapter/engine/criuLocator';
 import { ForkBackend } from '../adapter/engine/forkBackend';
 import { RepairFlow } from '../adapter/engine/repairFlow';
 import { Supervisor, type SupervisorDeps } from '../adapter/engine/supervisor';
@@ -31,7 +31,7 @@ function arg(name: string, dflt?: string): string {
 
 async function criuPath(): Promise<string> {
   const st = await findCriu();
-  if (!st?.checkOk) throw new Error(`no working criu (${st?.path ?? 'none found'}); run scripts/install-criu.sh`);
+  if (!st?.works) throw new Error(`no criu that works here (${st ? whyNot(st) : "none found"}); run scripts/install-criu.sh`);
   return st.path;
 }
 

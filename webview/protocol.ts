@@ -46,6 +46,10 @@ export interface CheckpointInfo {
   /** last line the program printed before it, if known */
   lastOutput?: string;
   backend?: 'criu' | 'fork';
+  /** held in memory as a fork snapshot (a rewind is instant; gone with the session) */
+  inMemory?: boolean;
+  /** saved on disk by criu (survives the session) */
+  saved?: boolean;
 }
 
 /** A crash; sent again with the same id when it changes (paused → decided), keeping its first time. */
@@ -243,7 +247,9 @@ export function isCheckpointInfo(v: unknown): v is CheckpointInfo {
     isInt(v.generation) &&
     opt(v.atCrash, (x) => typeof x === 'boolean') &&
     opt(v.lastOutput, (x) => isStr(x)) &&
-    opt(v.backend, (x) => x === 'criu' || x === 'fork')
+    opt(v.backend, (x) => x === 'criu' || x === 'fork') &&
+    opt(v.inMemory, (x) => typeof x === 'boolean') &&
+    opt(v.saved, (x) => typeof x === 'boolean')
   );
 }
 
@@ -409,6 +415,8 @@ export function checkpointInfo(cp: Checkpoint): CheckpointInfo {
     backend: cp.backend,
   };
   if (cp.atCrash) info.atCrash = true;
+  if (cp.inMemory !== undefined) info.inMemory = cp.inMemory;
+  if (cp.saved !== undefined) info.saved = cp.saved;
   const out = cp.lastOutput === undefined ? undefined : lastLine(cp.lastOutput);
   if (out !== undefined) info.lastOutput = out;
   return info;

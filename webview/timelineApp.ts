@@ -589,6 +589,8 @@ export class TimelineApp {
         markClass += ' tl-dot';
         generation = item.checkpoint.generation;
         if (item.checkpoint.atCrash) classes.push('tl-at-crash');
+        // Hollow: held in memory only (instant rewind, gone with the session); filled: saved on disk.
+        if (item.checkpoint.inMemory && !item.checkpoint.saved) classes.push('tl-in-memory');
         break;
       case 'crash':
         markClass += ' codicon codicon-error';

@@ -508,6 +508,8 @@ export function describe(state: TimelineState, item: TimelineItem): Description 
         `code generation ${c.generation}`,
       ];
       if (c.atCrash) lines.push('taken at the crash, with the stack alive');
+      const kept = keptAs(c);
+      if (kept) lines.push(kept);
       const d: Description = { title: `Checkpoint #${c.id}`, lines };
       if (c.lastOutput !== undefined) d.code = c.lastOutput;
       return d;
@@ -549,13 +551,22 @@ export function describe(state: TimelineState, item: TimelineItem): Description 
   }
 }
 
+/** Where a checkpoint is kept, in words ('' when the session did not say). */
+export function keptAs(c: { inMemory?: boolean; saved?: boolean }): string {
+  if (c.inMemory && c.saved) return 'in memory and saved on disk';
+  if (c.inMemory) return 'in memory (gone with the session)';
+  if (c.saved) return 'saved on disk';
+  return '';
+}
+
 /** One line for screen readers. */
 export function ariaLabel(state: TimelineState, item: TimelineItem): string {
   const when = formatElapsed(item.time - startTime(state));
   switch (item.kind) {
     case 'checkpoint': {
       const c = item.checkpoint;
-      return `Checkpoint ${c.id} at ${when}, ${formatBytes(c.bytes)}, frozen ${formatDuration(c.frozenMs)}${c.atCrash ? ', taken at the crash' : ''}`;
+      const kept = keptAs(c);
+      return `Checkpoint ${c.id} at ${when}, ${formatBytes(c.bytes)}, frozen ${formatDuration(c.frozenMs)}${c.atCrash ? ', taken at the crash' : ''}${kept ? `, ${kept}` : ''}`;
     }
     case 'crash':
       return `Crash at ${when}: ${item.crash.exceptionType}${item.crash.message ? `: ${item.crash.message}` : ''}`;

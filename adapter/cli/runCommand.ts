@@ -43,7 +43,8 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     term.setStatus(`running · checkpoint every ${opts.interval} s`);
   });
   sup.on('checkpoint', (c) => {
-    const text = `checkpoint ${c.id}${c.atCrash ? ' (at crash)' : ''} · ${formatBytes(c.bytes)} · frozen ${c.frozenMs.toFixed(0)} ms`;
+    const where = c.inMemory && !c.saved ? 'in memory' : formatBytes(c.bytes);
+    const text = `checkpoint ${c.id}${c.atCrash ? ' (at crash)' : ''} · ${where} · paused ${c.frozenMs.toFixed(0)} ms`;
     if (opts.verbose) term.say(text);
     term.setStatus(`running · ${text}`);
   });
@@ -134,7 +135,8 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     term.clearStatus();
     if (ev.reason) term.say(term.red(ev.reason));
     else if (ev.signal) term.say(`the program was killed by ${ev.signal}`);
-    const kept = sup.checkpoints.length;
+    // Held only in memory, the others end with the session: what is left is on disk.
+    const kept = sup.checkpoints.filter((c) => c.saved !== false).length;
     if (ev.status !== 0 && crashes > 0) {
       term.say(`${kept} checkpoint${kept === 1 ? '' : 's'} kept in ${sup.runDir}` +
         (kept ? ` (axolotl checkpoints ${sup.runDir}; axolotl restore ${sup.runDir} <id>)` : ''));

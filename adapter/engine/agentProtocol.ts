@@ -11,13 +11,14 @@
 //            (patch/abort/retry), and after every restore (CRIU restores the task stopped with
 //            --leave-stopped; the engine queues SIGUSR1 then sends SIGCONT, so the agent swaps in the
 //            repaired code before any more user code runs).
-//   SIGUSR2  fork backend only: take a fork snapshot now.
+//   SIGUSR2  take a fork snapshot now (fork backend; criu backend with AXOLOTL_SNAPSHOTS=1).
 //
 // Environment given to the debuggee:
 //   AXOLOTL_SOCKET      socket path (absent: the agent runs standalone and never pauses on crashes)
 //   AXOLOTL_ROOT        folder whose .py files count as user code (default: the script's folder)
 //   AXOLOTL_GENERATION  generation of the code at launch (0 unless relaunched after repairs)
 //   AXOLOTL_BACKEND     criu | fork | none
+//   AXOLOTL_SNAPSHOTS   1: answer SIGUSR2 with fork snapshots (the criu backend's rewind points)
 //   AXOLOTL_CACHE_DIR   where the agent may cache instrumented code (optional)
 
 /** A value shown to the user: repr() bounded in size, with children for containers (bounded depth). */
@@ -125,6 +126,15 @@ export interface SnapshotMessage {
   writableFiles?: number;
 }
 
+/** Sent by a fork snapshot each time it is continued, before it runs anything: only the engine's "go"
+ *  lets it run (it was woken on purpose); "stop" sends it back to waiting; anything else, or no engine,
+ *  makes it leave at once (no user code, no atexit handlers, no buffered output). */
+export interface WakeMessage {
+  type: 'wake';
+  pid: number;
+  seq: number;
+}
+
 /** Sent just before the interpreter exits normally (so backends that are not the parent learn it). */
 export interface ExitMessage {
   type: 'exit';
@@ -139,6 +149,7 @@ export type AgentMessage =
   | PatchedMessage
   | VerifiedMessage
   | SnapshotMessage
+  | WakeMessage
   | ExitMessage;
 
 /** The repaired sources: absolute path → complete new text. Cumulative over all accepted repairs. */
@@ -155,4 +166,8 @@ export type EngineReply =
   /** reply to `poll` while crashed: restart the crashed frame with the current code */
   | { type: 'retry' }
   /** reply to `poll` when there is nothing new */
-  | { type: 'continue' };
+  | { type: 'continue' }
+  /** replies to `wake`: run on (woken on purpose), wait stopped again, or leave at once */
+  | { type: 'go' }
+  | { type: 'stop' }
+  | { type: 'exit' };

@@ -3,6 +3,7 @@
 // told about repaired code before any user code runs).
 import type { Readable, Writable } from 'node:stream';
 import type { AgentMessage } from './agentProtocol';
+import type { WakeVerdict } from './snapshotPool';
 import type { CheckpointRecord } from './runDir';
 import type { ExitEvent } from './types';
 
@@ -29,13 +30,25 @@ export interface DumpResult {
   bytes: number;
   /** the image's root process ID when it is not the program's (criu dumped a fork snapshot) */
   pid?: number;
+  /** held in memory as a stopped fork snapshot (a rewind wakes it) */
+  inMemory?: boolean;
+  /** its images are on disk (it survives the session); default true */
+  saved?: boolean;
+}
+
+/** What a backend tells the supervisor about checkpoints after it has taken them. */
+export interface BackendEvents {
+  /** checkpoint `id` now has images on disk too (a held snapshot persisted with criu) */
+  saved(id: number, info: { bytes: number; dumpMs: number }): void;
+  /** checkpoint `id` lost its in-memory snapshot (memory budget, a failed dump of it) */
+  released(id: number, why: string): void;
 }
 
 export interface CheckpointBackend {
   readonly kind: 'criu' | 'fork';
   launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy>;
-  /** checkpoints `copy` into `dir` (created by the backend) while it keeps running */
-  dump(copy: ProgramCopy, dir: string, opts?: { atCrash?: boolean }): Promise<DumpResult>;
+  /** checkpoints `copy` into `dir` (created by the backend) as checkpoint `id`, while it keeps running */
+  dump(copy: ProgramCopy, dir: string, opts: { id: number; atCrash?: boolean }): Promise<DumpResult>;
   /** a new copy from `rec`, left stopped: the caller queues signals, then sends SIGCONT */
   restore(rec: CheckpointRecord, attempt: number): Promise<ProgramCopy>;
   /** frees what `rec` holds (image folder, snapshot process) */
@@ -46,6 +59,16 @@ export interface CheckpointBackend {
   readonly pacingKind?: string;
   /** agent messages meant for the backend (fork snapshots) */
   onAgentMessage?(msg: AgentMessage): void;
+  /** may process `pid`, a fork snapshot that was continued, run? (see snapshotPool.ts) */
+  wakeVerdict?(pid: number): WakeVerdict;
+  /** checkpoint `id` is held in memory (a restore wakes it rather than reading images) */
+  holds?(id: number): boolean;
+  /** the processes holding checkpoints in memory (children of the program, but not the user's) */
+  heldPids?(): ReadonlySet<number>;
+  /** awaited before a restore kills the live copy (snapshots it is about to fork must be known first) */
+  prepareRestore?(): Promise<void>;
+  /** where the backend reports later changes to checkpoints it took */
+  attach?(events: BackendEvents): void;
   /** the criu log (or other detail) for a failed restore, for the engine log */
   restoreLog?(rec: CheckpointRecord, attempt: number): string | undefined;
   close(): Promise<void>;

@@ -1,6 +1,6 @@
 // Which checkpoint backend a run gets: criu when it can work here, else fork snapshots (no root,
 // no criu). An explicit --backend is obeyed or refused with the reason, never silently replaced.
-import { findCriu } from './criuLocator';
+import { findCriu, whyNot } from './criuLocator';
 import { ForkBackend } from './forkBackend';
 import { helperBackendIfAvailable } from './helperBackend';
 import type { SupervisorDeps } from './supervisor';
@@ -26,11 +26,12 @@ export async function chooseBackend(requested: BackendKind, env: NodeJS.ProcessE
     }
     return { ...fork, note: 'not root: using fork snapshots (no criu); see `axolotl doctor` for criu' };
   }
+  // Only a criu proven here by a real dump and restore (cached per kernel and criu) is used.
   const criu = await findCriu(env);
-  if (criu?.checkOk) return { kind: 'criu', deps: { criu: criu.path } };
+  if (criu?.works) return { kind: 'criu', deps: { criu: criu.path, criuEnv: criu.proof.env } };
   if (requested === 'criu') {
     if (!criu) throw new AxolotlError('criu is not installed', 'Run `npm run setup` (scripts/install-criu.sh), or `axolotl doctor` for details.');
-    throw new AxolotlError(`criu at ${criu.path} fails \`criu check\``, 'Run `axolotl doctor` to see why; scripts/install-criu.sh installs criu 4.1.', criu.checkOutput);
+    throw new AxolotlError(whyNot(criu), 'Run scripts/install-criu.sh: it keeps the first criu that passes a real dump and restore here. `axolotl doctor` says more.', criu.proof.log);
   }
-  return { ...fork, note: criu ? `criu at ${criu.path} fails \`criu check\`: using fork snapshots` : 'criu is not installed: using fork snapshots' };
+  return { ...fork, note: criu ? `${whyNot(criu)}: using fork snapshots` : 'criu is not installed: using fork snapshots' };
 }

@@ -1,121 +1,181 @@
-// Checkpoints with CRIU: full dumps (of a fork snapshot when the agent can make one, see
-// snapshotSource.ts; else of the program itself, with --leave-running), restores through the
-// subreaper wrapper.
+// Checkpoints with CRIU, in two layers:
+//   - every interval, a fork snapshot of the program (a few ms at any size) is held in memory as a
+//     rewind point (snapshotPool.ts): a crash rewinds to one taken at most an interval before it;
+//   - in the background, paced by criu's cost, criu saves the newest held snapshot to disk while the
+//     program runs on. Saved checkpoints survive the session (`axolotl restore`) and share their pages
+//     (checkpointPages.ts).
+// Where a snapshot would not be the whole program (other threads, child processes, files open for
+// writing while they are saved) the program itself is dumped, frozen for the dump (--leave-running).
+// Dumps are bounded by a watchdog; after failures the run stops trusting criu (criuHealth.ts).
+//
 // The debuggee's stdio are unix sockets shared with the engine; criu cannot dump the engine's end,
 // so they are declared --external at dump and replaced by fresh sockets with --inherit-fd at restore.
+// Snapshots live in the program's session and process group, so criu takes them as shell jobs
+// (--shell-job, recorded in the image folder and used again at restore); the program itself leads its
+// own session and is dumped without.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CheckpointPages } from './checkpointPages';
-import { restoreWrapperPath } from './paths';
-import { runCriu } from './criuRun';
-import { RestoreTimeoutError, awaitRestoredPid, dumpFailure, restoreTimeoutMs, waitIdsFree } from './restoreCheck';
-import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects';
-import type { CheckpointBackend, DumpResult, ProgramCopy } from './backend';
-import type { CheckpointRecord } from './runDir';
-import { RunningCopy, readStdioInodes, spawnOriginal } from './runningCopy';
-import { SnapshotSource, killSnapshot } from './snapshotSource';
+import { residentBytes } from './adaptiveInterval';
 import type { AgentMessage } from './agentProtocol';
+import type { BackendEvents, CheckpointBackend, DumpResult, ProgramCopy } from './backend';
+import { CheckpointPages } from './checkpointPages';
+import { CriuHealth, dumpTimeoutMs } from './criuHealth';
+import { runCriu, type CriuRun } from './criuRun';
+import { poolLimits, type SnapshotMemory } from './forkBackend';
+import { restoreWrapperPath } from './paths';
+import { LiveCopy, readStdioInodes, spawnProgram } from './programCopy';
+import { RestoreTimeoutError, awaitRestoredPid, dumpFailure, readPstree, restoreTimeoutMs, waitIdsFree } from './restoreCheck';
+import type { CheckpointRecord } from './runDir';
+import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects';
+import { SnapshotPool, type HeldSnapshot, type WakeVerdict } from './snapshotPool';
+import { StdioChannel } from './stdioChannel';
 import { AxolotlError } from './types';
 
-/** A dump that takes longer is stopped (measured: 1 GB in under 2 s). */
-const DUMP_TIMEOUT_MS = 120_000;
 /** A fork snapshot takes milliseconds; a program that does not answer is dumped the usual way. */
 const SNAPSHOT_TIMEOUT_MS = 5_000;
+/** criu's background work may keep at most this share of a core busy. */
+const WORK_BUDGET = 0.25;
 
 export interface CriuOptions {
   /** the criu command (a launcher script or binary) */
   criu: string;
+  /** environment criu needs here (criuProbe.ts) */
+  criuEnv?: Record<string, string>;
   /** interpreter used to run the restore wrapper */
   python: string;
   verbose: boolean;
   /** save the files the program has open for writing at post-dump (sideEffects.ts) */
   files?: FileSaveOptions;
-  /** dump fork snapshots the agent makes instead of freezing the program (needs the agent) */
-  forkDumps?: boolean;
-  log?: (level: 'debug' | 'warn', message: string) => void;
+  /** hold fork snapshots as rewind points and save some with criu (needs the agent) */
+  snapshots?: boolean;
+  memory?: SnapshotMemory;
+  /** the shortest time between two saves, in seconds (the run's interval) */
+  intervalS?: number;
+  log?: (level: 'debug' | 'info' | 'warn', message: string) => void;
+  /** every process the backend starts leads its own session: the session keeper ends them with the run */
+  track?: (sid: number) => void;
 }
 
 export class CriuBackend implements CheckpointBackend {
   readonly kind = 'criu';
+  private readonly pool?: SnapshotPool;
+  private readonly health: CriuHealth;
   /** the last image folder written: unchanged saved files are hard-linked from it */
   private lastDir?: string;
   /** deduplicates the pages of older images (checkpointPages.ts) */
   private readonly pages = new CheckpointPages();
-  private readonly snapshots?: SnapshotSource;
-  /** why the last checkpoint froze the program instead of dumping a snapshot (said once per reason) */
+  private readonly copies = new Map<number, LiveCopy>();
+  /** checkpoint id → its folder, for snapshots held but not saved yet */
+  private readonly dirs = new Map<number, string>();
+  private readonly saved = new Set<number>();
+  private events?: BackendEvents;
+  /** the background save in progress, and of which checkpoint */
+  private persisting?: { id: number; done: Promise<void>; abort: AbortController };
+  private persistTimer?: NodeJS.Timeout;
+  private nextPersistAt = 0;
+  /** checkpoints discarded while criu was saving them: that dump's failure is no failure */
+  private readonly discarded = new Set<number>();
+  /** why the last checkpoint froze the program instead of holding a snapshot (said once per reason) */
   private lastFallback?: string;
+  private closed = false;
 
   constructor(private readonly opts: CriuOptions) {
-    if (opts.forkDumps) this.snapshots = new SnapshotSource(SNAPSHOT_TIMEOUT_MS);
+    if (opts.snapshots) this.pool = new SnapshotPool(SNAPSHOT_TIMEOUT_MS, (l, m) => opts.log?.(l, m));
+    this.health = new CriuHealth(!!opts.snapshots);
   }
 
-  /** The agent forks snapshots for criu on SIGUSR2 only when told so. */
+  attach(events: BackendEvents): void {
+    this.events = events;
+  }
+
+  /** The agent forks snapshots on SIGUSR2 only when told so. */
   agentEnv(): Record<string, string> {
-    return this.snapshots ? { AXOLOTL_FORK_DUMPS: '1' } : {};
+    return this.pool ? { AXOLOTL_SNAPSHOTS: '1' } : {};
   }
 
-  /** Dumping snapshots, the program pauses like a fork while criu works as usual. */
+  /** With snapshots, a checkpoint pauses the program for a fork; criu's work is paced here. */
   get pacingKind(): string {
-    return this.snapshots ? 'criu-fork' : this.kind;
+    return this.pool && this.health.mode !== 'frozen' ? 'fork' : 'criu';
   }
 
   onAgentMessage(msg: AgentMessage): void {
-    this.snapshots?.onAgentMessage(msg);
+    if (msg.type === 'exit') {
+      const copy = this.copies.get(msg.pid);
+      if (copy) copy.exitCode = msg.code;
+    }
+    this.pool?.onAgentMessage(msg);
+  }
+
+  wakeVerdict(pid: number): WakeVerdict {
+    return this.pool?.wakeVerdict(pid) ?? 'stop';
+  }
+
+  async prepareRestore(): Promise<void> {
+    await this.pool?.settled();
+  }
+
+  heldPids(): ReadonlySet<number> {
+    return this.spare();
+  }
+
+  holds(id: number): boolean {
+    return this.pool?.get(id) !== undefined;
   }
 
   async launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy> {
-    return spawnOriginal(command, args, cwd, env);
+    const copy = spawnProgram(command, args, cwd, env, () => this.spare());
+    this.opts.track?.(copy.pid);
+    return this.adopt(copy);
   }
 
-  async dump(copy: ProgramCopy, dir: string, opts: { atCrash?: boolean } = {}): Promise<DumpResult> {
-    // A program paused on a crash is not running anyway (and its agent is busy answering for it).
-    if (this.snapshots && !opts.atCrash && this.snapshots.canAsk(copy.pid)) {
-      const res = await this.dumpSnapshot(this.snapshots, copy, dir);
+  async dump(copy: ProgramCopy, dir: string, opts: { id: number; atCrash?: boolean }): Promise<DumpResult> {
+    if (this.pool && this.health.mode !== 'frozen' && this.pool.canAsk(copy.pid)) {
+      const res = await this.holdSnapshot(this.pool, copy, dir, opts.id);
       if (typeof res !== 'string') return res;
       if (!copy.alive) throw new AxolotlError(`no checkpoint: process ${copy.pid} ended`);
       this.fallback(res);
+    }
+    if (!this.health.usable) {
+      throw new AxolotlError('no checkpoint: criu is off for this run, and the program cannot be held as a fork snapshot',
+        this.lastFallback ? `Why no snapshot: ${this.lastFallback}.` : undefined);
+    }
+    // criu dumps the program's whole process tree, and held snapshots are its children.
+    for (const id of this.pool?.ids() ?? []) {
+      this.pool!.drop(id);
+      this.release(id, 'the program is dumped frozen, with its whole process tree');
     }
     return this.dumpProgram(copy, dir);
   }
 
   /**
-   * criu dump of a fork snapshot of `copy`, which criu kills once it is saved (the agent reaps it).
-   * Returns why not, instead, when the snapshot would not be the whole program: other threads (the
-   * agent refuses to fork), child processes (criu would not find them under the snapshot), or files
-   * open for writing while they are saved (the program keeps writing to them during the dump, so the
-   * copies saved would not match the sizes criu records).
+   * A fork snapshot of `copy` held in memory as checkpoint `id`; criu saves it later. Returns why not,
+   * instead, when the snapshot would not be the whole program: other threads (the agent refuses to
+   * fork), child processes (criu would not find them under the snapshot), or files open for writing
+   * while they are saved (the program writes on, so copies saved later would not match the snapshot).
    */
-  private async dumpSnapshot(source: SnapshotSource, copy: ProgramCopy, dir: string): Promise<DumpResult | string> {
+  private async holdSnapshot(pool: SnapshotPool, copy: ProgramCopy, dir: string, id: number): Promise<DumpResult | string> {
     const started = performance.now();
     let snap;
     try {
-      snap = await source.request(copy.pid, () => copy.signal('SIGUSR2'), copy.exited);
+      snap = await pool.take(copy.pid, () => copy.signal('SIGUSR2'), copy.exited);
     } catch (e) {
       return [(e as Error).message, (e as AxolotlError).hint].filter(Boolean).join(': ');
     }
     const unusable = (snap.warnings ?? []).find((w) => w.startsWith('child processes'))
       ?? (this.opts.files && (snap.writableFiles ?? 0) > 0 ? `${snap.writableFiles} file(s) open for writing` : undefined);
     if (unusable) {
-      killSnapshot(snap.pid);
+      try { process.kill(snap.pid, 'SIGKILL'); } catch { /* gone */ }
       return unusable;
     }
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const res = await runCriu(this.opts.criu, [
-      'dump', '-t', String(snap.pid), '-D', dir, '--display-stats', '-o', 'dump.log', this.opts.verbose ? '-v4' : '-v2',
-      ...copy.stdioInodes.flatMap((ino) => ['--external', `unix[${ino}]`]),
-    ], {}, DUMP_TIMEOUT_MS);
     const dumpMs = performance.now() - started;
-    if (res.exitCode !== 0) {
-      killSnapshot(snap.pid);
-      const why = logTail(path.join(dir, 'dump.log')).split('\n').filter((l) => /Error/.test(l)).pop() ?? `status ${res.exitCode}`;
-      fs.rmSync(dir, { recursive: true, force: true });
-      return `criu could not dump the fork snapshot: ${why}`;
-    }
-    this.lastDir = dir;
-    this.pages.dumped(dir);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    pool.hold(id, snap, (copy as LiveCopy).channel);
+    this.dirs.set(id, dir);
     this.lastFallback = undefined;
-    return { frozenMs: snap.pauseMs ?? dumpMs, dumpMs, bytes: dirBytes(dir), pid: snap.pid };
+    for (const { id: gone, why } of pool.trim(poolLimits(this.opts.memory ?? {}, copy.pid), this.persisting?.id)) this.release(gone, why);
+    this.schedulePersist();
+    return { frozenMs: snap.pauseMs ?? dumpMs, dumpMs, bytes: 0, pid: snap.pid, inMemory: true, saved: false };
   }
 
   private fallback(reason: string): void {
@@ -124,32 +184,126 @@ export class CriuBackend implements CheckpointBackend {
     this.opts.log?.('debug', `checkpoint freezes the program for the whole dump: ${reason}`);
   }
 
+  // -------------------------------------------------------------------------------------------
+  // Saving held snapshots in the background
+
+  /** Saves the newest held snapshot that is not saved yet, when criu's pacing allows. */
+  private schedulePersist(): void {
+    if (!this.pool || this.closed || this.persisting || this.health.mode !== 'snapshots') return;
+    const wait = this.nextPersistAt - Date.now();
+    if (wait > 0) {
+      this.persistTimer ??= setTimeout(() => { this.persistTimer = undefined; this.schedulePersist(); }, wait);
+      return;
+    }
+    const id = this.pool.ids().reverse().find((i) => !this.saved.has(i));
+    const h = id === undefined ? undefined : this.pool.get(id);
+    if (!h) return;
+    const abort = new AbortController();
+    const done = this.persist(h, abort.signal).finally(() => {
+      this.persisting = undefined;
+      this.schedulePersist();
+    });
+    this.persisting = { id: h.id, done, abort };
+  }
+
+  private async persist(h: HeldSnapshot, signal: AbortSignal): Promise<void> {
+    const dir = this.dirs.get(h.id);
+    if (!dir || !fs.existsSync(dir)) return;
+    const started = performance.now();
+    const bytes = residentBytes(h.pid);
+    const res = await this.criuDump(h.pid, dir, h.channel.inodes, [], {}, bytes, signal).catch((e: Error): CriuRun => (
+      { exitCode: undefined, stdout: '', stderr: e.message, timedOut: false }));
+    const dumpMs = performance.now() - started;
+    // Pacing: criu's work stays under a quarter of a core, and never more often than the interval.
+    this.nextPersistAt = Date.now() + Math.max((this.opts.intervalS ?? 1) * 1000, dumpMs / WORK_BUDGET);
+    if (this.closed || this.discarded.delete(h.id)) return;
+    if (res.exitCode === 0 && fs.existsSync(dir)) {
+      this.health.succeeded();
+      this.saved.add(h.id);
+      this.dirs.delete(h.id);
+      this.lastDir = dir;
+      this.pages.dumped(dir);
+      this.events?.saved(h.id, { bytes: dirBytes(dir), dumpMs });
+      return;
+    }
+    // A snapshot criu failed on may hold criu's parasite: it is no rewind point any more.
+    try { for (const f of fs.readdirSync(dir)) if (f.endsWith('.img')) fs.rmSync(path.join(dir, f), { force: true }); } catch { /* gone */ }
+    this.pool?.drop(h.id);
+    const why = res.timedOut
+      ? `saving checkpoint ${h.id} took over ${Math.round(dumpTimeoutMs(bytes) / 1000)} s`
+      : `criu could not save checkpoint ${h.id}: ${errorLine(dir) ?? `status ${res.exitCode ?? res.signal}`}`;
+    this.release(h.id, why);
+    this.noteFailure('snapshot', res.timedOut, why);
+  }
+
+  private noteFailure(kind: 'snapshot' | 'frozen', hung: boolean, message: string): void {
+    const change = this.health.failed(kind, { hung, message });
+    if (change) this.opts.log?.('warn', change);
+    else this.opts.log?.('debug', message);
+  }
+
+  private release(id: number, why: string): void {
+    this.dirs.delete(id);
+    this.events?.released(id, why);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // criu dump
+
   /** criu dump of the program itself, frozen throughout (--leave-running). */
   private async dumpProgram(copy: ProgramCopy, dir: string): Promise<DumpResult> {
     const { pid, stdioInodes } = copy;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const started = performance.now();
-    const args = [
-      'dump', '-t', String(pid), '-D', dir, '--leave-running', '--display-stats',
-      '-o', 'dump.log', this.opts.verbose ? '-v4' : '-v2',
-      ...stdioInodes.flatMap((ino) => ['--external', `unix[${ino}]`]),
-      ...(this.opts.files ? ['--action-script', filesActionScript()] : []),
-    ];
+    const extra = this.opts.files ? ['--action-script', filesActionScript()] : [];
     const env = this.opts.files ? filesEnv(pid, dir, this.lastDir && fs.existsSync(this.lastDir) ? this.lastDir : undefined, this.opts.files) : {};
-    const res = await runCriu(this.opts.criu, args, env, DUMP_TIMEOUT_MS);
+    const res = await this.criuDump(pid, dir, stdioInodes, extra, env, residentBytes(pid));
     const dumpMs = performance.now() - started;
-    if (res.exitCode !== 0) throw dumpFailure(pid, dir, res, logTail(path.join(dir, 'dump.log')));
+    if (res.exitCode !== 0) {
+      const err = dumpFailure(pid, dir, res, logTail(path.join(dir, 'dump.log')));
+      // A crash checkpoint or the program ending mid-dump is no verdict on criu.
+      if (copy.alive) this.noteFailure('frozen', res.timedOut, err.message);
+      throw err;
+    }
+    this.health.succeeded();
     this.lastDir = dir;
     this.pages.dumped(dir);
     const frozen = /Frozen time:\s*(\d+)\s*us/.exec(String(res.stdout));
-    return { frozenMs: frozen ? Number(frozen[1]) / 1000 : dumpMs, dumpMs, bytes: dirBytes(dir) };
+    return { frozenMs: frozen ? Number(frozen[1]) / 1000 : dumpMs, dumpMs, bytes: dirBytes(dir), saved: true };
   }
 
+  /** One criu dump of the tree at `pid`, left running (or stopped, for a snapshot), under a watchdog. */
+  private criuDump(
+    pid: number, dir: string, stdioInodes: number[], extra: string[], env: NodeJS.ProcessEnv, bytes: number | undefined, signal?: AbortSignal,
+  ): Promise<CriuRun> {
+    return runCriu(this.opts.criu, [
+      'dump', '-t', String(pid), '-D', dir, '--leave-running', ...(leadsSession(pid) ? [] : ['--shell-job']), '--display-stats',
+      '-o', 'dump.log', this.opts.verbose ? '-v4' : '-v2',
+      ...stdioInodes.flatMap((ino) => ['--external', `unix[${ino}]`]),
+      ...extra,
+    ], { ...this.opts.criuEnv, ...env }, dumpTimeoutMs(bytes), { signal, onStart: (sid) => this.opts.track?.(sid) });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Restore
+
   /**
-   * Restores the image in `dir` stopped (--leave-stopped), so the caller can queue signals for the
-   * agent before any user code runs; the caller sends SIGCONT.
+   * A new copy from checkpoint `rec`, left stopped (the caller queues signals for the agent, then sends
+   * SIGCONT): its held snapshot when there is one, else its images (criu restore --leave-stopped).
    */
-  async restore(rec: CheckpointRecord, attempt: number, retried = false): Promise<ProgramCopy> {
+  async restore(rec: CheckpointRecord, attempt: number): Promise<ProgramCopy> {
+    if (this.persisting?.id === rec.id) await this.persisting.done;
+    if (this.pool?.get(rec.id)) {
+      const h = this.pool.wake(rec.id);
+      return this.adopt(new LiveCopy(h.pid, h.channel, { kind: 'watch' }, () => this.spare()));
+    }
+    if (rec.saved === false && !this.saved.has(rec.id)) {
+      throw new AxolotlError(`checkpoint ${rec.id} is gone: it was held in memory only`, 'Pick a checkpoint saved on disk.');
+    }
+    return this.restoreImage(rec, attempt);
+  }
+
+  private async restoreImage(rec: CheckpointRecord, attempt: number, retried = false): Promise<ProgramCopy> {
     const dir = rec.dir!;
     const stdioInodes = rec.stdioInodes;
     const pages = await this.pages.prepare(dir);
@@ -157,16 +311,19 @@ export class CriuBackend implements CheckpointBackend {
     fs.rmSync(pidfile, { force: true });
     const logName = `restore-${attempt}.log`;
     const criuArgs = [
-      this.opts.criu, 'restore', '-D', dir, '-d', '--leave-stopped', '--pidfile', pidfile,
+      this.opts.criu, 'restore', '-D', dir, '-d', '--leave-stopped', ...(shellJob(dir) ? ['--shell-job'] : []), '--pidfile', pidfile,
       '-o', logName, this.opts.verbose ? '-v4' : '-v2',
       // A stdin whose input had ended is a half-closed socket in the image: criu restores it itself
       // (still at end-of-file); handing it a new one instead makes criu hang (criu 4.1).
-      ...stdioInodes.flatMap((ino, fd) => (fd === 0 && rec.stdinClosed ? [] : ['--inherit-fd', `fd[${fd}]:socket:[${ino}]`])),
+      // The wrapper hands criu the new sockets as fds 10-12 (axolotl_restore.py).
+      ...stdioInodes.flatMap((ino, fd) => (fd === 0 && rec.stdinClosed ? [] : ['--inherit-fd', `fd[${10 + fd}]:socket:[${ino}]`])),
     ];
     const child = spawn(this.opts.python, [restoreWrapperPath(), pidfile, ...criuArgs], {
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.opts.criuEnv },
     });
+    if (child.pid !== undefined) this.opts.track?.(child.pid);
     const timeoutMs = restoreTimeoutMs(rec);
     const pid = await awaitRestoredPid(child, timeoutMs);
     pages.done();
@@ -175,7 +332,7 @@ export class CriuBackend implements CheckpointBackend {
       // the other way, after the half-restored task is gone.
       if (!retried) {
         await waitIdsFree([rec.pid], 10_000);
-        return this.restore({ ...rec, stdinClosed: !rec.stdinClosed }, attempt, true);
+        return this.restoreImage({ ...rec, stdinClosed: !rec.stdinClosed }, attempt, true);
       }
       throw new RestoreTimeoutError(
         `criu did not finish restoring checkpoint ${path.basename(dir)} within ${Math.round(timeoutMs / 1000)} s; it was stopped`,
@@ -190,10 +347,20 @@ export class CriuBackend implements CheckpointBackend {
         logTail(path.join(dir, logName)),
       );
     }
-    return new RunningCopy(pid, child, readStdioInodes(pid));
+    // An image of a held snapshot wakes in the agent's snapshot code and asks whether it may run.
+    this.pool?.allowWake(pid);
+    const channel = new StdioChannel(child.stdin!, child.stdout!, child.stderr!, readStdioInodes(pid));
+    return this.adopt(new LiveCopy(pid, channel, { kind: 'wrapper', child }, () => this.spare()));
   }
 
   discard(rec: CheckpointRecord): void {
+    if (this.persisting?.id === rec.id) {
+      this.discarded.add(rec.id);
+      this.persisting.abort.abort();
+    }
+    this.pool?.drop(rec.id);
+    this.dirs.delete(rec.id);
+    this.saved.delete(rec.id);
     if (rec.dir) {
       fs.rmSync(rec.dir, { recursive: true, force: true });
       this.pages.discarded(rec.dir);
@@ -209,7 +376,23 @@ export class CriuBackend implements CheckpointBackend {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.persistTimer) clearTimeout(this.persistTimer);
+    this.persisting?.abort.abort();
+    await this.persisting?.done;
+    this.pool?.close();
     await this.pages.close();
+  }
+
+  /** Processes a kill of the program must spare: its held snapshots. */
+  private spare(): ReadonlySet<number> {
+    return this.pool?.pids() ?? new Set();
+  }
+
+  private adopt(copy: LiveCopy): LiveCopy {
+    this.copies.set(copy.pid, copy);
+    void copy.exited.then(() => this.copies.delete(copy.pid));
+    return copy;
   }
 }
 
@@ -230,4 +413,28 @@ export function logTail(file: string, lines = 15): string {
   } catch {
     return '';
   }
+}
+
+/** `pid` leads its own session (criu needs --shell-job for a task whose session is someone else's). */
+function leadsSession(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === pid;
+  } catch {
+    return true;
+  }
+}
+
+/** The image in `dir` was dumped as a shell job: its root's session was not its own. */
+function shellJob(dir: string): boolean {
+  try {
+    const root = readPstree(dir)[0];
+    return root.sid !== root.pid;
+  } catch {
+    return false;
+  }
+}
+
+function errorLine(dir: string): string | undefined {
+  return logTail(path.join(dir, 'dump.log')).split('\n').filter((l) => /Error/.test(l)).pop();
 }

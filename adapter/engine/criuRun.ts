@@ -16,9 +16,13 @@ export interface CriuRun {
  * seen stopped under ptrace, holding our pipes, so waiting for them never ended). Those are SIGKILLed
  * with the group when criu fails, and after `timeoutMs` criu is too.
  */
-export function runCriu(cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number): Promise<CriuRun> {
+export function runCriu(
+  cmd: string, args: string[], env: NodeJS.ProcessEnv, timeoutMs: number,
+  opts: { signal?: AbortSignal; onStart?: (pid: number) => void } = {},
+): Promise<CriuRun> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    if (child.pid !== undefined) opts.onStart?.(child.pid);
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -30,10 +34,13 @@ export function runCriu(cmd: string, args: string[], env: NodeJS.ProcessEnv, tim
       try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
     };
     const timer = setTimeout(() => { timedOut = true; killGroup(); }, timeoutMs);
+    const abort = () => killGroup();
+    opts.signal?.addEventListener('abort', abort, { once: true });
     const finish = (exitCode: number | undefined, signal: string | undefined) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', abort);
       child.stdout!.destroy();
       child.stderr!.destroy();
       resolve({ exitCode, signal, stdout, stderr, timedOut });

@@ -1,7 +1,7 @@
 // `axolotl doctor`: what this machine offers for checkpointing and, for each problem, how to fix it.
 import os from 'node:os';
 import { execa } from 'execa';
-import { criuCandidates, probeCriu, type CriuStatus } from './criuLocator';
+import { criuCandidates, criuCheck, criuStatus, whyNot, type CriuStatus } from './criuLocator';
 import { HELPER_CRIU, HELPER_PATH, helperChecks } from './helperBackend';
 import { pythonDir } from './paths';
 
@@ -28,28 +28,48 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<D
   const items: DoctorItem[] = [];
   items.push({ name: 'kernel', ok: true, detail: `${os.type()} ${os.release()} (${os.arch()})` });
 
-  const statuses = await Promise.all(criuCandidates(env).map((c) => probeCriu(c)));
-  const working = statuses.find((s) => s.checkOk);
+  const root = process.getuid?.() === 0;
+  // A criu is trusted only after a real dump and restore here (criuProbe.ts), which needs root.
+  const candidates = criuCandidates(env);
+  const statuses: CriuStatus[] = [];
+  if (root) {
+    for (const c of candidates) {
+      const st = await criuStatus(c, env);
+      statuses.push(st);
+      if (st.works) break;
+    }
+  }
+  const working = statuses.find((s) => s.works);
   if (working) {
-    items.push({ name: 'criu', ok: true, detail: `${working.path} (version ${working.version ?? '?'}): criu check passed` });
-  } else if (statuses.length === 0) {
+    const p = working.proof;
+    items.push({
+      name: 'criu', ok: true,
+      detail: `${working.path} (version ${working.version ?? '?'}): passed a real dump and restore on this kernel` +
+        `${Object.keys(p.env).length ? ` with ${Object.entries(p.env).map(([k, v]) => `${k}=${v}`).join(' ')} (no hardware breakpoints)` : ''}` +
+        `${p.cached ? ' (proof cached for this kernel and criu)' : ` in ${p.ms} ms`}`,
+    });
+  } else if (candidates.length === 0) {
     items.push({
       name: 'criu', ok: false, detail: 'criu not found',
-      fix: 'Run `npm run setup` (scripts/install-criu.sh) to install criu 4.1 into a private prefix, or set AXOLOTL_CRIU.',
+      fix: 'Run `npm run setup` (scripts/install-criu.sh) to install a criu proven on this kernel into a private prefix, or set AXOLOTL_CRIU.',
     });
+  } else if (!root) {
+    items.push({ name: 'criu', ok: false, optional: true, detail: `${candidates[0]}: not proven (a real dump needs root)` });
   } else {
     const s = statuses[0];
-    const vdso = /vDSO/i.test(s.checkOutput);
+    const check = await criuCheck(s.path, env);
+    const vdso = /vDSO/i.test(check.output);
     items.push({
       name: 'criu', ok: false,
-      detail: `${s.path} (version ${s.version ?? '?'}): criu check failed: ${lastLine(s.checkOutput)}`,
+      detail: check.ok
+        ? `criu ${s.version ?? '?'} at ${s.path} passes \`criu check\` but cannot checkpoint on this kernel: ${s.proof.error ?? '?'} (at ${s.proof.stage ?? '?'})`
+        : `${whyNot(s)}; \`criu check\` fails too: ${lastLine(check.output)}`,
       fix: vdso
-        ? `criu ${s.version ?? ''} predates kernel ${os.release()} (vDSO layout changed in 6.13); run scripts/install-criu.sh to get criu 4.1.`
-        : 'Run `criu check` to see the failing feature; scripts/install-criu.sh installs a known-good criu 4.1.',
+        ? `criu ${s.version ?? ''} predates kernel ${os.release()} (vDSO layout changed in 6.13); run scripts/install-criu.sh, which keeps the first criu that passes a real dump and restore here.`
+        : 'Run scripts/install-criu.sh: it tries the system\'s, trixie\'s and sid\'s criu and keeps the first that passes a real dump and restore here (sid\'s 4.2 works where 4.1 hangs). Until then Axolotl uses fork snapshots.',
     });
   }
 
-  const root = process.getuid?.() === 0;
   // Not root: criu runs through the pkexec helper (as this user, with three capabilities).
   const helper = root ? [] : helperChecks();
   const helperReady = !root && helper.every((c) => c.ok || c.optional);

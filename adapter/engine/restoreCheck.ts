@@ -82,8 +82,9 @@ function decodePstreeEntry(b: Buffer): PstreeEntry {
   return e;
 }
 
-/** pid and all its descendants (threads' children included), as /proc shows them now. */
-export function processTree(root: number): number[] {
+/** pid and all its descendants (threads' children included), as /proc shows them now; `skip` and
+ *  their descendants left out. */
+export function processTree(root: number, skip: ReadonlySet<number> = new Set()): number[] {
   const pids = [root];
   for (let i = 0; i < pids.length; i++) {
     let tids: string[] = [];
@@ -92,7 +93,7 @@ export function processTree(root: number): number[] {
       try {
         for (const c of fs.readFileSync(`/proc/${pids[i]}/task/${tid}/children`, 'utf8').split(/\s+/)) {
           const n = Number(c);
-          if (c && !pids.includes(n)) pids.push(n);
+          if (c && !skip.has(n) && !pids.includes(n)) pids.push(n);
         }
       } catch { /* gone */ }
     }

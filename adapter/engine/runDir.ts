@@ -56,7 +56,8 @@ export function writeCheckpointRecord(rec: CheckpointRecord): void {
   fs.writeFileSync(path.join(rec.dir!, 'axolotl.json'), JSON.stringify(rec, null, 2) + '\n');
 }
 
-/** Kept checkpoints of a run, oldest first (folders without a record are incomplete dumps). */
+/** Checkpoints of a run saved on disk, oldest first (folders without a record are incomplete dumps;
+ *  those held only in memory by their session are gone with it). */
 export function listCheckpoints(runDir: string): CheckpointRecord[] {
   const base = path.join(runDir, 'checkpoints');
   if (!fs.existsSync(base)) return [];
@@ -68,7 +69,7 @@ export function listCheckpoints(runDir: string): CheckpointRecord[] {
       out.push({ ...(JSON.parse(fs.readFileSync(file, 'utf8')) as CheckpointRecord), dir: path.join(base, name) });
     } catch { /* a corrupt record is not a checkpoint */ }
   }
-  return out.sort((a, b) => a.id - b.id);
+  return out.filter((c) => c.saved !== false).sort((a, b) => a.id - b.id);
 }
 
 export function deleteCheckpoint(rec: Checkpoint): void {

@@ -236,6 +236,8 @@ export interface RewindContext {
   backend: string;
   /** the program was given input on stdin */
   stdinUsed?: boolean;
+  /** the engine's own processes among the program's children (its held fork snapshots) */
+  engineOwned?: ReadonlySet<number>;
 }
 
 function short(files: string[]): string {
@@ -250,7 +252,7 @@ export function describeRewind(ctx: RewindContext): RewindNotice {
   if (ctx.outputSince > 0) items.push(`output already printed (${formatSize(ctx.outputSince)} since checkpoint ${ctx.checkpointId}) stays printed`);
   if (ctx.stdinUsed) items.push('input the program read from stdin after the checkpoint is not read again');
   if (ctx.pid !== undefined) {
-    const tree = processTree(ctx.pid);
+    const tree = processTree(ctx.pid, ctx.engineOwned);
     const kids = tree.slice(1);
     if (kids.length) {
       items.push(`child process${kids.length > 1 ? 'es' : ''} ${kids.slice(0, 5).join(', ')}${kids.length > 5 ? '…' : ''}: ${ctx.backend === 'fork' ? 'stopped, not part of the snapshot' : 'stopped; what they did stays done'}`);

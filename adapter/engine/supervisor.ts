@@ -14,8 +14,9 @@ import {
   checkpointDir, createRunDir, deleteCheckpoint, listCheckpoints, readRunInfo, writeCheckpointRecord, writeRunInfo,
   type CheckpointRecord, type RunInfo,
 } from './runDir';
-import type { CheckpointBackend, ProgramCopy } from './backend';
+import type { BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
 import { checkRestorable, explainRestoreFailure, killSession, processTree, threadIds, waitIdsFree } from './restoreCheck';
+import { SessionKeeper } from './sessionKeeper';
 import { describeRewind, putBackFiles, saveFilesNow, type FileSaveOptions } from './sideEffects';
 import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
 
@@ -34,6 +35,8 @@ const STDERR_TAIL = 64 * 1024;
 export interface SupervisorDeps {
   /** the criu command, for the default backend (criu run directly, as root) */
   criu?: string;
+  /** environment that criu needs here (criuProbe.ts) */
+  criuEnv?: Record<string, string>;
   /** another backend (the pkexec helper, fork snapshots); given the resolved interpreter */
   backend?: (python: string) => CheckpointBackend;
 }
@@ -44,6 +47,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private channel?: AgentChannel;
   private backend?: CheckpointBackend;
   private log?: EngineLog;
+  /** ends whatever this run started if the engine dies without stopping it (sessionKeeper.ts) */
+  private keeper?: SessionKeeper;
   private interpreter?: Interpreter;
   private timer?: NodeJS.Timeout;
   /** the wait between checkpoints: the interval, longer when dumps are slow (adaptiveInterval.ts) */
@@ -109,6 +114,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const [cmd, args] = this.command();
     this.note('info', `run dir ${this.runDir}; starting ${cmd} ${args.join(' ')}`);
     const copy = await this.backend!.launch(cmd, args, this.opts.cwd, this.childEnv());
+    this.keeper?.track(copy.pid);
     this.adopt(copy);
     this.state = 'running';
     this.emit('started', { pid: copy.pid, runDir: this.runDir, backend: this.backend!.kind });
@@ -144,17 +150,21 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       }
     }
     this.log = new EngineLog(this.opts.logFile ?? path.join(this.runDir, 'engine.log'));
+    this.keeper = new SessionKeeper(this.interpreter.executable);
     if (this.deps.backend) {
       this.backend = this.deps.backend(this.interpreter.executable);
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
       this.backend = new CriuBackend({
-        criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving(),
-        // The agent can fork a snapshot for criu to dump: the program pauses for the fork, not the dump.
-        forkDumps: this.opts.agent && process.env.AXOLOTL_FORK_DUMPS !== '0',
+        criu: this.deps.criu, criuEnv: this.deps.criuEnv, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving(),
+        // Rewind points are fork snapshots held in memory; criu saves some of them beside the program.
+        snapshots: this.opts.agent && process.env.AXOLOTL_SNAPSHOTS !== '0',
+        memory: this.opts.snapshotMemory, intervalS: this.opts.interval,
         log: (level, message) => this.note(level, message),
+        track: (sid) => this.keeper?.track(sid),
       });
     }
+    this.backend.attach?.(this.backendEvents());
     if (this.opts.agent) {
       this.channel = new AgentChannel((m) => this.onAgentMessage(m), info?.socketPath);
       this.channel.on('error', (e) => this.note('warn', `agent channel: ${e.message}`));
@@ -183,12 +193,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       const rec = this.kept.find((c) => c.id === id);
       if (!rec) throw new AxolotlError(`no checkpoint ${id} is kept`, `Kept: ${this.kept.map((c) => c.id).join(', ') || 'none'}.`);
       const before = this.state;
+      await this.backend!.prepareRestore?.();
       const live = this.current?.alive ? this.current : undefined;
       // Refused while the program is still there: images gone or damaged, a process ID taken.
-      const held = checkRestorable(rec, this.backend!.kind, live ? threadIds(processTree(live.pid)) : []);
+      // A checkpoint held in memory is woken, not read from images.
+      const fromImages = this.backend!.kind === 'criu' && !this.backend!.holds?.(id);
+      const held = checkRestorable(rec, fromImages ? 'criu' : 'fork', live ? threadIds(processTree(live.pid)) : []);
       const notice = describeRewind({
         checkpointId: id, pid: live?.pid, stdioInodes: live?.stdioInodes ?? [], dir: rec.dir, backend: this.backend!.kind,
-        stdinUsed: this.stdinBytes > 0,
+        stdinUsed: this.stdinBytes > 0, engineOwned: this.backend!.heldPids?.(),
         outputSince: live ? Math.max(0, this.outputBytes - (this.outputAt.get(id) ?? this.outputBytes)) : 0,
       });
       this.note('info', notice.text);
@@ -229,6 +242,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         throw err;
       }
       this.logRestore(rec);
+      this.keeper?.track(copy.pid);
       this.outputBytes = this.outputAt.get(id) ?? 0;
       // Input that ended stays ended: a copy restored with a fresh stdin gets end-of-file at once.
       if (rec.stdinClosed) this.stdinGone.add(copy);
@@ -311,7 +325,10 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     // Children the program left behind in its session (it was started as a session leader) end with it.
     if (this.current) killSession(this.current.pid);
     await this.backend?.close();
+    // Checkpoints held only in memory are gone with the session.
+    for (const c of this.kept) if (c.saved === false) deleteCheckpoint(c);
     this.channel?.close();
+    this.keeper?.close();
     this.log?.close();
   }
 
@@ -385,10 +402,13 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   }
 
   private onAgentMessage(msg: AgentMessage): EngineReply {
-    // A snapshot message is the answer a fork-snapshot dump waits for, not talk that spoils it.
-    if (msg.type !== 'snapshot') this.agentMessages++;
+    // Snapshots and their wake-ups are not talk that spoils a dump.
+    if (msg.type !== 'snapshot' && msg.type !== 'wake') this.agentMessages++;
     this.backend?.onAgentMessage?.(msg);
     switch (msg.type) {
+      case 'wake':
+        // Only a copy the backend continued on purpose may run (snapshotPool.ts).
+        return { type: this.backend?.wakeVerdict?.(msg.pid) ?? 'stop' };
       case 'hello':
         this.agentReady = true;
         this.note('debug', `agent ready in process ${msg.pid} (Python ${msg.python}, generation ${msg.generation})`);
@@ -507,7 +527,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const stdinClosed = this.stdinGone.has(copy) || copy.stdin.destroyed;
     let res;
     try {
-      res = await this.backend!.dump(copy, dir, { atCrash });
+      res = await this.backend!.dump(copy, dir, { id, atCrash });
     } catch (e) {
       deleteCheckpoint({ dir } as CheckpointRecord);
       // Not failures, and the next interval tries again: the copy exited or was replaced meanwhile (criu
@@ -536,10 +556,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       id, time: Date.now(), bytes: res.bytes, frozenMs: res.frozenMs, dumpMs: res.dumpMs,
       generation: this.generation, atCrash: atCrash || undefined, lastOutput: lastOutput || undefined,
       backend: this.backend!.kind, dir, stdioInodes: copy.stdioInodes, pid: res.pid ?? copy.pid,
+      inMemory: !!res.inMemory, saved: res.saved ?? !res.inMemory,
       ...(stdinClosed ? { stdinClosed } : {}),
     };
     this.outputAt.set(id, outputBefore);
-    if (this.backend!.kind === 'fork') {
+    if (res.inMemory) {
       // Snapshots share open files with the live program: save them now, best effort.
       const problem = saveFilesNow(copy.pid, dir, this.lastFilesDir, this.fileSaving());
       if (problem) this.note('warn', `checkpoint ${id}: open files not saved: ${problem}`);
@@ -572,6 +593,35 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.kept = this.kept.filter((k) => k !== c);
       this.emit('checkpointDeleted', c);
     }
+  }
+
+  /** Changes to checkpoints after they were taken: a held snapshot saved to disk, or let go. */
+  private backendEvents(): BackendEvents {
+    return {
+      saved: (id, info) => {
+        const rec = this.kept.find((c) => c.id === id);
+        if (!rec) return;
+        rec.saved = true;
+        rec.bytes = info.bytes;
+        writeCheckpointRecord(rec);
+        this.note('debug', `checkpoint ${id} saved: ${(info.bytes / 1e6).toFixed(1)} MB in ${info.dumpMs.toFixed(0)} ms`);
+        this.emit('checkpointUpdated', rec);
+      },
+      released: (id, why) => {
+        const rec = this.kept.find((c) => c.id === id);
+        if (!rec) return;
+        rec.inMemory = false;
+        this.note('debug', `checkpoint ${id} is no longer held in memory: ${why}`);
+        if (rec.saved) {
+          writeCheckpointRecord(rec);
+          this.emit('checkpointUpdated', rec);
+          return;
+        }
+        this.kept = this.kept.filter((c) => c !== rec);
+        deleteCheckpoint(rec);
+        this.emit('checkpointDeleted', rec);
+      },
+    };
   }
 
   /** A timed checkpoint failed: say so once per kind of failure, with the advice; log the rest. */

@@ -21,6 +21,8 @@ export interface RunOptions {
   pauseBudget?: number;
   /** keep at most this many checkpoints (ring buffer); undefined = unlimited */
   maxSaves?: number;
+  /** how much memory the fork snapshots held as rewind points may cost (default: 1x the program's size) */
+  snapshotMemory?: { bytes?: number; rssFactor?: number };
   /** parent of the run folders; default `<script dir>/.axolotl` */
   workingDir: string;
   backend: BackendKind;
@@ -54,6 +56,10 @@ export interface Checkpoint {
   backend: 'criu' | 'fork';
   /** image folder (criu) */
   dir?: string;
+  /** held in memory as a stopped fork snapshot: a rewind wakes it in milliseconds */
+  inMemory?: boolean;
+  /** its criu images are on disk: it survives the session (`axolotl restore`) */
+  saved?: boolean;
 }
 
 export interface OutputEvent {
@@ -92,8 +98,10 @@ export interface ExitEvent {
 export interface EngineEvents {
   started: [{ pid: number; runDir: string; backend: 'criu' | 'fork' | 'none' }];
   checkpoint: [Checkpoint];
-  /** a checkpoint left the ring buffer */
+  /** a checkpoint left the ring buffer, or its in-memory snapshot was let go before it was saved */
   checkpointDeleted: [Checkpoint];
+  /** a checkpoint changed where it is kept (saved to disk, no longer held in memory) */
+  checkpointUpdated: [Checkpoint];
   output: [OutputEvent];
   crash: [CrashEvent];
   restored: [RestoredEvent];

@@ -6,6 +6,10 @@ exits 0 and the program's exit status is lost. As a child subreaper we adopt the
 criu exits, reap it at once and exit with its real status (code, or 128 + signal, like a shell).
 
 Usage: axolotl_restore.py PIDFILE CRIU-COMMAND...
+Our fds 0-2 (the engine's new sockets for the restored program) reach criu as fds 10-12, for its
+--inherit-fd fd[10..12] options; criu's own stdio is /dev/null (it logs to its -o file, and nothing of
+criu's may end up in the program's output). criu's own fd 0 must not be one of the sockets either: a
+shell job's restore puts its stdin aside, and fails on one it has already handed to --inherit-fd.
 Writes "pid <N>\\n" to fd 3 (when open) as soon as the task exists. Standard library only.
 """
 import ctypes
@@ -16,6 +20,7 @@ import sys
 
 PR_SET_CHILD_SUBREAPER = 36
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+INHERITED = 10  # criu finds the program's sockets at fds 10, 11 and 12
 
 
 def main():
@@ -24,8 +29,11 @@ def main():
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         sys.stderr.write("axolotl: cannot become a child subreaper (errno %d)\n" % ctypes.get_errno())
         return 125
-    # criu gets our stdio (the engine's new sockets) as fds 0-2 and nothing else.
-    rc = subprocess.call(command, close_fds=True)
+    for fd in (0, 1, 2):
+        os.dup2(fd, INHERITED + fd, inheritable=True)
+    with open(os.devnull, "r+b") as devnull:
+        rc = subprocess.call(command, stdin=devnull, stdout=devnull, stderr=devnull, close_fds=True,
+                             pass_fds=tuple(INHERITED + fd for fd in (0, 1, 2)))
     if rc != 0:
         return 125 if rc < 0 else min(rc, 125)
     with open(pidfile) as f:

@@ -134,6 +134,7 @@ export class AxolotlSession extends LoggingDebugSession {
       if (s.pid) this.head('running', s.pid);
     });
     sup.on('checkpoint', (c) => this.timeline({ type: 'checkpoint', change: 'added', checkpoint: checkpointInfo(c) }));
+    sup.on('checkpointUpdated', (c) => this.timeline({ type: 'checkpoint', change: 'added', checkpoint: checkpointInfo(c) }));
     sup.on('checkpointDeleted', (c) => this.timeline({ type: 'checkpoint', change: 'deleted', id: c.id }));
     // Before a rewind: what it cannot undo, in the Debug Console and on the timeline.
     sup.on('rewind', (n) => {

@@ -254,9 +254,35 @@ for line in sys.stdin:
 '''
 
 
+def _state(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def _wait_state(pid, states, seconds=4.0):
+    for _ in range(int(seconds / 0.02)):
+        if _state(pid) in states:
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def test_fork_snapshot(py):
+    """A snapshot stays stopped until the engine says go: a SIGCONT alone (criu resuming a task it
+    dumps, an orphaned process group) makes it ask, and on "stop" it stops again without running."""
     d = fe.materialize({"main.py": FORK_PROG})
-    eng = fe.FakeEngine(lambda m: {"type": "continue"} if m.get("type") == "poll" else {"type": "ok"})
+    verdict = {"wake": "stop"}
+
+    def decide(m):
+        if m.get("type") == "poll":
+            return {"type": "continue"}
+        if m.get("type") == "wake":
+            return {"type": verdict["wake"]}
+        return {"type": "ok"}
+    eng = fe.FakeEngine(decide)
     child = None
     try:
         env = fe.agent_env(eng.path, {"AXOLOTL_BACKEND": "fork"})
@@ -271,19 +297,61 @@ def test_fork_snapshot(py):
         proc.stdin.write(b"a\n")
         proc.stdin.flush()
         check(proc.stdout.readline() == b"got a\n", "parent runs on")
-        stopped = False
-        for _ in range(100):  # the child stops itself right after fork
-            with open("/proc/%d/stat" % child) as fh:
-                if fh.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
-                    stopped = True
-                    break
-            time.sleep(0.02)
-        check(stopped, "snapshot child not stopped")
+        check(_wait_state(child, ("T", "t")), "snapshot child not stopped")
+        # woken by somebody else: it asks, is told to wait, and stops again having run nothing
+        os.kill(child, signal.SIGCONT)
+        check(eng.wait_for(lambda m: m.get("type") == "wake" and m.get("pid") == child), "child asked")
+        check(_wait_state(child, ("T", "t")), "snapshot child did not stop again after 'stop'")
+        check(not [m for m in eng.messages if m.get("pid") == child and m.get("type") in ("hello", "poll")],
+              "a snapshot told to stop ran on")
+        # woken on purpose
+        verdict["wake"] = "go"
         os.kill(child, signal.SIGCONT)
         check(eng.wait_for(lambda m: m.get("type") == "hello" and m.get("pid") == child), "child hello")
         check(eng.wait_for(lambda m: m.get("type") == "poll" and m.get("pid") == child), "child poll")
         proc.communicate(timeout=20)
         check(proc.returncode == 0, "rc")
+    finally:
+        if child:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except OSError:
+                pass
+        eng.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+SNAP_PROG = '''import atexit, sys
+atexit.register(lambda: open("atexit.txt", "a").write("atexit\\n"))
+sys.stdout.write("buffered, not flushed")
+print("ready", file=sys.stderr, flush=True)
+sys.stdin.readline()
+'''
+
+
+def test_snapshot_without_engine(py):
+    """A snapshot woken when no engine is there leaves at once: no user code, no atexit, no flush."""
+    d = fe.materialize({"main.py": SNAP_PROG})
+    eng = fe.FakeEngine(lambda m: {"type": "continue"} if m.get("type") == "poll" else {"type": "ok"})
+    child = None
+    try:
+        env = fe.agent_env(eng.path, {"AXOLOTL_BACKEND": "fork", "PYTHONUNBUFFERED": ""})
+        env.pop("PYTHONUNBUFFERED", None)
+        proc = subprocess.Popen([py, "-m", "axolotl_agent", "main.py"], cwd=d, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        check(proc.stderr.readline() == b"ready\n", "ready")
+        os.kill(proc.pid, signal.SIGUSR2)
+        snap = eng.wait_for(lambda m: m.get("type") == "snapshot")
+        child = snap["pid"]
+        check(_wait_state(child, ("T", "t")), "snapshot child not stopped")
+        eng.close()
+        os.kill(child, signal.SIGCONT)
+        check(_wait_state(child, ("Z", None)), "a snapshot with no engine to ask did not leave")
+        proc.stdin.write(b"\n")
+        out, _ = proc.communicate(timeout=20)
+        check(out == b"buffered, not flushed", "the live program's output: %r" % out)
+        with open(os.path.join(d, "atexit.txt")) as fh:
+            check(fh.read() == "atexit\n", "atexit ran in the snapshot, or not in the program")
     finally:
         if child:
             try:
@@ -329,6 +397,7 @@ def main():
         jobs.append((label, exe, "restore_swap", test_restore_swap))
         jobs.append((label, exe, "auto_restart_old_frame", test_auto_restart_old_frame))
         jobs.append((label, exe, "fork_snapshot", test_fork_snapshot))
+        jobs.append((label, exe, "snapshot_without_engine", test_snapshot_without_engine))
     if a.k:
         jobs = [j for j in jobs if a.k in j[2]]
     passed = failed = 0

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { findCriu } from '../../adapter/engine/criuLocator';
+import { findCriu, whyNot } from '../../adapter/engine/criuLocator';
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { RunOptions } from '../../adapter/engine/types';
 
@@ -16,7 +16,7 @@ let criuPath: string | undefined;
 export async function requireCriu(): Promise<string> {
   if (criuPath) return criuPath;
   const st = await findCriu();
-  if (!st?.checkOk) throw new Error(`no working criu (${st?.path ?? 'none found'}); run scripts/install-criu.sh`);
+  if (!st?.works) throw new Error(`no criu that works here (${st ? whyNot(st) : "none found"}); run scripts/install-criu.sh`);
   return (criuPath = st.path);
 }
 

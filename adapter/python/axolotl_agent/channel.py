@@ -77,7 +77,7 @@ def poll(crashed):
 
 def send_exit(code):
     if S.active:
-        if S.config.backend == "fork" or S.config.fork_dumps:
+        if S.config.snapshots:
             # A snapshot request may still be on its way; Python's finalization would put SIGUSR2 back
             # to its default action and the program would die of it (status 140) instead of exiting.
             try:
@@ -161,6 +161,8 @@ def _snapshot_warnings():
         for tid in os.listdir("/proc/self/task"):
             with open("/proc/self/task/%s/children" % tid) as fh:
                 kids += fh.read().split()
+        # our own snapshots, held by the engine, are not the program's children
+        kids = [k for k in kids if int(k) not in S.snapshot_children]
         if kids:
             warnings.append("child processes alive: " + " ".join(kids))
     except OSError:
@@ -214,7 +216,7 @@ def _on_usr2(signum, frame):
 
 
 def _reap_snapshots(signum=None, frame=None):
-    """Reaps the snapshots criu has dumped and killed (only those: the user's children are theirs)."""
+    """Reaps the snapshots the engine has let go of (only those: the user's children are theirs)."""
     for pid in list(S.snapshot_children):
         try:
             done = os.waitpid(pid, os.WNOHANG)[0]
@@ -226,9 +228,53 @@ def _reap_snapshots(signum=None, frame=None):
             S.snapshot_children.discard(pid)
 
 
+def _await_go(seq):
+    """Keeps this fork snapshot stopped until the engine wakes it on purpose; returns the signal mask
+    to put back. A SIGCONT alone is no go: criu may resume a task it dumps, and the kernel continues
+    stopped members of a process group that becomes orphaned. So every wake-up asks the engine, which
+    answers "go" only for a copy it woke itself; "stop" means wait again, and anything else (no engine)
+    means leave at once, without running user code, atexit handlers or buffered-output flushes.
+    Signals stay blocked meanwhile: no handler of the program's may run in a copy that is not live."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set(signal.valid_signals()) - {signal.SIGKILL, signal.SIGSTOP})
+    while True:
+        os.kill(os.getpid(), signal.SIGSTOP)
+        verdict = _ask_wake(seq)
+        if verdict == "go":
+            return mask
+        if verdict != "stop":
+            os._exit(0)
+
+
+def _ask_wake(seq):
+    """The engine's verdict on this wake-up ("go", "stop"), or None when it is gone. A slow engine is
+    asked again: only a refused connection means there is nobody to wake us on purpose."""
+    import json
+    import socket
+    msg = (json.dumps({"type": "wake", "pid": os.getpid(), "seq": seq}) + "\n").encode("utf-8")
+    for _ in range(20):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.settimeout(REPLY_TIMEOUT)
+            s.connect(S.config.socket or "")
+            s.sendall(msg)
+            buf = b""
+            while b"\n" not in buf:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return None
+                buf += chunk
+            return json.loads(buf.split(b"\n", 1)[0].decode("utf-8")).get("type")
+        except socket.timeout:
+            continue
+        except (OSError, ValueError):
+            return None
+        finally:
+            s.close()
+    return None
+
+
 def take_snapshot():
-    if S.config.fork_dumps:
-        _reap_snapshots()
+    _reap_snapshots()
     S.snapshot_seq += 1
     seq = S.snapshot_seq
     warnings = _snapshot_warnings()
@@ -245,16 +291,9 @@ def take_snapshot():
     offsets = _write_offsets()
     pid = os.fork()
     if pid == 0:
-        if S.config.fork_dumps:
-            # criu dumps this copy on its own: it must lead its own session (as the program does).
-            try:
-                os.setsid()
-            except OSError:
-                pass
-            S.snapshot_children = set()
+        S.snapshot_children = set()
         # The SIGUSR2 queued for a woken snapshot (fork a replacement) must wait for the offsets.
-        blocked = offsets and signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
-        os.kill(os.getpid(), signal.SIGSTOP)
+        mask = _await_go(seq)
         # Woken: the engine has put the files back as it saved them just after the fork, but the
         # offsets are shared with the copy that ran on: move them back, and cut what was written
         # between the fork and the engine's copy.
@@ -265,8 +304,7 @@ def take_snapshot():
                 os.lseek(fd, pos, os.SEEK_SET)
             except OSError:
                 pass
-        if offsets:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         # Continued by the engine: this copy is now the live program (like after a restore).
         if S.crashed or S.busy:
             hello()
@@ -275,8 +313,7 @@ def take_snapshot():
             poll_and_swap()  # polls, swaps a newer generation in, then says hello
         return
     pause_ms = (time.perf_counter() - started) * 1000.0  # what the program itself lost to the fork
-    if S.config.fork_dumps:
-        S.snapshot_children.add(pid)
+    S.snapshot_children.add(pid)
     # Not waiting for the engine's reply: the program runs on as soon as the message is sent.
     try:
         request({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "pauseMs": pause_ms,
@@ -289,9 +326,9 @@ def install_signals():
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGUSR1, _on_usr1)
-    if S.config.backend == "fork" or S.config.fork_dumps:
+    if S.config.snapshots:
         signal.signal(signal.SIGUSR2, _on_usr2)
-    if S.config.fork_dumps and signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, None):
-        # Dumped snapshots die at once; reaping them frees their PIDs for a restore. A program that
-        # sets its own SIGCHLD handler replaces this one: its snapshots are then reaped at the next.
+    if S.config.snapshots and signal.getsignal(signal.SIGCHLD) in (signal.SIG_DFL, None):
+        # Snapshots the engine drops are killed; reaping them frees their PIDs for a restore. A program
+        # that sets its own SIGCHLD handler replaces this one: its snapshots are then reaped at the next.
         signal.signal(signal.SIGCHLD, _reap_snapshots)

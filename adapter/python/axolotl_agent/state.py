@@ -34,8 +34,9 @@ class Config:
         env = os.environ
         self.socket = env.get("AXOLOTL_SOCKET") or None
         self.backend = env.get("AXOLOTL_BACKEND", "none")
-        # criu dumps a fork snapshot instead of the program: the program pauses only for the fork
-        self.fork_dumps = env.get("AXOLOTL_FORK_DUMPS") == "1"
+        # SIGUSR2 asks for a fork snapshot: the fork backend's checkpoints, and the criu backend's
+        # rewind points (which criu persists beside the running program)
+        self.snapshots = self.backend == "fork" or env.get("AXOLOTL_SNAPSHOTS") == "1"
         self.cache_dir = env.get("AXOLOTL_CACHE_DIR") or None
         try:
             self.generation = int(env.get("AXOLOTL_GENERATION", "0"))
@@ -60,7 +61,7 @@ class State:
         self.program = None        # runner.Program of the main script
         self.tail = None           # report.OutputTail when output is teed
         self.snapshot_seq = 0
-        self.snapshot_children = set()  # fork snapshots criu dumps and kills: ours to reap
+        self.snapshot_children = set()  # fork snapshots the engine holds and later kills: ours to reap
 
     @property
     def active(self):

@@ -1,0 +1,37 @@
+// The guarantee that no program, snapshot, criu or restored copy outlives its session, whatever ends
+// the engine (SIGKILL, a test timeout, an editor crash): a small keeper process
+// (adapter/python/axolotl_keeper.py), started first, learns the session of everything the engine
+// starts and, when its stdin ends because the engine is gone, kills every process in those sessions.
+// On an orderly stop the engine has already ended them all; the keeper then finds nothing.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pythonDir } from './paths';
+
+export class SessionKeeper {
+  private readonly child?: ChildProcess;
+
+  constructor(python: string) {
+    const exe = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : python;
+    try {
+      // Its own session: a Ctrl-C or a kill of the engine's process group does not reach it.
+      this.child = spawn(exe, [path.join(pythonDir(), 'axolotl_keeper.py')], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+      this.child.on('error', () => undefined);
+      this.child.stdin!.on('error', () => undefined);
+      this.child.unref();
+      (this.child.stdin as unknown as { unref?: () => void }).unref?.();
+    } catch {
+      this.child = undefined; // without it only a SIGKILLed engine leaves processes behind
+    }
+  }
+
+  /** The process `sid` leads a session of the engine's: end that session with the engine. */
+  track(sid: number): void {
+    if (sid > 1) this.child?.stdin?.write(`sid ${sid}\n`);
+  }
+
+  /** The engine has ended everything itself: the keeper sweeps once more and exits. */
+  close(): void {
+    this.child?.stdin?.end();
+  }
+}

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
+import { parseSnapshotMemory } from '../engine/forkBackend';
 import { AxolotlError, type BackendKind, type RunOptions } from '../engine/types';
 
 export interface CliRunOptions extends RunOptions {
@@ -23,6 +24,8 @@ export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
   --pause-budget PCT     most of the run spent frozen by checkpoints; the interval grows to stay
                          under it (default 2 without --interval; 0 = every interval, whatever it costs)
   --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited)
+  --snapshot-memory SIZE memory the fork snapshots held as rewind points may cost: 1x (the
+                         program's size, default), 1.5x, or an amount (512M, 2G); oldest go first
   --working-dir DIR      where run folders go (default .axolotl/ next to the script)
   --log FILE             engine log, including criu's logs (default <run dir>/engine.log)
   --python PATH          interpreter (default python3)
@@ -58,6 +61,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
       allowPositionals: false,
       options: {
         interval: { type: 'string' }, 'pause-budget': { type: 'string' }, 'max-saves': { type: 'string' }, 'working-dir': { type: 'string' },
+        'snapshot-memory': { type: 'string' },
         log: { type: 'string' }, python: { type: 'string' }, backend: { type: 'string' },
         'normal-run': { type: 'boolean' }, 'no-agent': { type: 'boolean' }, 'no-repair': { type: 'boolean' },
         model: { type: 'string' }, 'base-url': { type: 'string' }, 'max-repairs': { type: 'string' },
@@ -87,6 +91,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
     pauseBudget: v['pause-budget'] !== undefined ? percent('--pause-budget', v['pause-budget'])
       : v.interval === undefined ? DEFAULT_PAUSE_BUDGET : 0,
     maxSaves: v['max-saves'] === undefined ? undefined : wholeNumber('--max-saves', v['max-saves'], 1),
+    snapshotMemory: v['snapshot-memory'] === undefined ? undefined : memory('--snapshot-memory', v['snapshot-memory']),
     workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, '.axolotl')),
     backend,
     agent: !v['no-agent'],
@@ -104,7 +109,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
 }
 
 function takesValue(flag: string | undefined): boolean {
-  return !!flag && ['--interval', '--pause-budget', '--max-saves', '--working-dir', '--log', '--python', '--backend', '--model',
+  return !!flag && ['--interval', '--pause-budget', '--max-saves', '--snapshot-memory', '--working-dir', '--log', '--python', '--backend', '--model',
     '--base-url', '--max-repairs', '--resume'].includes(flag);
 }
 
@@ -124,6 +129,12 @@ function percent(flag: string, s: string): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n < 0 || n > 100) throw new AxolotlError(`${flag} must be a percentage from 0 to 100, got "${s}"`);
   return n / 100;
+}
+
+function memory(flag: string, s: string): RunOptions['snapshotMemory'] {
+  const m = parseSnapshotMemory(s);
+  if (!m) throw new AxolotlError(`${flag} must be a multiple of the program's size (1x, 1.5x) or an amount (512M, 2G), got "${s}"`);
+  return m;
 }
 
 function wholeNumber(flag: string, s: string, min: number): number {

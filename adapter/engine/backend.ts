@@ -65,8 +65,11 @@ export interface CheckpointBackend {
   holds?(id: number): boolean;
   /** the processes holding checkpoints in memory (children of the program, but not the user's) */
   heldPids?(): ReadonlySet<number>;
-  /** awaited before a restore kills the live copy (snapshots it is about to fork must be known first) */
-  prepareRestore?(): Promise<void>;
+  /**
+   * Awaited before a restore of `rec` kills the live copy: snapshots the live copy is about to fork
+   * must be known first, and a save of `rec` in progress must end (it may fail and lose `rec`).
+   */
+  prepareRestore?(rec: CheckpointRecord): Promise<void>;
   /** where the backend reports later changes to checkpoints it took */
   attach?(events: BackendEvents): void;
   /** the criu log (or other detail) for a failed restore, for the engine log */

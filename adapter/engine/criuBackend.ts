@@ -111,7 +111,8 @@ export class CriuBackend implements CheckpointBackend {
     return this.pool?.wakeVerdict(pid) ?? 'stop';
   }
 
-  async prepareRestore(): Promise<void> {
+  async prepareRestore(rec: CheckpointRecord): Promise<void> {
+    if (this.persisting?.id === rec.id) await this.persisting.done;
     await this.pool?.settled();
   }
 
@@ -292,7 +293,6 @@ export class CriuBackend implements CheckpointBackend {
    * SIGCONT): its held snapshot when there is one, else its images (criu restore --leave-stopped).
    */
   async restore(rec: CheckpointRecord, attempt: number): Promise<ProgramCopy> {
-    if (this.persisting?.id === rec.id) await this.persisting.done;
     if (this.pool?.get(rec.id)) {
       const h = this.pool.wake(rec.id);
       return this.adopt(new LiveCopy(h.pid, h.channel, { kind: 'watch' }, () => this.spare()));

@@ -164,18 +164,25 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
     this.attempts.push({ attempt: accepted.attempt, repair: accepted, applied: true });
     this.emit('status', { repairId, status: 'accepted', proposedAt: this.proposedAt.get(repairId) });
     const mode = how.resume ?? this.opts.resume;
-    const checkpoint = [...this.sup.checkpoints].reverse().find((c) => !c.atCrash);
-    if (mode === 'checkpoint' && checkpoint) {
-      try {
-        await this.sup.restore(checkpoint.id);
-        return { generation, restoredCheckpoint: checkpoint.id, backupDir };
-      } catch (e) {
-        // Refused before the paused program was touched (images gone or damaged, a PID taken): the
-        // repair is written, so continue in place rather than lose the run. Otherwise the run ended.
-        try { this.sup.decide({ type: 'patch' }); } catch { throw e; }
-        this.sup.emit('log', { level: 'warn', message: `${(e as Error).message}; resuming in place instead` });
-        return { generation, backupDir };
+    const candidates = [...this.sup.checkpoints].reverse().filter((c) => !c.atCrash).slice(0, 3);
+    if (mode === 'checkpoint' && candidates.length) {
+      let refused: Error | undefined;
+      for (const checkpoint of candidates) {
+        try {
+          await this.sup.restore(checkpoint.id);
+          return { generation, restoredCheckpoint: checkpoint.id, backupDir };
+        } catch (e) {
+          // Refused before the paused program was touched (images gone or damaged, a snapshot let go,
+          // a PID taken): try the one before. Otherwise the run has ended.
+          if (!this.sup.pausedOnCrash) throw e;
+          refused = e as Error;
+          this.sup.emit('log', { level: 'warn', message: `${refused.message}; trying an earlier checkpoint` });
+        }
       }
+      // The repair is written: continue in place rather than lose the run.
+      this.sup.decide({ type: 'patch' });
+      this.sup.emit('log', { level: 'warn', message: `${refused?.message ?? 'no checkpoint could be restored'}; resuming in place instead` });
+      return { generation, backupDir };
     }
     // No checkpoint yet (or in-place asked): the paused process restarts the changed frame itself.
     this.sup.decide({ type: 'patch' });

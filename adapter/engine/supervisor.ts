@@ -99,6 +99,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   get checkpoints(): readonly CheckpointRecord[] { return this.kept; }
   get codeGeneration(): number { return this.generation; }
   get crashReport(): CrashReport | undefined { return this.lastReport; }
+  /** the program is alive, paused on a crash, waiting for a decision */
+  get pausedOnCrash(): boolean { return this.state === 'crashed' && !!this.current?.alive; }
   get logFile(): string | undefined { return this.log?.file; }
   /** accepted repaired sources so far (absolute path → text) */
   get repairedSources(): Readonly<PatchFiles> { return this.patchFiles; }
@@ -193,7 +195,12 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       const rec = this.kept.find((c) => c.id === id);
       if (!rec) throw new AxolotlError(`no checkpoint ${id} is kept`, `Kept: ${this.kept.map((c) => c.id).join(', ') || 'none'}.`);
       const before = this.state;
-      await this.backend!.prepareRestore?.();
+      await this.backend!.prepareRestore?.(rec);
+      // Held in memory only, and let go meanwhile (a save that failed, the memory budget): refused
+      // while the program is still there.
+      if (rec.saved === false && !this.backend!.holds?.(id)) {
+        throw new AxolotlError(`checkpoint ${id} is gone: it was held in memory only`, 'The program was left as it was. Restore another checkpoint.');
+      }
       const live = this.current?.alive ? this.current : undefined;
       // Refused while the program is still there: images gone or damaged, a process ID taken.
       // A checkpoint held in memory is woken, not read from images.

@@ -15,6 +15,7 @@ import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
 import { killDescendants } from '../engine/restoreCheck';
 import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';
+import { parseSnapshotMemory } from '../engine/forkBackend';
 import {
   checkpointInfo, crashInfo, restoreInfo, sessionEnd, TIMELINE_DAP_EVENT, type TimelineUpdate,
 } from '../../webview/protocol';
@@ -554,12 +555,20 @@ export function runOptionsFrom(args: AxolotlLaunchArgs): RunOptions {
     // checkpoints freeze it at most this share of the time (adaptiveInterval.ts).
     pauseBudget: args.pauseBudget !== undefined ? args.pauseBudget / 100 : DEFAULT_PAUSE_BUDGET,
     maxSaves: args.maxCheckpoints,
+    snapshotMemory: snapshotMemoryFrom(args.snapshotMemory),
     workingDir: args.workingDir ? path.resolve(dir, args.workingDir) : path.join(dir, '.axolotl'),
     backend,
     agent: true,
     root: dir,
     verbose: false,
   };
+}
+
+function snapshotMemoryFrom(text: string | undefined): RunOptions['snapshotMemory'] {
+  if (text === undefined) return undefined;
+  const m = parseSnapshotMemory(text);
+  if (!m) throw new AxolotlError(`snapshotMemory must be a multiple of the program's size ("1x", "1.5x") or an amount ("512M", "2G"), got "${text}"`);
+  return m;
 }
 
 function errorText(e: unknown): string {

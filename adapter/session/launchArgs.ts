@@ -28,6 +28,8 @@ export interface AxolotlLaunchArgs extends DebugProtocol.LaunchRequestArguments 
   pauseBudget?: number;
   /** keep at most this many checkpoints (default unlimited) */
   maxCheckpoints?: number;
+  /** memory the fork snapshots held as rewind points may cost: "1x" (default), "1.5x", "512M" */
+  snapshotMemory?: string;
   /** parent of the run folders (default .axolotl next to the program) */
   workingDir?: string;
   backend?: 'auto' | 'criu' | 'fork';

@@ -7,13 +7,13 @@
 // bytes on disk; the diff and "restored checkpoint" on stderr. For a run that is not repaired: the
 // program's own Python traceback, its status, and every source byte-identical.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, before, beforeEach, describe, test } from 'node:test';
 import { ModelServer, type RecordedRequest, type ScriptedReply } from '../support/modelServer';
-import { CLI, REPO, requireCriu, tempDir } from '../support/engineHelpers';
+import { CLI, REPO, requireCriu, spawnInGroup, tempDir } from '../support/engineHelpers';
 
 const FIXTURES = path.join(REPO, 'test', 'fixtures', 'repair-e2e');
 const PYTHON = 'python3';
@@ -95,13 +95,13 @@ interface RunResult {
 function axolotl(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnInGroup(process.execPath, [CLI, ...args], { cwd, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ }
       reject(new Error(`axolotl ${args.join(' ')} did not finish in ${RUN_TIMEOUT_MS / 1000} s\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, RUN_TIMEOUT_MS);
     child.once('error', reject);

@@ -123,7 +123,11 @@ for (const b of BACKENDS) describe(`${b.name} engine`, () => {
     assert.deepEqual(sup.checkpoints.filter((c) => c.saved !== false).map((c) => String(c.id)).sort(), dirs.sort());
     if (!backend.agent) assert.equal(dirs.length, 2);
     assert.ok(taken - sup.checkpoints.length >= 8 && deleted.length >= 8, `oldest deleted first: ${deleted.join(',')}`);
-    assert.deepEqual(deleted, [...deleted].sort((a, b) => a - b));
+    // (With no memory for snapshots, those never saved go as soon as a newer one is taken, out of turn.)
+    if (!backend.over?.snapshotMemory) {
+      assert.deepEqual(deleted, [...deleted].sort((a, b) => a - b));
+      assert.ok(sup.checkpoints.every((c) => c.id > Math.max(...deleted)), 'the newest are kept');
+    }
   });
 
   test('a 200 MB program checkpoints and restores', async (t) => {
@@ -150,8 +154,9 @@ for (const b of BACKENDS) describe(`${b.name} engine`, () => {
     const { sup, out } = supervise(t, 'big.py', ['100', '200'], { interval: 0.3 });
     const checkpoints: Checkpoint[] = [];
     const saved: Checkpoint[] = [];
-    sup.on('checkpoint', (c) => checkpoints.push(c));
-    sup.on('checkpointUpdated', (c) => { if (c.saved) saved.push(c); });
+    // Copies: the engine updates its records as they are saved or let go.
+    sup.on('checkpoint', (c) => checkpoints.push({ ...c }));
+    sup.on('checkpointUpdated', (c) => { if (c.saved && !saved.some((x) => x.id === c.id)) saved.push({ ...c }); });
     await sup.start();
     await out.waitFor(/allocated 100 MB/);
     const first = checkpoints.length;

@@ -1,7 +1,9 @@
 // Helpers for tests that drive the engine on real processes and real criu.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { afterEach } from 'node:test';
 import { findCriu, whyNot } from '../../adapter/engine/criuLocator';
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { RunOptions } from '../../adapter/engine/types';
@@ -26,6 +28,31 @@ const made: string[] = [];
 process.once('exit', () => {
   for (const d of made) try { fs.rmSync(d, { recursive: true, force: true }); } catch { /* best effort */ }
 });
+
+/** Processes tests started, each the leader of its own process group. */
+const started = new Set<ChildProcess>();
+
+/**
+ * Spawns a process that leads its own process group, so that a test that fails or times out can kill
+ * it with everything it started (the engine's keeper then ends the program, criu and snapshots too).
+ */
+export function spawnInGroup(cmd: string, args: string[], opts: SpawnOptions): ChildProcess {
+  const child = spawn(cmd, args, { ...opts, detached: true });
+  started.add(child);
+  child.once('exit', () => started.delete(child));
+  return child;
+}
+
+/** Kills the process groups tests started that are still there. */
+export function killStarted(): void {
+  for (const c of started) {
+    if (c.pid !== undefined) try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  started.clear();
+}
+// After every test, passed, failed or timed out, and when the test file's process ends.
+afterEach(killStarted);
+process.once('exit', killStarted);
 
 export function tempDir(prefix = 'axl-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));

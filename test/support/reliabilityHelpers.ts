@@ -1,10 +1,10 @@
 // Helpers shared by the reliability tests (test/integration/reliability-*.test.ts): a live `axolotl`
 // CLI process that tests can watch and signal, fixture workspaces, leftover-process checks.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CLI, REPO, isRunning, processesMatching, tempDir } from './engineHelpers';
+import { CLI, REPO, isRunning, processesMatching, spawnInGroup, tempDir } from './engineHelpers';
 
 export const RELIABILITY = path.join(REPO, 'test', 'fixtures', 'reliability');
 export const SLOW = process.env.AXOLOTL_SLOW_TESTS === '1';
@@ -51,7 +51,7 @@ export class LiveCli {
   private waiters: Array<() => void> = [];
 
   constructor(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; keepStdout?: boolean; stdin?: 'pipe' | 'ignore' } ) {
-    this.child = spawn(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
+    this.child = spawnInGroup(process.execPath, [CLI, ...args], { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: [opts.stdin ?? 'ignore', 'pipe', 'pipe'] });
     const keep = opts.keepStdout !== false;
     this.child.stdout!.on('data', (d: Buffer) => {
       this.stdoutBytes += d.length;

@@ -5,6 +5,7 @@
 //   probe.js restore --backend criu|fork --mb N --reps R
 //   probe.js crash --mb N --reps R
 //   probe.js disk --mb N --checkpoints C [--max-saves K] [--interval S]
+//   probe.js freshness --mb N --reps R [--interval S]
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -255,6 +256,91 @@ async function diskBench(): Promise<unknown> {
   }
 }
 
+/**
+ * How fresh the rewind point is when a program crashes: test/fixtures/freshness/passes.py holds and
+ * rewrites N MB and crashes at pass 40 (0.1 s a pass); the repair is accepted at once. Measured: the age
+ * of the checkpoint restored at the moment of the crash, the share of the passes done again, and what
+ * the held snapshots cost in memory (sampled every 100 ms: private pages of the stopped copies).
+ */
+async function freshnessBench(): Promise<unknown> {
+  const mb = Number(arg('mb'));
+  const reps = Number(arg('reps'));
+  const interval = Number(arg('interval', '0.5'));
+  const fixtures = path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'freshness');
+  const server = await ModelServer.start({ fallback: fs.readFileSync(path.join(fixtures, 'fix.md'), 'utf8') });
+  const rows: unknown[] = [];
+  try {
+    for (let r = 0; r < reps; r++) {
+      const ws = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-ws-'));
+      fs.copyFileSync(path.join(fixtures, 'passes.py'), path.join(ws, 'passes.py'));
+      const sup = new Supervisor(options(path.join(ws, 'passes.py'), [String(mb), '40', '0.1'], { interval, pauseBudget: 0 }), await deps('criu'));
+      const out = new Lines(sup);
+      const flow = new RepairFlow(sup, { model: { model: 'test-model', baseUrl: server.url, apiKey: 'bench' }, resume: 'checkpoint', env: {} });
+      const takenAt = new Map<number, number>();
+      const pauses: number[] = [];
+      let crashAt = 0;
+      let heldPeak = 0;
+      let rssPeak = 0;
+      sup.on('checkpoint', (c) => { takenAt.set(c.id, now()); if (!c.atCrash) pauses.push(c.frozenMs); });
+      sup.on('log', (l) => { if (l.message.startsWith('crash in process')) crashAt = now(); });
+      const sampler = setInterval(() => {
+        const pid = sup.pid;
+        if (!pid) return;
+        rssPeak = Math.max(rssPeak, residentOf(pid));
+        heldPeak = Math.max(heldPeak, stoppedChildren(pid).reduce((sum, k) => sum + privateOf(k), 0));
+      }, 100);
+      const done = new Promise<void>((resolve) => sup.on('exit', () => resolve()));
+      let restored: number | undefined;
+      try {
+        sup.on('crash', (c) => {
+          if (!c.paused) return;
+          void flow.propose().then(async (res) => { if (res.ok) restored = (await flow.accept(res.proposal.repairId)).restoredCheckpoint; });
+        });
+        const t0 = now();
+        await sup.start();
+        await done;
+        const passes = out.lines.map((l) => /^pass (\d+) /.exec(l.text)).filter(Boolean).map((m) => Number(m![1]));
+        rows.push({
+          ageMs: restored !== undefined ? crashAt - (takenAt.get(restored) ?? Number.NaN) : Number.NaN,
+          redoneShare: (passes.length - new Set(passes).size) / new Set(passes).size,
+          heldPeakBytes: heldPeak, rssPeakBytes: rssPeak, pauseMs: pauses, runMs: now() - t0, restoredCheckpoint: restored,
+        });
+      } finally {
+        clearInterval(sampler);
+        await sup.stop();
+        fs.rmSync(ws, { recursive: true, force: true });
+        fs.rmSync(sup.opts.workingDir, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await server.close();
+  }
+  return { mb, interval, rows };
+}
+
+function stoppedChildren(pid: number): number[] {
+  try {
+    return fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) => fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(/\s+/).filter(Boolean).map(Number))
+      .filter((k) => { try { const st = fs.readFileSync(`/proc/${k}/stat`, 'utf8'); return 'Tt'.includes(st.slice(st.lastIndexOf(')') + 2)[0]); } catch { return false; } });
+  } catch {
+    return [];
+  }
+}
+
+function privateOf(pid: number): number {
+  try {
+    let kb = 0;
+    for (const m of fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)) kb += Number(m[1]);
+    return kb * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+function residentOf(pid: number): number {
+  try { return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024; } catch { return 0; }
+}
+
 async function main(): Promise<void> {
   const cmd = process.argv[2];
   let result: unknown;
@@ -262,6 +348,7 @@ async function main(): Promise<void> {
   else if (cmd === 'restore') result = await restoreBench();
   else if (cmd === 'crash') result = await crashBench();
   else if (cmd === 'disk') result = await diskBench();
+  else if (cmd === 'freshness') result = await freshnessBench();
   else throw new Error(`unknown probe command ${cmd}`);
   process.stdout.write(JSON.stringify(result) + '\n');
 }

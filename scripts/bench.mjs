@@ -15,6 +15,8 @@
 //   restore     restore-to-running: the engine's `restored` ms and program-observed (probe)
 //   crash       crash report → proposal shown, minus model time; accept → running again (probe)
 //   disk        du of the run folder after 100 checkpoints of the 200 MB program (probe)
+//   freshness   a program crashing 4 s in at --interval 0.5, at 20 MB / 300 MB / 1 GB: age of the rewind
+//               point at the crash, work redone after the repair, memory the held snapshots cost (probe)
 //   extension   activation time with a fake `vscode`, bundle sizes
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -42,11 +44,11 @@ const wanted = (section) => !ONLY || ONLY.has(section);
 // ~30 s: no run of a sensible length sees one (the pause section measures those at --interval 1).
 const CFG = QUICK ? {
   sizes: [200], runs: 3, workS: { 200: 3 }, refReps: 3, pauseCheckpoints: 3, restoreSizes: [200], restoreReps: 3,
-  crashSizes: [200], crashReps: 2, diskCheckpoints: 20, activationReps: 5, memcpyMB: 256,
+  crashSizes: [200], crashReps: 2, diskCheckpoints: 20, activationReps: 5, memcpyMB: 256, freshSizes: [300], freshReps: 1,
 } : {
   sizes: [20, 200, 1000], runs: 5, workS: { 20: 3, 200: 8, 1000: 3 }, refReps: 5, pauseCheckpoints: 5,
   restoreSizes: [20, 200, 1000], restoreReps: 5, crashSizes: [20, 200], crashReps: 5, diskCheckpoints: 100,
-  activationReps: 10, memcpyMB: 1024,
+  activationReps: 10, memcpyMB: 1024, freshSizes: [20, 300, 1000], freshReps: 3,
 };
 // --sizes 200,1000 / --runs N: override the mode's choice (while working on something)
 {
@@ -57,7 +59,7 @@ const CFG = QUICK ? {
 }
 const PROGRAMS = ['cpu', 'alloc'];
 // criu: the default (criu dumps a fork snapshot, the program pauses for the fork); criu-frozen: criu
-// dumps the program itself, frozen throughout (AXOLOTL_FORK_DUMPS=0, as for programs with threads).
+// dumps the program itself, frozen throughout (AXOLOTL_SNAPSHOTS=0, as for programs with threads).
 const VARIANTS = ['plain', 'agent', 'criu', 'criu-frozen', 'fork'];
 const LABEL = { agent: 'agent only', criu: '--backend criu', 'criu-frozen': 'criu, frozen', fork: '--backend fork' };
 
@@ -164,7 +166,7 @@ async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter }
           if (child && checkpointsFromLog(wd).length >= stopAfter) child.kill('SIGINT');
         }, 200);
       }
-      const env = variant === 'criu-frozen' ? { AXOLOTL_FORK_DUMPS: '0' } : {};
+      const env = variant === 'criu-frozen' ? { AXOLOTL_SNAPSHOTS: '0' } : {};
       r = await run(process.execPath, args, { env, onLine: (l, c) => { child = c; onLine(l); } });
       if (!child && stopAfter) throw new Error('the program printed nothing');
     }
@@ -317,6 +319,19 @@ async function disk(results) {
   }
 }
 
+async function freshness(results) {
+  for (const mb of CFG.freshSizes) {
+    say(`freshness: ${mb} MB crashing 4 s in at --interval 0.5, ${CFG.freshReps} runs`);
+    const r = await probe(['freshness', '--mb', String(mb), '--reps', String(CFG.freshReps), '--interval', '0.5']);
+    const col = (f) => stats(r.rows.map(f));
+    results.freshness.push({
+      mb, interval: r.interval, ageMs: col((x) => x.ageMs), redonePct: col((x) => x.redoneShare * 100),
+      heldPerRss: col((x) => x.heldPeakBytes / x.rssPeakBytes), heldMB: col((x) => x.heldPeakBytes / 1e6),
+      pauseMs: stats(r.rows.flatMap((x) => x.pauseMs)),
+    });
+  }
+}
+
 async function extension(results) {
   say('extension: bundle sizes, activation time');
   const dist = {};
@@ -400,6 +415,14 @@ function table(r) {
     L.push(`  --max-saves ${String(d.maxSaves ?? 'unlimited').padEnd(9)} ${d.kept} kept: ${(d.duBytes / 1e6).toFixed(0)} MB = ${d.duPerRss.toFixed(2)}× RSS, raw images ${(d.imageBytes / 1e9).toFixed(1)} GB` +
       ` (at stop: ${(d.atStop.duBytes / 1e6).toFixed(0)} MB, ${d.atStop.rawImagesLeft} raw; caught up in ${(d.drainMs / 1000).toFixed(1)} s)`);
   }
+  if (r.freshness.length) {
+    L.push('');
+    L.push('Rewind point at a crash, 4 s in at --interval 0.5 (goal: age ≤ 2 × interval = 1000 ms at every size):');
+    L.push('age of the checkpoint restored | passes done again after the repair | held snapshots\' memory, peak');
+    for (const f of r.freshness) {
+      L.push(`  ${String(f.mb).padStart(4)} MB: age ${fmt(f.ageMs, 0, ' ms')} | redone ${fmt(f.redonePct, 1, '%')} | held ${fmt(f.heldMB, 0, ' MB')} = ${fmt(f.heldPerRss, 2, '× RSS')} | pause per checkpoint ${fmt(f.pauseMs, 1, ' ms')}`);
+    }
+  }
   L.push('');
   const e = r.extension;
   if (e.activationMs) L.push(`Extension: activation (load + activate) ${fmt(e.activationMs.production.total, 1, ' ms')} production bundle, ${fmt(e.activationMs.dist.total, 1, ' ms')} dist/extension.js`);
@@ -425,7 +448,7 @@ async function main() {
   fs.writeFileSync(PROBE, "require('./probe.js');\n");
   const results = {
     quick: QUICK, date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, load ${os.loadavg()[0].toFixed(1)} at start, Python ${spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim()}`,
-    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], extension: {},
+    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], freshness: [], extension: {},
   };
   say(`calibrating the workloads (${PYTHON})`);
   const perUnit = await calibrate();
@@ -436,6 +459,7 @@ async function main() {
   if (wanted('restore')) await restores(results);
   if (wanted('crash')) await crashes(results);
   if (wanted('disk')) await disk(results);
+  if (wanted('freshness')) await freshness(results);
   if (wanted('extension')) await extension(results);
   if (wanted('agent')) {
     // The agent's own cost on a call-heavy and a loop-heavy program (goals: ≤ 1.10× and ≤ 1.03×).

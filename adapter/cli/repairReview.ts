@@ -38,7 +38,7 @@ export function repairingCrashHandler(opts: CliRunOptions): { handler: CrashHand
     }
     const p = result.proposal;
     term.say(`repair proposed (attempt ${p.attempt} of ${p.maxAttempts}, ${p.model}):\n${p.explanation.trim()}\n`);
-    process.stderr.write(colorizeDiff(p.files.map((f) => f.diff).join(''), term.tty) + '\n');
+    term.print(colorizeDiff(p.files.map((f) => f.diff).join(''), term.tty) + '\n');
     let files: Record<string, string> | undefined;
     while (!files) {
       const decision = opts.yes ? 'accept' : await ask(term);
@@ -135,6 +135,6 @@ async function editInEditor(p: RepairProposal, sup: Supervisor, term: Terminal):
     term.say(term.red(`the edited repair cannot be used: ${check.problems.join('; ')}`));
     return undefined;
   }
-  for (const f of files) process.stderr.write(colorizeDiff(fileDiff(f.relPath, f.original, f.proposed), term.tty));
+  for (const f of files) term.print(colorizeDiff(fileDiff(f.relPath, f.original, f.proposed), term.tty));
   return out;
 }

@@ -81,6 +81,5 @@ export function fitCells(text: string, max: number): string {
  * free for the status line.
  */
 export function drawsOwnScreen(text: string): boolean {
-  // eslint-disable-next-line no-control-regex
   return /\x1b(?:[78DEMc]|\[[0-9;]*[ABEFHLMSTdfrsu]|\[\?(?:1049|1047|47|7|6)[hl])/.test(text);
 }

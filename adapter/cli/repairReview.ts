@@ -4,11 +4,11 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { RepairFlow, type RepairProposal } from '../engine/repairFlow';
 import { colorizeDiff, fileDiff, validateRepair } from '../engine/repair';
 import type { Supervisor } from '../engine/supervisor';
 import type { CrashEvent } from '../engine/types';
+import { openKeyboard, readKey } from './keyPrompt';
 import type { CliRunOptions } from './options';
 import type { CrashHandler } from './runCommand';
 import type { Terminal } from './terminal';
@@ -38,7 +38,7 @@ export function repairingCrashHandler(opts: CliRunOptions): { handler: CrashHand
     }
     const p = result.proposal;
     term.say(`repair proposed (attempt ${p.attempt} of ${p.maxAttempts}, ${p.model}):\n${p.explanation.trim()}\n`);
-    process.stderr.write(colorizeDiff(p.files.map((f) => f.diff).join(''), term.tty) + '\n');
+    term.print(colorizeDiff(p.files.map((f) => f.diff).join(''), term.tty) + '\n');
     let files: Record<string, string> | undefined;
     while (!files) {
       const decision = opts.yes ? 'accept' : await ask(term);
@@ -59,55 +59,51 @@ export function repairingCrashHandler(opts: CliRunOptions): { handler: CrashHand
   return { handler, attach };
 }
 
+const QUESTION = 'Apply this repair and resume? [a]ccept / [r]eject / [e]dit: ';
+/** The keys taken: the letters shown, and y / n as people type them anyway. */
+const ANSWERS: Record<string, 'accept' | 'reject' | 'edit'> = { a: 'accept', y: 'accept', r: 'reject', n: 'reject', e: 'edit' };
+
+/** Asks on the terminal; a single key answers. */
 async function ask(term: Terminal): Promise<'accept' | 'reject' | 'edit'> {
-  const tty = openTty();
-  if (!tty) {
+  const keyboard = openKeyboard();
+  if (!keyboard) {
     term.say('no terminal to ask and no --yes: rejecting the repair');
     return 'reject';
   }
-  const rl = readline.createInterface({ input: tty.input, output: tty.output });
-  // On a raw terminal readline takes the Ctrl-C key itself (and would only pause, leaving the prompt
-  // hanging): treat it as the Ctrl-C it is.
-  rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
-  // End of input (Ctrl-D, or the terminal went away) is no answer: reject rather than wait forever.
-  let closed = false;
-  const onClose = new Promise<undefined>((r) => rl.once('close', () => { closed = true; r(undefined); }));
-  // A terminal that went away fails even the reset of raw mode (EIO); readline reports it as an
-  // 'error' on itself, which would otherwise crash us and orphan the paused program.
-  let closing = false;
-  const closeOnce = () => { if (!closing) { closing = true; rl.close(); } };
-  rl.on('error', closeOnce);
-  tty.input.on('error', closeOnce);
-  tty.output.on('error', closeOnce);
+  // The question goes where the user looks: our stderr when it is the terminal, else the terminal itself.
+  const screen = term.tty ? undefined : openScreen();
   try {
-    for (;;) {
-      const line = closed ? undefined : await Promise.race([
-        new Promise<string>((r) => rl.question('Apply this repair and resume? [a]ccept / [r]eject / [e]dit: ', r)),
-        onClose,
-      ]);
-      if (line === undefined) {
-        term.say('no answer (end of input): rejecting the repair');
-        return 'reject';
-      }
-      const a = line.trim().toLowerCase();
-      if (a === 'a' || a === 'accept' || a === 'y' || a === 'yes') return 'accept';
-      if (a === 'r' || a === 'reject' || a === 'n' || a === 'no') return 'reject';
-      if (a === 'e' || a === 'edit') return 'edit';
+    if (screen) screen.write(QUESTION);
+    else term.ask(QUESTION);
+    const answer = await readKey(keyboard.input, Object.keys(ANSWERS).join(''));
+    const echo = 'key' in answer ? answer.key : 'interrupt' in answer ? '^C' : '';
+    if (screen) screen.write(`${echo}\n`);
+    else term.answered(echo);
+    if ('interrupt' in answer) {
+      // Raw mode made Ctrl-C a plain byte: raise the SIGINT it stands for, and let it end the run.
+      process.kill(process.pid, 'SIGINT');
+      return await new Promise<never>(() => undefined);
     }
+    if ('end' in answer) {
+      // End of input (Ctrl-D, or the terminal went away) is no answer: reject rather than wait forever.
+      term.say('no answer (end of input): rejecting the repair');
+      return 'reject';
+    }
+    return ANSWERS[answer.key];
   } finally {
-    closeOnce();
-    tty.close();
+    keyboard.close();
+    screen?.close();
   }
 }
 
-/** The controlling terminal, even when stdin is a pipe feeding the program. */
-function openTty(): { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; close: () => void } | undefined {
-  if (process.stdin.isTTY) return { input: process.stdin, output: process.stderr, close: () => undefined };
+/** Writes to the controlling terminal directly (our stderr goes elsewhere). */
+function openScreen(): { write(text: string): void; close(): void } | undefined {
   try {
-    const fd = fs.openSync('/dev/tty', 'r+');
-    const input = fs.createReadStream('', { fd, autoClose: false });
-    const output = fs.createWriteStream('', { fd, autoClose: false });
-    return { input, output, close: () => { input.destroy(); output.destroy(); fs.closeSync(fd); } };
+    const fd = fs.openSync('/dev/tty', 'w');
+    return {
+      write: (text) => { try { fs.writeSync(fd, text); } catch { /* the terminal went away */ } },
+      close: () => fs.closeSync(fd),
+    };
   } catch {
     return undefined;
   }
@@ -135,6 +131,6 @@ async function editInEditor(p: RepairProposal, sup: Supervisor, term: Terminal):
     term.say(term.red(`the edited repair cannot be used: ${check.problems.join('; ')}`));
     return undefined;
   }
-  for (const f of files) process.stderr.write(colorizeDiff(fileDiff(f.relPath, f.original, f.proposed), term.tty));
+  for (const f of files) term.print(colorizeDiff(fileDiff(f.relPath, f.original, f.proposed), term.tty));
   return out;
 }

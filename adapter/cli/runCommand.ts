@@ -42,13 +42,21 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     if (opts.verbose) term.say(`process ${s.pid} running; checkpoints in ${s.runDir}`);
     term.setStatus(`running · checkpoint every ${opts.interval} s`);
   });
+  // Where the program's open line stood at each checkpoint: a rewind there continues that line, so it
+  // is shown again first (the line the checkpoint began in; see Terminal.rewound).
+  const lineAt = new Map<number, Buffer>();
+  let lineAtDump: Buffer = Buffer.alloc(0);
+  sup.on('checkpointStarted', () => { lineAtDump = term.openLine(); });
+  sup.on('checkpointDeleted', (c) => lineAt.delete(c.id));
   sup.on('checkpoint', (c) => {
+    lineAt.set(c.id, lineAtDump);
     const where = c.inMemory && !c.saved ? 'in memory' : formatBytes(c.bytes);
     const text = `checkpoint ${c.id}${c.atCrash ? ' (at crash)' : ''} · ${where} · paused ${c.frozenMs.toFixed(0)} ms`;
     if (opts.verbose) term.say(text);
     term.setStatus(`running · ${text}`);
   });
   sup.on('restored', (r) => {
+    term.rewound(lineAt.get(r.checkpoint.id) ?? Buffer.alloc(0));
     term.say(`restored checkpoint ${r.checkpoint.id} in ${r.ms.toFixed(0)} ms${r.generation ? ` with repair ${r.generation}` : ''}`);
     term.setStatus('running (restored)');
   });
@@ -97,6 +105,7 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
       process.exit(130);
     }
     interrupted = true;
+    term.answered(''); // a question on the screen is abandoned
     term.say('interrupted: stopping the program (Ctrl-C again to leave at once)');
     void sup.stop().then(() => process.exit(130));
   };
@@ -143,7 +152,11 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     } else if (opts.verbose) {
       term.say(`program exited with status ${ev.status}; ${kept} checkpoints in ${sup.runDir}`);
     }
+    term.close(); // nothing will end the program's last line now: say what waits for it
     return ev.status;
+  } catch (e) {
+    term.close(true); // the error is printed next, on a row of its own
+    throw e;
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

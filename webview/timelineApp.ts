@@ -497,6 +497,7 @@ export class TimelineApp {
     if (c.crashes > 0) parts.push(plural(c.crashes, 'crash', 'crashes'));
     if (c.repairs > 0) parts.push(plural(c.repairs, 'repair'));
     if (c.restores > 0) parts.push(plural(c.restores, 'restore'));
+    if (c.stops > 0) parts.push(plural(c.stops, 'stop'));
     const countText = s.session ? `${s.session.program} · ${parts.join(' · ')}` : parts.join(' · ');
     this.countsEl.textContent = countText;
     this.countsEl.title = countText;
@@ -602,6 +603,10 @@ export class TimelineApp {
       case 'restore':
         markClass += ' codicon codicon-history';
         generation = item.restore.generation;
+        break;
+      case 'stop':
+        markClass += ` codicon codicon-${STOP_ICONS[item.stop.reason]}`;
+        classes.push(`tl-stop-${item.stop.reason}`);
         break;
       case 'end':
         markClass += ` codicon codicon-${item.end.status === 0 ? 'pass' : item.end.status === undefined ? 'debug-stop' : 'error'}`;
@@ -814,6 +819,13 @@ const REPAIR_ICONS = {
   verified: 'verified-filled',
 } as const;
 
+const STOP_ICONS = {
+  breakpoint: 'debug-breakpoint',
+  step: 'debug-step-over',
+  pause: 'debug-pause',
+  exception: 'debug-breakpoint-conditional',
+} as const;
+
 const HEAD_ICONS = {
   running: 'play',
   paused: 'debug-pause',
@@ -827,6 +839,7 @@ const ACTIONS: Record<TimelineItem['kind'], string | null> = {
   crash: 'Show crash',
   repair: 'Open repair',
   restore: 'Go to checkpoint',
+  stop: null,
   end: null,
 };
 

@@ -23,6 +23,7 @@ from . import debugger as dbg
 PY312 = sys.version_info >= (3, 12)
 
 _tool = None          # the sys.monitoring tool id we hold (False: none was free)
+_cache_get = dbg.D.lines.get
 _line_codes = {}      # id(code) -> code: code objects with local LINE events
 _settrace_on = False
 
@@ -125,8 +126,13 @@ def _wants(frame):
     return lines, by_settrace and D.raised and dbg.is_user(code)
 
 
+_lines_only = False   # settrace watches breakpoints only (no step, no "raised"): _call's fast path
+
+
 def _update_settrace(needed):
-    global _settrace_on
+    global _settrace_on, _lines_only
+    D = dbg.D
+    _lines_only = D.step is None and not (D.raised and _tool in (None, False))
     if needed:
         sys.settrace(_call)
         _settrace_on = True
@@ -146,7 +152,21 @@ def _update_settrace(needed):
 
 
 def _call(frame, event, arg):
-    if event != "call" or S.busy:
+    # The global trace function sees every call while breakpoints exist before 3.12: the common answer
+    # (a code object without breakpoints) must cost as little as possible.
+    if _lines_only:
+        code = frame.f_code
+        hit = _cache_get(id(code))
+        if hit is not None and hit[0] is code:
+            if not hit[1]:
+                return None
+        elif not dbg.code_lines(code):
+            return None
+        if S.busy:
+            return None
+        frame.f_trace_lines = True
+        return _local
+    if S.busy:
         return None
     lines, exceptions = _wants(frame)
     if not (lines or exceptions):

@@ -173,10 +173,11 @@ export class AxolotlSession extends LoggingDebugSession {
     });
     sup.on('checkpoint', (c) => this.timeline({ type: 'checkpoint', change: 'added', checkpoint: checkpointInfo(c) }));
     sup.on('checkpointDeleted', (c) => this.timeline({ type: 'checkpoint', change: 'deleted', id: c.id }));
-    // Before a rewind: what it cannot undo, in the Debug Console and on the timeline.
+    // Before a rewind: what it cannot undo, in the Debug Console and on the timeline (a warning only for
+    // what really stays done: output printed again is what an ordinary rewind does).
     sup.on('rewind', (n) => {
       this.output('console', `axolotl: ${n.text}\n`);
-      this.timeline({ type: 'notice', notice: { level: 'warning', text: n.text } });
+      this.timeline({ type: 'notice', notice: { level: n.level, text: n.text } });
     });
     let dumpProgress: { id: string; timer: NodeJS.Timeout; shown: boolean } | undefined;
     sup.on('checkpointStarted', ({ atCrash }) => {

@@ -220,7 +220,9 @@ export type FromWebviewMessage =
   /** show the diff of this repair */
   | { type: 'openRepair'; repairId: string }
   /** show this crash (traceback / stack) */
-  | { type: 'revealCrash'; crashId: number };
+  | { type: 'revealCrash'; crashId: number }
+  /** the sidebar's timeline asks to be shown in the panel area, beside the Debug Console */
+  | { type: 'showInPanel' };
 
 // ---------------------------------------------------------------------------------------------
 // Run-time guards
@@ -416,6 +418,8 @@ export function isFromWebviewMessage(v: unknown): v is FromWebviewMessage {
       return isShort(v.repairId) && v.repairId.length > 0;
     case 'revealCrash':
       return isInt(v.crashId, 1);
+    case 'showInPanel':
+      return true;
     default:
       return false;
   }

@@ -148,6 +148,9 @@ export class TimelineApp {
     this.liveButton = iconButton('arrow-circle-right', 'Go to the live end (End)');
     this.zoomOut = iconButton('zoom-out', 'Zoom out (-)');
     this.zoomIn = iconButton('zoom-in', 'Zoom in (+)');
+    // The sidebar's strip is short: it offers the panel area, where a timeline has room.
+    const toPanel = doc.body.dataset.host === 'sidebar' ? iconButton('layout-panel', 'Show in the panel, beside the Debug Console') : undefined;
+    toPanel?.addEventListener('click', () => this.api.postMessage({ type: 'showInPanel' }));
     const header = h('div', 'tl-header', {}, [
       h('span', 'tl-status', {}, [this.statusIcon, this.statusText]),
       this.countsEl,
@@ -155,6 +158,7 @@ export class TimelineApp {
       this.liveButton,
       this.zoomOut,
       this.zoomIn,
+      ...(toPanel ? [toPanel] : []),
     ]);
 
     this.noticeIcon = icon('info');
@@ -652,11 +656,14 @@ export class TimelineApp {
         s.items.length > 0 ? 'Click a marker, or focus the timeline and use ← → Home End, then Enter.' : 'Waiting for the first checkpoint…';
       this.detailsCode.hidden = true;
       this.detailsAction.hidden = true;
+      this.details.title = '';
       return;
     }
     const d = describe(s, item);
     this.detailsTitle.textContent = d.title;
     this.detailsFacts.textContent = d.lines.join(' · ');
+    // A short view shows one line of it: the whole of it on hover.
+    this.details.title = [d.title, ...d.lines, ...(d.code !== undefined ? [d.code] : [])].join('\n');
     this.detailsCode.hidden = d.code === undefined;
     this.detailsCode.textContent = d.code ?? '';
     const action = ACTIONS[item.kind];
@@ -678,6 +685,7 @@ export class TimelineApp {
       blocker ??
       `The program goes back to this point and resumes with the current code${gen !== undefined ? ` (generation ${gen})` : ''}. Output printed since then is printed again.`;
     this.confirmEl.dataset.blocked = String(blocker !== null);
+    this.confirmEl.title = `${this.confirmTitle.textContent}\n${this.confirmNote.textContent}`;
     this.restoreButton.disabled = blocker !== null;
   }
 

@@ -52,7 +52,7 @@ describe('reducer', () => {
       'cp:1', 'cp:2', 'cp:3', 'cp:4', 'cp:5', 'crash:1', 'cp:6', 'repair:r1', 'repair:r2',
       `restore:${SAMPLE_T0 + 15_000}:3`, 'cp:7', 'cp:8', 'cp:9', 'cp:10', 'cp:11', 'cp:12', 'cp:13',
     ]);
-    assert.deepEqual(counts(s), { checkpoints: 13, crashes: 1, repairs: 2, restores: 1 });
+    assert.deepEqual(counts(s), { checkpoints: 13, crashes: 1, repairs: 2, restores: 1, stops: 0 });
     const r2 = s.items[indexOfKey(s, 'repair:r2')]!;
     assert.equal(r2.kind === 'repair' && r2.repair.status, 'verified');
     assert.equal(s.head?.state, 'running');

@@ -157,6 +157,22 @@ describe('reducer', () => {
     assert.equal(otherSession.selectedKey, null);
   });
 
+  test('debugger stops are items of their own: counted, described, kept by toInitMessage', () => {
+    let s = story();
+    const t = s.items[s.items.length - 1]!.time + 10;
+    s = apply(s, { type: 'stop', stop: { id: 1, time: t, reason: 'breakpoint', file: '/w/job.py', line: 7, function: 'scale' } });
+    s = apply(s, { type: 'stop', stop: { id: 2, time: t + 5, reason: 'pause' } });
+    assert.deepEqual(keys(s).slice(-2), ['stop:1', 'stop:2']);
+    assert.equal(counts(s).stops, 2);
+    const item = s.items[s.items.length - 2]!;
+    assert.deepEqual(describeItem(s, item).title, 'Stopped at a breakpoint');
+    assert.match(describeItem(s, item).lines.join(' '), /in scale \(job\.py:7\)/);
+    assert.match(ariaLabel(s, item), /^Stopped at a breakpoint at .*, line 7$/);
+    assert.deepEqual(activate(selectKey(s, 'stop:1')).post, undefined);
+    const fresh = apply(initialState(), toInitMessage(s));
+    assert.deepEqual(keys(fresh), keys(s));
+  });
+
   test('init with 1,000 checkpoints is fast and ordered', () => {
     const t0 = performance.now();
     const s = apply(initialState(), sampleInit(1000));

@@ -531,11 +531,7 @@ export function describe(state: TimelineState, item: TimelineItem): Description 
     }
     case 'crash': {
       const c = item.crash;
-      const lines = [at];
-      if (c.file !== undefined) {
-        const where = `${baseName(c.file)}${c.line !== undefined ? `:${c.line}` : ''}`;
-        lines.push(c.function ? `in ${c.function} (${where})` : `in ${where}`);
-      }
+      const lines = [at, ...location(c)];
       lines.push(c.paused ? 'paused on the crash, waiting for a decision' : `code generation ${c.generation}`);
       return { title: `Crash: ${c.exceptionType}`, lines, code: c.message ? `${c.exceptionType}: ${c.message}` : c.exceptionType };
     }
@@ -559,12 +555,7 @@ export function describe(state: TimelineState, item: TimelineItem): Description 
     }
     case 'stop': {
       const s = item.stop;
-      const lines = [at];
-      if (s.file !== undefined) {
-        const where = `${baseName(s.file)}${s.line !== undefined ? `:${s.line}` : ''}`;
-        lines.push(s.function ? `in ${s.function} (${where})` : `in ${where}`);
-      }
-      const d: Description = { title: STOP_TITLES[s.reason], lines };
+      const d: Description = { title: STOP_TITLES[s.reason], lines: [at, ...location(s)] };
       if (s.exception) d.code = s.exception;
       return d;
     }
@@ -603,6 +594,13 @@ export function confirmText(state: TimelineState, checkpointId: number): string 
   const cp = findCheckpoint(state, checkpointId);
   const when = cp ? ` (${formatElapsed(cp.time - startTime(state))})` : '';
   return `Rewind to checkpoint #${checkpointId}${when}?`;
+}
+
+/** "in scale (job.py:7)", for what happened at a place in the code (none when the place is unknown). */
+function location(where: { file?: string; line?: number; function?: string }): string[] {
+  if (where.file === undefined) return [];
+  const at = `${baseName(where.file)}${where.line !== undefined ? `:${where.line}` : ''}`;
+  return [where.function ? `in ${where.function} (${at})` : `in ${at}`];
 }
 
 function baseName(path: string): string {

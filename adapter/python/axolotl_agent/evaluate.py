@@ -37,26 +37,12 @@ class Timeout(BaseException):
     """The time limit ran out. A BaseException, so an `except Exception` in evaluated code cannot swallow it."""
 
 
-class _Repr(report._Repr):
-    pass
-
-
-_repr = _Repr()
-_repr.maxstring = REPR_LIMIT
-_repr.maxother = REPR_LIMIT
-_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdeque = 50
-_repr.maxdict = 50
-_repr.maxlevel = 4
+# Longer than a crash report's: the Debug Console shows one value at a time.
+_repr = report.make_repr(REPR_LIMIT, 50, 4)
 
 
 def bounded_repr(value):
-    try:
-        r = _repr.repr(value)
-    except Timeout:
-        raise
-    except BaseException as e:
-        r = "<repr failed: %s>" % type(e).__name__
-    return r if len(r) <= REPR_LIMIT else r[:REPR_LIMIT - 3] + "..."
+    return report.bounded_repr(value, _repr, REPR_LIMIT)
 
 
 class time_limit:

@@ -44,6 +44,7 @@ interface Session {
 /** Starts the adapter and launches `file` with these breakpoints and exception filters set first. */
 async function launch(
   file: string, args: string[], breakpoints: DebugProtocol.SourceBreakpoint[], filters: string[] = ['uncaught'],
+  extra: Record<string, unknown> = {},
 ): Promise<Session> {
   const dc = new DebugClient(process.execPath, ADAPTER, 'axolotl', { env: { ...process.env } }, true);
   await dc.start();
@@ -75,7 +76,7 @@ async function launch(
   };
   await Promise.all([
     configure(),
-    dc.launch({ program: file, args, checkpointInterval: 0.3, pauseBudget: 0, repair: { enabled: false }, workingDir: tempDir() }),
+    dc.launch({ program: file, args, checkpointInterval: 0.3, pauseBudget: 0, repair: { enabled: false }, workingDir: tempDir(), ...extra }),
   ]);
   return s;
 }
@@ -337,6 +338,45 @@ describe('debugger', () => {
       await assert.rejects(s.dc.nextRequest({ threadId: 1 }), /At a crash/);
       const [, exited] = await Promise.all([s.dc.continueRequest({ threadId: 1 }), s.dc.waitForEvent('exited', 30_000) as Promise<DebugProtocol.ExitedEvent>]);
       assert.equal(exited.body.exitCode, 1);
+    } finally {
+      await finish(s, p.file);
+    }
+  });
+
+  test('Step Back while stopped rewinds, and the restored program stops at the breakpoint again', TIMEOUT, async () => {
+    const p = debuggee();
+    const s = await launch(p.file, ['40', '0.1'], [{ line: p.line('square'), condition: 'n == 12' }]);
+    try {
+      await stopped(s.dc, 'breakpoint');
+      const printed = s.out();
+      assert.ok(s.timeline.some((u) => u.type === 'checkpoint' && u.change === 'added'), 'checkpoints were taken before the stop');
+      const continued = s.dc.waitForEvent('continued', 30_000);
+      await s.dc.stepBackRequest({ threadId: 1 });
+      await continued;
+      // The rewound program runs again from the checkpoint, with the breakpoint still set.
+      await stopped(s.dc, 'breakpoint');
+      assert.equal((await evaluate(s.dc, 'n')).result, '12');
+      const again = s.out().slice(printed.length);
+      assert.match(again, /step (\d+) total/, 'output from the checkpoint on is printed again');
+      await s.dc.setBreakpointsRequest({ source: { path: p.file }, breakpoints: [] });
+      await Promise.all([s.dc.continueRequest({ threadId: 1 }), s.dc.waitForEvent('terminated', 60_000)]);
+      assert.match(s.out(), /total 20540\n/);
+    } finally {
+      await finish(s, p.file);
+    }
+  });
+
+  test('on the fork backend too: a breakpoint, evaluate, a step, continue', TIMEOUT, async () => {
+    const p = debuggee();
+    const s = await launch(p.file, ['3'], [{ line: p.line('square') }], ['uncaught'], { backend: 'fork' });
+    try {
+      await stopped(s.dc, 'breakpoint');
+      assert.equal((await evaluate(s.dc, 'n * 100')).result, '0');
+      await s.dc.setBreakpointsRequest({ source: { path: p.file }, breakpoints: [] });
+      await Promise.all([s.dc.nextRequest({ threadId: 1 }), stopped(s.dc, 'step')]);
+      assert.equal((await top(s.dc)).line, p.line('square-return'));
+      await Promise.all([s.dc.continueRequest({ threadId: 1 }), s.dc.waitForEvent('terminated', 30_000)]);
+      assert.match(s.out(), /total 5\n/);
     } finally {
       await finish(s, p.file);
     }

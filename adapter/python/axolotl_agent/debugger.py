@@ -22,6 +22,7 @@ Where the program counts as stopped, and what a step is:
 """
 import os
 import sys
+import threading
 
 from .state import S, RestartFrame, RUNNER_CODES, is_agent_file
 
@@ -57,6 +58,7 @@ class _State:
 
 
 D = _State()
+_MAIN = threading.main_thread().ident   # sys.monitoring sees every thread; only this one stops
 
 
 # ----------------------------------------------------------------------------------------------
@@ -201,7 +203,7 @@ class Step:
 # Events (called by tracing.py)
 
 def on_line(frame, line):
-    if S.busy or S.crashed:
+    if S.busy or S.crashed or threading.get_ident() != _MAIN:
         return
     reason = None
     step = D.step
@@ -221,7 +223,7 @@ def on_line(frame, line):
 
 def on_raise(frame, exc):
     """The "raised" filter: stop where an exception is raised in (or first enters) the user's code."""
-    if S.busy or S.crashed or not D.raised or exc is D.last_raised:
+    if S.busy or S.crashed or not D.raised or exc is D.last_raised or threading.get_ident() != _MAIN:
         return
     from . import evaluate
     if isinstance(exc, _NOT_RAISED + (evaluate.Timeout,)) or not is_user(frame.f_code):

@@ -95,8 +95,9 @@ def apply_config(cfg):
     D.files = files
     D.raised = bool((cfg.get("exceptions") or {}).get("raised"))
     D.lines.clear()
-    from . import tracing
-    tracing.update(config=True)
+    if D.files or D.raised or __package__ + ".tracing" in sys.modules:  # nothing to watch: not even loaded
+        from . import tracing
+        tracing.update(config=True)
 
 
 # ----------------------------------------------------------------------------------------------

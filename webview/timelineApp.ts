@@ -517,6 +517,7 @@ export class TimelineApp {
     this.noticeEl.dataset.level = n.level;
     this.noticeIcon.className = `codicon codicon-${n.level === 'info' ? 'info' : n.level}`;
     this.noticeText.textContent = n.text;
+    this.noticeText.title = n.text; // a short view shows one line of it
   }
 
   private renderItems(): void {

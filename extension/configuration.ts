@@ -6,7 +6,7 @@
 // final values (a relative path, the .py extension, the file existing) wait for the second pass
 // when a value still holds a ${variable}.
 import path from 'node:path';
-import type { AxolotlLaunchArgs, RepairLaunchArgs } from '../adapter/session/launchArgs';
+import type { AxolotlLaunchArgs, PythonSource, RepairLaunchArgs } from '../adapter/session/launchArgs';
 import { DEBUG_TYPE } from './ids';
 
 export const BACKENDS = ['auto', 'criu', 'fork'] as const;
@@ -24,6 +24,7 @@ export const MISSING_PROGRAM = 'Open a Python file or set "program" in launch.js
 export interface AxolotlSettings {
   model?: string | null;
   baseUrl?: string | null;
+  /** only when the user set it (its default does not count: the Python extension's choice comes first) */
   python?: string | null;
   checkpointInterval?: number | null;
   /** 0 or null: unlimited */
@@ -41,6 +42,8 @@ export interface ResolveContext {
   substituted?: boolean;
   /** checks that the program exists (second pass only); omitted: not checked */
   fileExists?: (file: string) => boolean;
+  /** the interpreter selected in the Python extension, if it is installed and has one (second pass) */
+  pythonFromExtension?: string;
 }
 
 /** A launch configuration with every default filled in. */
@@ -52,6 +55,7 @@ export type ResolvedLaunchConfig = AxolotlLaunchArgs & {
   cwd: string;
   env: Record<string, string>;
   python: string;
+  pythonSource: PythonSource;
   checkpointInterval: number;
   backend: Backend;
   repair: RepairLaunchArgs & { autoAccept: boolean; maxAttempts: number; enabled: boolean };
@@ -196,7 +200,25 @@ function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
   }
   config.env = env;
 
-  config.python = optString(config, 'python') ?? nonEmpty(settings.python) ?? DEFAULT_PYTHON;
+  // The interpreter: the launch configuration's, else the setting axolotl.python, else the one selected
+  // in the Python extension (a venv, a conda environment), else python3. The first pass marks where it
+  // came from, so the second pass (the only one that asks the Python extension) knows it may replace it.
+  const sources: readonly PythonSource[] = ['launch', 'setting', 'python-extension', 'default'];
+  const marked = (sources as readonly unknown[]).includes(config.pythonSource) ? config.pythonSource as PythonSource : undefined;
+  const given = optString(config, 'python');
+  const fromSetting = nonEmpty(settings.python);
+  if (given !== undefined) {
+    config.python = given;
+    config.pythonSource = marked ?? 'launch';
+  } else {
+    config.python = fromSetting ?? DEFAULT_PYTHON;
+    config.pythonSource = fromSetting !== undefined ? 'setting' : 'default';
+  }
+  const fromExtension = nonEmpty(ctx.pythonFromExtension);
+  if (config.pythonSource === 'default' && fromExtension !== undefined) {
+    config.python = fromExtension;
+    config.pythonSource = 'python-extension';
+  }
 
   if (config.checkpointInterval !== undefined && config.checkpointInterval !== null) {
     config.checkpointInterval = positiveNumber(config.checkpointInterval, '"checkpointInterval"');

@@ -6,6 +6,7 @@ import * as vscode from 'vscode';
 import { defaultLaunchConfig, resolveLaunchConfig, type AxolotlSettings, type ResolveContext } from './configuration';
 import type { ModelConsent } from './consent';
 import { SETTINGS } from './ids';
+import { selectedInterpreter } from './pythonInterpreter';
 
 export class AxolotlConfigurationProvider implements vscode.DebugConfigurationProvider {
   constructor(private readonly consent: ModelConsent, private readonly log: (line: string) => void) {}
@@ -21,12 +22,20 @@ export class AxolotlConfigurationProvider implements vscode.DebugConfigurationPr
     return result.config;
   }
 
-  /** Second pass, with final values: paths and the program checked, then the model consent. */
+  /**
+   * Second pass, with final values: paths and the program checked, the interpreter selected in the
+   * Python extension when nothing else names one, then the model consent.
+   */
   async resolveDebugConfigurationWithSubstitutedVariables(
     folder: vscode.WorkspaceFolder | undefined,
     config: vscode.DebugConfiguration,
   ): Promise<vscode.DebugConfiguration | undefined> {
-    const result = resolveLaunchConfig(config, this.context(folder, true));
+    const ctx = this.context(folder, true);
+    if (!config.python || config.pythonSource === 'default') {
+      const program = typeof config.program === 'string' && config.program ? vscode.Uri.file(config.program) : undefined;
+      ctx.pythonFromExtension = await selectedInterpreter(program ?? folder?.uri, this.log);
+    }
+    const result = resolveLaunchConfig(config, ctx);
     if (!result.ok) return this.reject(result.error);
     return this.consent.check(result.config);
   }
@@ -55,9 +64,15 @@ export function readSettings(scope?: vscode.Uri): AxolotlSettings {
   return {
     model: c.get<string | null>(SETTINGS.model),
     baseUrl: c.get<string | null>(SETTINGS.baseUrl),
-    python: c.get<string | null>(SETTINGS.python),
+    python: explicit(c, SETTINGS.python),
     checkpointInterval: c.get<number | null>(SETTINGS.checkpointInterval),
     maxCheckpoints: c.get<number | null>(SETTINGS.maxCheckpoints),
     backend: c.get<string | null>(SETTINGS.backend),
   };
+}
+
+/** A setting's value only where the user set it (not its default). */
+function explicit(c: vscode.WorkspaceConfiguration, key: string): string | undefined {
+  const i = c.inspect<string>(key);
+  return i?.workspaceFolderValue ?? i?.workspaceValue ?? i?.globalValue;
 }

@@ -15,6 +15,7 @@ export const COMMANDS = {
   rejectRepair: 'axolotl.rejectRepair',
   showRepairHistory: 'axolotl.showRepairHistory',
   showRepairDiff: 'axolotl.showRepairDiff',
+  showProposedRepair: 'axolotl.showProposedRepair',
   undoRepair: 'axolotl.undoRepair',
   clearRepairHistory: 'axolotl.clearRepairHistory',
 } as const;

@@ -1,6 +1,7 @@
 // Pure helpers of the repair review (no vscode import, unit-tested): run-time checks of the
 // adapter's repair events, the virtual paths the diff editors use, and the texts shown.
 import type { RepairProposal, RepairStatusBody } from '../adapter/session/customProtocol';
+import { COMMANDS } from './ids';
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -92,5 +93,24 @@ export function proposalNotice(p: RepairProposal, max = 400): string {
   const files = p.files.map((f) => f.relPath).join(', ');
   const text = p.explanation.trim().replace(/\s+/g, ' ');
   const explanation = text.length > max ? `${text.slice(0, max - 1).trimEnd()}…` : text;
-  return `Axolotl: ${p.model} proposes a repair for crash #${p.crashId} (attempt ${p.attempt} of ${p.maxAttempts}) in ${files}. ${explanation}`;
+  return unlinked(`Axolotl: ${p.model} proposes a repair for crash #${p.crashId} (attempt ${p.attempt} of ${p.maxAttempts}) in ${files}. ${explanation}`);
+}
+
+/**
+ * The review's notification: a progress notification (it closes when the review ends) offers its
+ * choices as links, first, so a collapsed notification (one line) still shows them; the proposal's
+ * words follow.
+ */
+export function reviewNotice(p: RepairProposal, max = 400): { title: string; message: string } {
+  const links = [['Accept', COMMANDS.acceptRepair], ['Reject', COMMANDS.rejectRepair], ['Show Diff', COMMANDS.showProposedRepair]]
+    .map(([label, command]) => `[${label}](command:${command})`).join(' · ');
+  return { title: `Axolotl repair for crash #${p.crashId}: ${links}`, message: proposalNotice(p, max).replace(/^Axolotl: /, '') };
+}
+
+/**
+ * Notifications turn `[label](command:…)` into links that run the command: the model's text (which a
+ * crashed program's data can steer) must never become one.
+ */
+export function unlinked(text: string): string {
+  return text.replace(/\]\(/g, '] (');
 }

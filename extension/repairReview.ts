@@ -1,7 +1,8 @@
 // Reviews a proposed repair: one diff editor per file (read-only original on the left, editable
 // in-memory proposal on the right), the model's explanation in a notification and in the diff
 // titles, and Accept / Reject in the editor title bar, the notification and on keybindings while the
-// context key `axolotl.repairPending` is set. Accept writes exactly what the proposal editors show
+// context key `axolotl.repairPending` is set. The notification is a progress notification with links,
+// because VS Code closes those when their task ends: it goes away with the review, however it ended. Accept writes exactly what the proposal editors show
 // through a WorkspaceEdit, saves, and tells the adapter to resume; Reject tells it to give up.
 // Either way the review's tabs are closed.
 import * as vscode from 'vscode';
@@ -13,7 +14,7 @@ import { COMMANDS, CONTEXT_KEYS, ORIGINAL_SCHEME, PROPOSED_SCHEME } from './ids'
 import type { OriginalContentProvider } from './originalContentProvider';
 import type { ProposedFileSystem } from './proposedFileSystem';
 import type { HistoryFile, RepairHistory } from './repairHistory';
-import { belongsToRepair, diffTitle, proposalNotice, virtualPath } from './repairProposal';
+import { belongsToRepair, diffTitle, reviewNotice, virtualPath } from './repairProposal';
 import { conflicts, currentText, writeFiles } from './workspaceWriter';
 
 interface ReviewFile {
@@ -28,11 +29,10 @@ interface Review {
   files: ReviewFile[];
   /** Accept or Reject is under way: further clicks are ignored */
   busy: boolean;
+  /** resolves when the review ends: its notification closes */
+  ended: Promise<void>;
+  close(): void;
 }
-
-const ACCEPT = 'Accept';
-const REJECT = 'Reject';
-const SHOW = 'Show Diff';
 
 export class RepairReview implements vscode.Disposable {
   private pending: Review | undefined;
@@ -58,6 +58,7 @@ export class RepairReview implements vscode.Disposable {
       review,
       vscode.commands.registerCommand(COMMANDS.acceptRepair, () => review.accept()),
       vscode.commands.registerCommand(COMMANDS.rejectRepair, () => review.reject()),
+      vscode.commands.registerCommand(COMMANDS.showProposedRepair, () => review.showPending()),
     );
     return review;
   }
@@ -81,12 +82,14 @@ export class RepairReview implements vscode.Disposable {
       original: this.originals.set(virtualPath(proposal.repairId, file.relPath), file.created ? '' : file.original),
       proposed: this.proposedFs.put(virtualPath(proposal.repairId, file.relPath), file.proposed),
     }));
-    const review: Review = { session, proposal, files, busy: false };
+    let close!: () => void;
+    const ended = new Promise<void>((resolve) => { close = resolve; });
+    const review: Review = { session, proposal, files, busy: false, ended, close };
     this.pending = review;
     await vscode.commands.executeCommand('setContext', CONTEXT_KEYS.repairPending, true);
     this.log(`repair ${proposal.repairId} proposed for crash #${proposal.crashId}: ${proposal.files.map((f) => f.relPath).join(', ')}`);
     await this.openDiffs(review);
-    void this.notify(review);
+    this.notify(review);
   }
 
   /** Event 'axolotl/repairStatus': closes a review that the adapter settled by itself. */
@@ -110,6 +113,12 @@ export class RepairReview implements vscode.Disposable {
   async onSessionEnded(session: vscode.DebugSession): Promise<void> {
     for (const [id, p] of this.proposals) if (p.session.id === session.id) this.proposals.delete(id);
     if (this.pending && this.pending.session.id === session.id) await this.end(this.pending);
+  }
+
+  /** Opens the diffs of the repair waiting for review (the notification's "Show Diff"). */
+  async showPending(): Promise<void> {
+    if (this.pending) await this.openDiffs(this.pending);
+    else void vscode.window.showInformationMessage('Axolotl: no repair is waiting for review.');
   }
 
   /** Opens a repair (the timeline's "open repair"): the pending review, or a past repair's diff. */
@@ -227,21 +236,22 @@ export class RepairReview implements vscode.Disposable {
     }
   }
 
-  private async notify(review: Review): Promise<void> {
-    const choice = await vscode.window.showInformationMessage(proposalNotice(review.proposal), ACCEPT, REJECT, SHOW);
-    // The API cannot take a notification back: one whose review already ended (accepted from the
-    // editor title, replaced by a new attempt, session stopped) only says so.
-    if (this.pending !== review) {
-      if (choice) void vscode.window.showInformationMessage(`Axolotl: the review of ${review.proposal.repairId} is already closed.`);
-      return;
-    }
-    if (choice === ACCEPT) await this.accept();
-    else if (choice === REJECT) await this.reject();
-    else if (choice === SHOW) await this.openDiffs(review);
+  private notify(review: Review): void {
+    // A message's buttons could not be taken back when the review ends elsewhere (Accept in the diff
+    // editor's title, a new attempt, the session stopped); a progress notification ends with its task.
+    const notice = reviewNotice(review.proposal);
+    void vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: notice.title, cancellable: false },
+      async (progress) => {
+        progress.report({ message: notice.message });
+        await review.ended;
+      },
+    );
   }
 
   /** Closes the review's tabs, forgets its texts and clears the context key. */
   private async end(review: Review): Promise<void> {
+    review.close();
     if (this.pending === review) {
       this.pending = undefined;
       await vscode.commands.executeCommand('setContext', CONTEXT_KEYS.repairPending, false);

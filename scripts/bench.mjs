@@ -434,6 +434,22 @@ function table(r) {
 
 // --------------------------------------------------------------------------------------------- main
 
+/** Interpreters of the other debugger implementation than PYTHON's (3.12+ vs older), if installed. */
+function otherPythons() {
+  const version = (py) => spawnSync(py, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' }).stdout?.trim();
+  const mine = Number(version(PYTHON)?.split('.')[1] ?? 0);
+  const candidates = mine >= 12 ? ['python3.11', 'python3.10'] : ['python3.13', 'python3.12'];
+  const pyenv = path.join(os.homedir(), '.pyenv', 'versions');
+  for (const name of candidates) {
+    const onPath = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).stdout.trim();
+    const fromPyenv = fs.existsSync(pyenv) ? fs.readdirSync(pyenv).filter((v) => v.startsWith(name.slice(6) + '.')).sort().reverse()
+      .map((v) => path.join(pyenv, v, 'bin', name)).find((p) => fs.existsSync(p)) : undefined;
+    const found = onPath && version(onPath) ? onPath : fromPyenv;
+    if (found) return [found];
+  }
+  return [];
+}
+
 let PYTHON = 'python3';
 
 async function main() {
@@ -466,6 +482,13 @@ async function main() {
     say('agent overhead: call-heavy and loop-heavy programs');
     const r = spawnSync(PYTHON, ['test/python/bench_agent.py', '--runs', QUICK ? '3' : '5'], { encoding: 'utf8' });
     results.agentOverhead = (r.stdout || r.stderr).trim();
+    // The debugger's cost with no breakpoint, and with one in a function never called: sys.monitoring
+    // on 3.12+, settrace before, so both kinds of interpreter when this machine has them.
+    say('debugger overhead: no breakpoint, one breakpoint in a function never called');
+    for (const py of [PYTHON, ...otherPythons()]) {
+      const b = spawnSync(PYTHON, ['test/python/bench_agent.py', '--breakpoints', '--python', py, '--runs', QUICK ? '3' : '5'], { encoding: 'utf8' });
+      results.agentOverhead += `\n${(b.stdout || b.stderr).trim()}`;
+    }
   }
   results.minutes = (Date.now() - t0) / 60000;
   fs.mkdirSync(BENCH, { recursive: true });

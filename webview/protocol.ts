@@ -8,6 +8,7 @@
 // Neither side trusts the other: `isToWebviewMessage` / `isFromWebviewMessage` check every field
 // at run time. This file must stay free of DOM, Node and vscode imports: the adapter, the extension
 // and the browser bundle all use it.
+import type { DebugStop } from '../adapter/engine/debugControl';
 import type { Checkpoint, CrashEvent, ExitEvent, RestoredEvent } from '../adapter/engine/types';
 
 /** Name of the custom DAP event whose body is one TimelineUpdate. */
@@ -104,6 +105,23 @@ export interface RestoreInfo {
   pid?: number;
 }
 
+export type StopReason = 'breakpoint' | 'step' | 'pause' | 'exception';
+export const STOP_REASONS: readonly StopReason[] = ['breakpoint', 'step', 'pause', 'exception'];
+
+/** The debugger stopped the program (a breakpoint, a step, a pause, a raised exception). */
+export interface StopInfo {
+  /** 1, 2, 3 … within the session */
+  id: number;
+  time: number;
+  reason: StopReason;
+  /** where: the innermost frame */
+  file?: string;
+  line?: number;
+  function?: string;
+  /** reason "exception": "KeyError: 'x'" */
+  exception?: string;
+}
+
 export type Backend = 'criu' | 'fork' | 'none';
 
 export interface SessionInfo {
@@ -159,6 +177,8 @@ export interface InitMessage {
   crashes: CrashInfo[];
   repairs: RepairInfo[];
   restores: RestoreInfo[];
+  /** absent in states saved before stops were shown */
+  stops?: StopInfo[];
   head: HeadInfo | null;
   /** checkpoints that already left the ring buffer */
   dropped: number;
@@ -175,6 +195,7 @@ export type CheckpointMessage =
 export interface CrashMessage { type: 'crash'; crash: CrashInfo }
 export interface RepairMessage { type: 'repair'; repair: RepairInfo }
 export interface RestoreMessage { type: 'restore'; restore: RestoreInfo }
+export interface StopMessage { type: 'stop'; stop: StopInfo }
 export interface HeadMessage { type: 'head'; head: HeadInfo }
 /** Shown above the timeline until replaced; `null` clears it. An error also ends a pending restore. */
 export interface NoticeMessage { type: 'notice'; notice: Notice | null }
@@ -186,6 +207,7 @@ export type TimelineUpdate =
   | CrashMessage
   | RepairMessage
   | RestoreMessage
+  | StopMessage
   | HeadMessage
   | NoticeMessage;
 
@@ -202,7 +224,9 @@ export type FromWebviewMessage =
   /** show the diff of this repair */
   | { type: 'openRepair'; repairId: string }
   /** show this crash (traceback / stack) */
-  | { type: 'revealCrash'; crashId: number };
+  | { type: 'revealCrash'; crashId: number }
+  /** the sidebar's timeline asks to be shown in the panel area, beside the Debug Console */
+  | { type: 'showInPanel' };
 
 // ---------------------------------------------------------------------------------------------
 // Run-time guards
@@ -294,6 +318,19 @@ export function isRestoreInfo(v: unknown): v is RestoreInfo {
   );
 }
 
+export function isStopInfo(v: unknown): v is StopInfo {
+  return (
+    isObj(v) &&
+    isInt(v.id, 1) &&
+    isNonNeg(v.time) &&
+    isOneOf(v.reason, STOP_REASONS) &&
+    opt(v.file, (x) => isStr(x)) &&
+    opt(v.line, (x) => isInt(x)) &&
+    opt(v.function, isShort) &&
+    opt(v.exception, (x) => isStr(x))
+  );
+}
+
 export function isSessionInfo(v: unknown): v is SessionInfo {
   return (
     isObj(v) &&
@@ -342,6 +379,8 @@ export function isTimelineUpdate(v: unknown): v is TimelineUpdate {
       return isRepairInfo(v.repair);
     case 'restore':
       return isRestoreInfo(v.restore);
+    case 'stop':
+      return isStopInfo(v.stop);
     case 'head':
       return isHeadInfo(v.head);
     case 'notice':
@@ -361,6 +400,7 @@ export function isInitMessage(v: unknown): v is InitMessage {
     isArrayOf(v.crashes, isCrashInfo) &&
     isArrayOf(v.repairs, isRepairInfo) &&
     isArrayOf(v.restores, isRestoreInfo) &&
+    opt(v.stops, (x) => isArrayOf(x, isStopInfo)) &&
     (v.head === null || isHeadInfo(v.head)) &&
     isInt(v.dropped) &&
     (v.notice === null || isNotice(v.notice))
@@ -384,6 +424,8 @@ export function isFromWebviewMessage(v: unknown): v is FromWebviewMessage {
       return isShort(v.repairId) && v.repairId.length > 0;
     case 'revealCrash':
       return isInt(v.crashId, 1);
+    case 'showInPanel':
+      return true;
     default:
       return false;
   }
@@ -455,6 +497,18 @@ export function crashInfo(id: number, time: number, ev: CrashEvent): CrashInfo {
 
 export function restoreInfo(time: number, ev: RestoredEvent): RestoreInfo {
   return { time, checkpointId: ev.checkpoint.id, ms: ev.ms, generation: ev.generation, pid: ev.pid };
+}
+
+export function stopInfo(id: number, stop: DebugStop): StopInfo {
+  const info: StopInfo = { id, time: stop.time, reason: stop.reason };
+  const frame = stop.frames[stop.frames.length - 1];
+  if (frame) {
+    info.file = frame.file.slice(0, LIMITS.text);
+    info.line = frame.line;
+    info.function = frame.qualname.slice(0, LIMITS.shortText);
+  }
+  if (stop.exception) info.exception = `${stop.exception.type}: ${stop.exception.message}`.slice(0, LIMITS.text);
+  return info;
 }
 
 export function sessionEnd(time: number, ev: ExitEvent): SessionEnd {

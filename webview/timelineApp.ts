@@ -148,6 +148,9 @@ export class TimelineApp {
     this.liveButton = iconButton('arrow-circle-right', 'Go to the live end (End)');
     this.zoomOut = iconButton('zoom-out', 'Zoom out (-)');
     this.zoomIn = iconButton('zoom-in', 'Zoom in (+)');
+    // The sidebar's strip is short: it offers the panel area, where a timeline has room.
+    const toPanel = doc.body.dataset.host === 'sidebar' ? iconButton('layout-panel', 'Show in the panel, beside the Debug Console') : undefined;
+    toPanel?.addEventListener('click', () => this.api.postMessage({ type: 'showInPanel' }));
     const header = h('div', 'tl-header', {}, [
       h('span', 'tl-status', {}, [this.statusIcon, this.statusText]),
       this.countsEl,
@@ -155,6 +158,7 @@ export class TimelineApp {
       this.liveButton,
       this.zoomOut,
       this.zoomIn,
+      ...(toPanel ? [toPanel] : []),
     ]);
 
     this.noticeIcon = icon('info');
@@ -497,6 +501,7 @@ export class TimelineApp {
     if (c.crashes > 0) parts.push(plural(c.crashes, 'crash', 'crashes'));
     if (c.repairs > 0) parts.push(plural(c.repairs, 'repair'));
     if (c.restores > 0) parts.push(plural(c.restores, 'restore'));
+    if (c.stops > 0) parts.push(plural(c.stops, 'stop'));
     const countText = s.session ? `${s.session.program} · ${parts.join(' · ')}` : parts.join(' · ');
     this.countsEl.textContent = countText;
     this.countsEl.title = countText;
@@ -512,6 +517,7 @@ export class TimelineApp {
     this.noticeEl.dataset.level = n.level;
     this.noticeIcon.className = `codicon codicon-${n.level === 'info' ? 'info' : n.level}`;
     this.noticeText.textContent = n.text;
+    this.noticeText.title = n.text; // a short view shows one line of it
   }
 
   private renderItems(): void {
@@ -605,6 +611,10 @@ export class TimelineApp {
         markClass += ' codicon codicon-history';
         generation = item.restore.generation;
         break;
+      case 'stop':
+        markClass += ` codicon codicon-${STOP_ICONS[item.stop.reason]}`;
+        classes.push(`tl-stop-${item.stop.reason}`);
+        break;
       case 'end':
         markClass += ` codicon codicon-${item.end.status === 0 ? 'pass' : item.end.status === undefined ? 'debug-stop' : 'error'}`;
         if (item.end.status !== undefined && item.end.status !== 0) classes.push('tl-end-failed');
@@ -649,11 +659,14 @@ export class TimelineApp {
         s.items.length > 0 ? 'Click a marker, or focus the timeline and use ← → Home End, then Enter.' : 'Waiting for the first checkpoint…';
       this.detailsCode.hidden = true;
       this.detailsAction.hidden = true;
+      this.details.title = '';
       return;
     }
     const d = describe(s, item);
     this.detailsTitle.textContent = d.title;
     this.detailsFacts.textContent = d.lines.join(' · ');
+    // A short view shows one line of it: the whole of it on hover.
+    this.details.title = [d.title, ...d.lines, ...(d.code !== undefined ? [d.code] : [])].join('\n');
     this.detailsCode.hidden = d.code === undefined;
     this.detailsCode.textContent = d.code ?? '';
     const action = ACTIONS[item.kind];
@@ -675,6 +688,7 @@ export class TimelineApp {
       blocker ??
       `The program goes back to this point and resumes with the current code${gen !== undefined ? ` (generation ${gen})` : ''}. Output printed since then is printed again.`;
     this.confirmEl.dataset.blocked = String(blocker !== null);
+    this.confirmEl.title = `${this.confirmTitle.textContent}\n${this.confirmNote.textContent}`;
     this.restoreButton.disabled = blocker !== null;
   }
 
@@ -816,6 +830,13 @@ const REPAIR_ICONS = {
   verified: 'verified-filled',
 } as const;
 
+const STOP_ICONS = {
+  breakpoint: 'debug-breakpoint',
+  step: 'debug-step-over',
+  pause: 'debug-pause',
+  exception: 'debug-breakpoint-conditional',
+} as const;
+
 const HEAD_ICONS = {
   running: 'play',
   paused: 'debug-pause',
@@ -829,6 +850,7 @@ const ACTIONS: Record<TimelineItem['kind'], string | null> = {
   crash: 'Show crash',
   repair: 'Open repair',
   restore: 'Go to checkpoint',
+  stop: null,
   end: null,
 };
 

@@ -16,6 +16,7 @@ import type {
   RestoreInfo,
   SessionEnd,
   SessionInfo,
+  StopInfo,
   ToWebviewMessage,
 } from './protocol';
 
@@ -34,8 +35,9 @@ export interface CheckpointItem extends ItemBase { kind: 'checkpoint'; checkpoin
 export interface CrashItem extends ItemBase { kind: 'crash'; crash: CrashInfo }
 export interface RepairItem extends ItemBase { kind: 'repair'; repair: RepairInfo }
 export interface RestoreItem extends ItemBase { kind: 'restore'; restore: RestoreInfo }
+export interface StopItem extends ItemBase { kind: 'stop'; stop: StopInfo }
 export interface EndItem extends ItemBase { kind: 'end'; end: SessionEnd }
-export type TimelineItem = CheckpointItem | CrashItem | RepairItem | RestoreItem | EndItem;
+export type TimelineItem = CheckpointItem | CrashItem | RepairItem | RestoreItem | StopItem | EndItem;
 export type ItemKind = TimelineItem['kind'];
 
 export interface TimelineState {
@@ -76,6 +78,7 @@ export const checkpointKey = (id: number): string => `cp:${id}`;
 export const crashKey = (id: number): string => `crash:${id}`;
 export const repairKey = (id: string): string => `repair:${id}`;
 export const restoreKey = (r: RestoreInfo): string => `restore:${r.time}:${r.checkpointId}`;
+export const stopKey = (id: number): string => `stop:${id}`;
 export const END_KEY = 'end';
 
 // ---------------------------------------------------------------------------------------------
@@ -187,6 +190,8 @@ export function apply(state: TimelineState, msg: ToWebviewMessage): TimelineStat
       const s = upsert(state, { kind: 'restore', key: restoreKey(msg.restore), time: msg.restore.time, restore: msg.restore });
       return { ...s, pendingRestore: null };
     }
+    case 'stop':
+      return upsert(state, { kind: 'stop', key: stopKey(msg.stop.id), time: msg.stop.time, stop: msg.stop });
     case 'head':
       return { ...state, head: msg.head };
     case 'notice':
@@ -209,6 +214,7 @@ function fromInit(prev: TimelineState, msg: InitMessage): TimelineState {
   for (const c of msg.crashes) add({ kind: 'crash', key: crashKey(c.id), time: c.time, crash: c });
   for (const r of msg.repairs) add({ kind: 'repair', key: repairKey(r.id), time: r.time, repair: r });
   for (const r of msg.restores) add({ kind: 'restore', key: restoreKey(r), time: r.time, restore: r });
+  for (const s of msg.stops ?? []) add({ kind: 'stop', key: stopKey(s.id), time: s.time, stop: s });
   if (msg.end) add({ kind: 'end', key: END_KEY, time: msg.end.time, end: msg.end });
   // Stable sort: equal times keep the order above (a crash's checkpoint after the crash, say).
   items.sort((a, b) => a.time - b.time || a.seq - b.seq);
@@ -252,6 +258,7 @@ export function toInitMessage(state: TimelineState): InitMessage {
     crashes: [],
     repairs: [],
     restores: [],
+    stops: [],
     head: state.head,
     dropped: state.dropped,
     notice: state.notice,
@@ -262,6 +269,7 @@ export function toInitMessage(state: TimelineState): InitMessage {
       case 'crash': msg.crashes.push(item.crash); break;
       case 'repair': msg.repairs.push(item.repair); break;
       case 'restore': msg.restores.push(item.restore); break;
+      case 'stop': msg.stops!.push(item.stop); break;
       case 'end': break;
     }
   }
@@ -280,14 +288,15 @@ export function isLive(state: TimelineState): boolean {
   return state.session !== null && state.end === null && state.head?.state !== 'exited';
 }
 
-export interface Counts { checkpoints: number; crashes: number; repairs: number; restores: number }
+export interface Counts { checkpoints: number; crashes: number; repairs: number; restores: number; stops: number }
 export function counts(state: TimelineState): Counts {
-  const c: Counts = { checkpoints: 0, crashes: 0, repairs: 0, restores: 0 };
+  const c: Counts = { checkpoints: 0, crashes: 0, repairs: 0, restores: 0, stops: 0 };
   for (const item of state.items) {
     if (item.kind === 'checkpoint') c.checkpoints++;
     else if (item.kind === 'crash') c.crashes++;
     else if (item.kind === 'repair') c.repairs++;
     else if (item.kind === 'restore') c.restores++;
+    else if (item.kind === 'stop') c.stops++;
   }
   return c;
 }
@@ -362,6 +371,7 @@ export function activate(state: TimelineState): Step {
       const target = findCheckpoint(state, item.restore.checkpointId);
       return { state: target ? selectKey(state, target.key) : state };
     }
+    case 'stop':
     case 'end':
       return { state };
   }
@@ -479,6 +489,13 @@ export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
+const STOP_TITLES: Record<StopInfo['reason'], string> = {
+  breakpoint: 'Stopped at a breakpoint',
+  step: 'Stopped after a step',
+  pause: 'Paused',
+  exception: 'Stopped on a raised exception',
+};
+
 const REPAIR_WORDS: Record<RepairInfo['status'], string> = {
   proposed: 'proposed, waiting for review',
   accepted: 'accepted',
@@ -516,11 +533,7 @@ export function describe(state: TimelineState, item: TimelineItem): Description 
     }
     case 'crash': {
       const c = item.crash;
-      const lines = [at];
-      if (c.file !== undefined) {
-        const where = `${baseName(c.file)}${c.line !== undefined ? `:${c.line}` : ''}`;
-        lines.push(c.function ? `in ${c.function} (${where})` : `in ${where}`);
-      }
+      const lines = [at, ...location(c)];
       lines.push(c.paused ? 'paused on the crash, waiting for a decision' : `code generation ${c.generation}`);
       return { title: `Crash: ${c.exceptionType}`, lines, code: c.message ? `${c.exceptionType}: ${c.message}` : c.exceptionType };
     }
@@ -541,6 +554,12 @@ export function describe(state: TimelineState, item: TimelineItem): Description 
         title: `Restored checkpoint #${r.checkpointId}${target}`,
         lines: [at, `running again after ${formatDuration(r.ms)}`, `code generation ${r.generation}`],
       };
+    }
+    case 'stop': {
+      const s = item.stop;
+      const d: Description = { title: STOP_TITLES[s.reason], lines: [at, ...location(s)] };
+      if (s.exception) d.code = s.exception;
+      return d;
     }
     case 'end': {
       const e = item.end;
@@ -574,6 +593,8 @@ export function ariaLabel(state: TimelineState, item: TimelineItem): string {
       return `Repair ${item.repair.status} at ${when}${item.repair.summary ? `: ${item.repair.summary}` : ''}`;
     case 'restore':
       return `Restored checkpoint ${item.restore.checkpointId} at ${when}`;
+    case 'stop':
+      return `${STOP_TITLES[item.stop.reason]} at ${when}${item.stop.line !== undefined ? `, line ${item.stop.line}` : ''}`;
     case 'end':
       return `Program ended at ${when}${item.end.status !== undefined ? `, exit status ${item.end.status}` : ''}`;
   }
@@ -584,6 +605,13 @@ export function confirmText(state: TimelineState, checkpointId: number): string 
   const cp = findCheckpoint(state, checkpointId);
   const when = cp ? ` (${formatElapsed(cp.time - startTime(state))})` : '';
   return `Rewind to checkpoint #${checkpointId}${when}?`;
+}
+
+/** "in scale (job.py:7)", for what happened at a place in the code (none when the place is unknown). */
+function location(where: { file?: string; line?: number; function?: string }): string[] {
+  if (where.file === undefined) return [];
+  const at = `${baseName(where.file)}${where.line !== undefined ? `:${where.line}` : ''}`;
+  return [where.function ? `in ${where.function} (${at})` : `in ${at}`];
 }
 
 function baseName(path: string): string {

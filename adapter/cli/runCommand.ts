@@ -61,7 +61,7 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     term.setStatus('running (restored)');
   });
   // Before a rewind: what it cannot undo (output already printed, sockets, child processes, files).
-  sup.on('rewind', (n) => term.say(term.yellow(n.text)));
+  sup.on('rewind', (n) => term.say(n.level === 'warning' ? term.yellow(n.text) : n.text));
   sup.on('log', (l) => {
     if (l.level === 'warn' || l.level === 'error' || (opts.verbose && l.level === 'info')) term.say(l.level === 'info' ? l.message : term.yellow(l.message));
   });

@@ -77,12 +77,14 @@ export interface HelloMessage {
   generation: number;
 }
 
-/** Sent after SIGUSR1. `crashed` is true while the agent is paused on a crash waiting for a decision. */
+/** Sent after SIGUSR1. `crashed` is true while the agent is paused on a crash waiting for a decision;
+ *  `stopped` while it is stopped by the debugger (a breakpoint, a step, a pause, a raised exception). */
 export interface PollMessage {
   type: 'poll';
   pid: number;
   generation: number;
   crashed: boolean;
+  stopped?: boolean;
 }
 
 /** Result of applying a patch (hot swap). Also sent:
@@ -142,6 +144,119 @@ export interface ExitMessage {
   code: number;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The debugger (agent: debugger.py, evaluate.py, tracing.py; engine: debugControl.ts)
+//
+// Configuration rides on replies the agent already gets: `debug` in the reply to `hello` (breakpoints
+// set before launch are in place before any user code runs), to every `poll` (SIGUSR1 after a change
+// while the program runs, and after every restore) and to `resume`. `pause: true` in the reply to a
+// running agent's `poll` (or `hello`) asks it to stop: at once where SIGUSR1 interrupted it, else at
+// the next line of user code.
+//
+// Paused (on a crash, or stopped), the agent answers `wait` as for a crash: it waits for SIGUSR1 with no
+// connection open, then polls (`crashed` or `stopped`). The reply may be a DebugCommand; the agent
+// answers each with a `debugResult` in a new connection, whose reply is the next command, `resume`
+// (stopped only), or whatever a poll would get (`continue`: wait for the next SIGUSR1). So every
+// exchange stays one short connection that the agent opens, and a dump never sees one.
+//
+// Only the main thread stops. The crash stop ("uncaught" exception filter) is the crash report above;
+// with that filter off the engine answers `crash` with `abort`.
+
+export interface BreakpointSpec {
+  /** the debug session's id, reported back in StoppedMessage.breakpointIds */
+  id: number;
+  line: number;
+  /** a Python expression: stop only when it is true (one that raises stops, and says why) */
+  condition?: string;
+  /** "5" or "==5" (the 5th hit), ">=5", ">5", "<5", "<=5", "%5" (every 5th); counts hits whose condition held */
+  hitCondition?: string;
+  /** log this instead of stopping; {expression} parts are evaluated in the frame */
+  logMessage?: string;
+}
+
+export interface DebugConfig {
+  /** changes whenever anything below does: the agent skips a config it has applied */
+  version: number;
+  /** absolute source path → its breakpoints */
+  breakpoints: Record<string, BreakpointSpec[]>;
+  /** "raised": stop where an exception is raised in user code (caught or not) */
+  exceptions: { raised: boolean };
+}
+
+export type StopReason = 'breakpoint' | 'step' | 'pause' | 'exception';
+
+/** The agent stopped the program (main thread) and waits, as on a crash, for commands and `resume`. */
+export interface StoppedMessage {
+  type: 'stopped';
+  pid: number;
+  generation: number;
+  reason: StopReason;
+  /** outermost first; no locals (the debugger asks for them with `variables`) */
+  frames: AgentFrame[];
+  breakpointIds?: number[];
+  /** reason "exception": what was raised */
+  exception?: CrashReport['exception'];
+  /** e.g. a breakpoint condition that raised */
+  text?: string;
+}
+
+/** A value seen in the paused program: a bounded repr; `ref` > 0 lists its children (`variables`). */
+export interface DebugValue {
+  repr: string;
+  type: string;
+  /** 0: nothing to expand. Valid until the program runs again. */
+  ref: number;
+  /** length of a container */
+  count?: number;
+  /** the name looks secret (key, token, password, secret, …): the value is not shown */
+  redacted?: boolean;
+}
+
+export interface DebugVariable extends DebugValue {
+  name: string;
+}
+
+export interface CompletionTarget {
+  label: string;
+  type: 'variable' | 'function' | 'property' | 'keyword';
+}
+
+/** Where a `variables`/`setVariable` looks: a value's children, or a frame's scope. */
+export type VariablesTarget = { ref: number } | { frame: number; scope: 'locals' | 'globals' };
+
+/** Run by a paused agent; `frame` indexes the frames it reported (outermost first). */
+export type DebugCommand =
+  | { type: 'evaluate'; id: number; frame: number; expression: string; context: 'repl' | 'watch' | 'hover' | 'clipboard' | 'variables' }
+  | ({ type: 'variables'; id: number } & Partial<{ ref: number; frame: number; scope: 'locals' | 'globals' }>)
+  | ({ type: 'setVariable'; id: number; name: string; value: string } & Partial<{ ref: number; frame: number; scope: 'locals' | 'globals' }>)
+  /** `offset`: the cursor's position in `text` (0-based) */
+  | { type: 'completions'; id: number; frame: number; text: string; offset: number };
+
+/** The answer to one DebugCommand (its `id`); `error` when it failed (an expression that raised, say). */
+export interface DebugResultMessage {
+  type: 'debugResult';
+  pid: number;
+  id: number;
+  ok: boolean;
+  error?: string;
+  /** evaluate, setVariable */
+  value?: DebugValue;
+  /** variables */
+  variables?: DebugVariable[];
+  /** completions; `replace`: how many characters before the cursor the completion replaces */
+  targets?: CompletionTarget[];
+  replace?: number;
+}
+
+/** A logpoint's line (fire and forget). */
+export interface DebugOutputMessage {
+  type: 'debugOutput';
+  pid: number;
+  text: string;
+}
+
+export type ResumeMode = 'continue' | 'next' | 'stepIn' | 'stepOut';
+
 export type AgentMessage =
   | HelloMessage
   | CrashReport
@@ -150,23 +265,35 @@ export type AgentMessage =
   | VerifiedMessage
   | SnapshotMessage
   | WakeMessage
-  | ExitMessage;
+  | ExitMessage
+  | StoppedMessage
+  | DebugResultMessage
+  | DebugOutputMessage;
 
 /** The repaired sources: absolute path → complete new text. Cumulative over all accepted repairs. */
 export type PatchFiles = Record<string, string>;
 
+/** Carried by replies to `hello` and `poll` (and `resume`): see "The debugger" above. */
+export interface DebugExtras {
+  debug?: DebugConfig;
+  pause?: boolean;
+}
+
 export type EngineReply =
-  | { type: 'ok' }
-  /** reply to `crash`: wait for SIGUSR1 then poll (the engine may checkpoint the paused process meanwhile) */
+  | ({ type: 'ok' } & DebugExtras)
+  /** reply to `crash` and `stopped`: wait for SIGUSR1 then poll (the engine may checkpoint a crashed process meanwhile) */
   | { type: 'wait' }
   /** reply to `poll`: swap in these sources (generation > the agent's) then restart what crashed */
-  | { type: 'patch'; generation: number; files: PatchFiles }
+  | ({ type: 'patch'; generation: number; files: PatchFiles } & DebugExtras)
   /** reply to `poll` while crashed: let the exception propagate normally (traceback, exit 1) */
-  | { type: 'abort' }
+  | ({ type: 'abort' } & DebugExtras)
   /** reply to `poll` while crashed: restart the crashed frame with the current code */
-  | { type: 'retry' }
+  | ({ type: 'retry' } & DebugExtras)
   /** reply to `poll` when there is nothing new */
-  | { type: 'continue' }
+  | ({ type: 'continue' } & DebugExtras)
+  /** reply to a stopped agent's `poll` or `debugResult`: run on, arming a step */
+  | ({ type: 'resume'; mode: ResumeMode } & DebugExtras)
+  | DebugCommand
   /** replies to `wake`: run on (woken on purpose), wait stopped again, or leave at once */
   | { type: 'go' }
   | { type: 'stop' }

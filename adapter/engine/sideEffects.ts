@@ -217,6 +217,8 @@ export interface RewindNotice {
   checkpointId: number;
   /** one short line per thing that stays as it is */
   items: string[];
+  /** info: only output already printed (an ordinary rewind prints it again); warning: something that cannot be undone */
+  level: 'info' | 'warning';
   /** files the rewind puts back (for information) */
   rewound: string[];
   /** the whole message, one line */
@@ -250,6 +252,7 @@ export function describeRewind(ctx: RewindContext): RewindNotice {
   const saved = readSavedFiles(ctx.dir);
   const rewound = saved.filter((f) => f.mode === 'copy').map((f) => f.path);
   if (ctx.outputSince > 0) items.push(`output already printed (${formatSize(ctx.outputSince)} since checkpoint ${ctx.checkpointId}) stays printed`);
+  const ordinary = items.length;
   if (ctx.stdinUsed) items.push('input the program read from stdin after the checkpoint is not read again');
   if (ctx.pid !== undefined) {
     const tree = processTree(ctx.pid, ctx.engineOwned);
@@ -269,7 +272,7 @@ export function describeRewind(ctx: RewindContext): RewindNotice {
   const text = `rewinding to checkpoint ${ctx.checkpointId}` +
     (items.length ? `; not undone: ${items.join('; ')}` : '') +
     (rewound.length ? `; files put back: ${short(rewound)}` : '');
-  return { checkpointId: ctx.checkpointId, items, rewound, text };
+  return { checkpointId: ctx.checkpointId, items, level: items.length > ordinary ? 'warning' : 'info', rewound, text };
 }
 
 function formatSize(n: number): string {

@@ -7,6 +7,7 @@ import { AdaptiveInterval } from './adaptiveInterval';
 import { AgentChannel } from './agentChannel';
 import type { AgentMessage, CrashReport, EngineReply, PatchFiles } from './agentProtocol';
 import { CriuBackend } from './criuBackend';
+import { DebugControl } from './debugControl';
 import { EngineLog } from './engineLog';
 import { resolveInterpreter, type Interpreter } from './interpreter';
 import { pythonDir } from './paths';
@@ -26,7 +27,8 @@ export type CrashDecision =
   | { type: 'abort' }
   | { type: 'retry' };
 
-type State = 'idle' | 'running' | 'crashed' | 'restoring' | 'exited' | 'stopped';
+/** paused: stopped by the debugger (a breakpoint, a step, a pause): no checkpoints are taken meanwhile */
+type State = 'idle' | 'running' | 'crashed' | 'paused' | 'restoring' | 'exited' | 'stopped';
 
 const TRACEBACK_MARK = 'Traceback (most recent call last):';
 /** stderr kept to find a traceback when the program runs without the agent */
@@ -60,6 +62,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private restores = 0;
   /** crash reports received, to spot a dump that overlapped one */
   private crashes = 0;
+  /** debugger stops, likewise */
+  private stops = 0;
   /** agent messages received (snapshots aside), to spot a dump that failed because the agent was connected */
   private agentMessages = 0;
   /** the agent has said hello: from then on a restored copy can take the SIGUSR1 a restore sends */
@@ -88,14 +92,35 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private outputPaused = false;
   /** copies whose stdin has no live peer any more: their images hold a half-closed stdin */
   private readonly stdinGone = new WeakSet<ProgramCopy>();
+  private readonly debugCtl: DebugControl;
   runDir = '';
 
   constructor(readonly opts: RunOptions, private readonly deps: SupervisorDeps = {}) {
     super();
     this.pacer = new AdaptiveInterval({ intervalS: opts.interval, pauseBudget: opts.pauseBudget });
+    this.debugCtl = new DebugControl({
+      // Before its hello the agent has no SIGUSR1 handler (the signal would kill it); it gets the
+      // debugger's configuration in the reply to that hello anyway.
+      poke: () => { if (this.agentReady && this.current?.alive && this.state !== 'restoring') this.current.signal('SIGUSR1'); },
+      stopped: (stopped) => {
+        if (stopped) {
+          this.stops++;
+          this.state = 'paused';
+          if (this.timer) clearTimeout(this.timer);
+        } else if (this.state === 'paused') {
+          this.state = 'running';
+          this.schedule();
+        }
+      },
+    }, this);
   }
 
+  /** Breakpoints, pause, steps and evaluation in the paused program (debugControl.ts). */
+  get debug(): DebugControl { return this.debugCtl; }
+
   get pid(): number | undefined { return this.current?.pid; }
+  /** the interpreter the program runs with, once started */
+  get python(): Interpreter | undefined { return this.interpreter; }
   get checkpoints(): readonly CheckpointRecord[] { return this.kept; }
   get codeGeneration(): number { return this.generation; }
   get crashReport(): CrashReport | undefined { return this.lastReport; }
@@ -289,6 +314,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.decision = decision.type === 'patch'
       ? { type: 'patch', generation: this.generation, files: this.patchFiles }
       : decision;
+    this.debugCtl.crashDecided();
     this.state = 'running';
     this.current.signal('SIGUSR1');
     if (decision.type !== 'abort') this.schedule();
@@ -419,7 +445,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       case 'hello':
         this.agentReady = true;
         this.note('debug', `agent ready in process ${msg.pid} (Python ${msg.python}, generation ${msg.generation})`);
-        return { type: 'ok' };
+        return { type: 'ok', ...this.debugCtl.extras() };
       case 'crash': {
         this.crashes++;
         if (msg.generation < this.generation && this.restores > 0) {
@@ -435,23 +461,29 @@ export class Supervisor extends EventEmitter<EngineEvents> {
           setImmediate(() => this.current?.signal('SIGUSR1'));
           return { type: 'wait' };
         }
+        if (!this.debugCtl.stopsOnUncaught) {
+          this.note('info', `process ${msg.pid}: uncaught ${msg.exception.type}; not stopping, the "Uncaught Exceptions" filter is off`);
+          return { type: 'abort' };
+        }
         this.reportCrash(msg);
         return { type: 'wait' };
       }
       case 'poll': {
         if (msg.crashed) {
           const d = this.decision;
-          if (!d) return { type: 'continue' };
+          if (!d) return this.debugCtl.onPausedPoll(false);
           this.decision = undefined;
           if (this.staleCrash && this.state === 'crashed') {
             this.state = 'running';
             this.schedule();
           }
-          return d;
+          return { ...d, debug: this.debugCtl.config } as EngineReply;
         }
+        if (msg.stopped) return this.debugCtl.onPausedPoll(true);
+        const extras = this.debugCtl.extras();
         return msg.generation < this.generation
-          ? { type: 'patch', generation: this.generation, files: this.patchFiles }
-          : { type: 'continue' };
+          ? { type: 'patch', generation: this.generation, files: this.patchFiles, ...extras }
+          : { type: 'continue', ...extras };
       }
       case 'patched': {
         const stale = this.staleCrash;
@@ -468,6 +500,13 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         this.emit('verified', { generation: msg.generation });
         this.note('info', `generation ${msg.generation} ran past the crash point`);
         return { type: 'ok' };
+      case 'stopped':
+        this.note('debug', `process ${msg.pid} stopped (${msg.reason})`);
+        return this.debugCtl.onStopped(msg);
+      case 'debugResult':
+        return this.debugCtl.onResult(msg);
+      case 'debugOutput':
+        return this.debugCtl.onOutput(msg);
       default:
         return { type: 'ok' };
     }
@@ -525,6 +564,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     // crash and later be restored as if it were a point before it.
     if (this.state !== wanted || copy !== this.current) return undefined;
     const crashesBefore = this.crashes;
+    const stopsBefore = this.stops;
     const messagesBefore = this.agentMessages;
     const id = this.nextId++;
     this.emit('checkpointStarted', { atCrash });
@@ -555,7 +595,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     }
     // Replaced while dumping: the image is of a copy that no longer matters. Crashed while dumping:
     // the image may be before or after the crash, so it cannot be offered as either.
-    if (copy !== this.current || (!atCrash && this.crashes !== crashesBefore)) {
+    if (copy !== this.current || (!atCrash && (this.crashes !== crashesBefore || this.stops !== stopsBefore))) {
       this.backend!.discard({ dir } as CheckpointRecord);
       return undefined;
     }

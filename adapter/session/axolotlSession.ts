@@ -7,9 +7,10 @@ import {
   TerminatedEvent, Thread,
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { AgentValue } from '../engine/agentProtocol';
+import type { AgentFrame, AgentValue, DebugValue, ResumeMode, VariablesTarget } from '../engine/agentProtocol';
 import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
 import { chooseBackend } from '../engine/backendChoice';
+import type { DebugStop, ExceptionFilters } from '../engine/debugControl';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
 import { killDescendants } from '../engine/restoreCheck';
@@ -17,19 +18,35 @@ import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';
 import { parseSnapshotMemory } from '../engine/forkBackend';
 import {
-  checkpointInfo, crashInfo, restoreInfo, sessionEnd, TIMELINE_DAP_EVENT, type TimelineUpdate,
+  checkpointInfo, crashInfo, restoreInfo, sessionEnd, stopInfo, TIMELINE_DAP_EVENT, type TimelineUpdate,
 } from '../../webview/protocol';
 import {
   APPLY_REPAIR_REQUEST, CHECKPOINTS_REQUEST, PROPOSE_REPAIR_REQUEST, REJECT_REPAIR_REQUEST, REPAIR_PROPOSED_EVENT,
   REPAIR_STATUS_EVENT, RESTORE_REQUEST, type ApplyRepairArgs, type ProposeRepairArgs, type RejectRepairArgs,
   type RepairStatusBody, type RestoreArgs,
 } from './customProtocol';
-import type { AxolotlLaunchArgs } from './launchArgs';
+import type { AxolotlLaunchArgs, PythonSource, ResolvedLaunchArgs } from './launchArgs';
 import { checkLaunchArgs } from './launchValidation';
 
 const THREAD_ID = 1;
 /** How long the unfinished end of an output line waits for the rest of the line (a prompt does not get one). */
 const PARTIAL_LINE_MS = 50;
+
+/** The exception breakpoint filters offered in the Breakpoints view (ExceptionFilters). */
+const EXCEPTION_FILTERS: DebugProtocol.ExceptionBreakpointsFilter[] = [
+  { filter: 'uncaught', label: 'Uncaught Exceptions', default: true, description: 'Pause on an exception nothing catches, with its stack alive, and offer a repair.' },
+  { filter: 'raised', label: 'Raised Exceptions', default: false, description: 'Stop where an exception is raised in your code, even if it is caught.' },
+];
+
+const PYTHON_SOURCES: Record<PythonSource, string> = {
+  launch: 'from the launch configuration',
+  setting: 'from the setting axolotl.python',
+  'python-extension': 'selected in the Python extension',
+  default: 'the default python3',
+};
+
+/** What a Variables handle lists: live values of the paused program, or those a crash report carried. */
+type VariablesSource = { kind: 'agent'; target: VariablesTarget; frame: number } | { kind: 'report'; values: Record<string, AgentValue> };
 
 export interface AxolotlSessionOptions {
   /** the model API key (from SecretStorage, or AXOLOTL_API_KEY for the standalone adapter) */
@@ -43,8 +60,15 @@ export class AxolotlSession extends LoggingDebugSession {
   private launchArgs?: AxolotlLaunchArgs;
   private configured!: () => void;
   private readonly configurationDone = new Promise<void>((r) => { this.configured = r; });
-  private readonly values = new Handles<Record<string, AgentValue>>();
+  private readonly values = new Handles<VariablesSource>();
   private crash?: CrashEvent;
+  /** the debugger's stop the program is in (breakpoint, step, pause, raised exception) */
+  private debugStop?: DebugStop;
+  private stopCount = 0;
+  /** set before launch too: handed to the engine when it starts */
+  private readonly breakpoints = new Map<string, DebugProtocol.SourceBreakpoint[]>();
+  private exceptionFilters: ExceptionFilters = { uncaught: true, raised: false };
+  private nextBreakpointId = 1;
   private crashCount = 0;
   /** checkpoint the live program was last restored from (undefined: running ahead of all of them) */
   private position?: number;
@@ -73,7 +97,13 @@ export class AxolotlSession extends LoggingDebugSession {
       supportsTerminateRequest: true,
       supportsEvaluateForHovers: true,
       supportsSingleThreadExecutionRequests: false,
-      exceptionBreakpointFilters: [],
+      supportsConditionalBreakpoints: true,
+      supportsHitConditionalBreakpoints: true,
+      supportsLogPoints: true,
+      supportsSetVariable: true,
+      supportsCompletionsRequest: true,
+      completionTriggerCharacters: ['.'],
+      exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
     this.sendResponse(response);
     this.sendEvent(new InitializedEvent());
@@ -98,10 +128,18 @@ export class AxolotlSession extends LoggingDebugSession {
         return;
       }
       const choice = await chooseBackend(opts.backend);
-      if (choice.note) this.output('console', `axolotl: ${choice.note}\n`);
       const sup = new Supervisor(opts, choice.deps);
       this.sup = sup;
+      // The first lines: which interpreter runs the program, then how it is checkpointed.
+      sup.once('started', () => {
+        const py = sup.python;
+        const source = PYTHON_SOURCES[(args as ResolvedLaunchArgs).pythonSource ?? (args.python ? 'launch' : 'default')];
+        if (py) this.output('console', `axolotl: Python ${py.version} (${py.executable}), ${source}\n`);
+        if (choice.note) this.output('console', `axolotl: ${choice.note}\n`);
+      });
       this.wireEngine(sup);
+      for (const [file, bps] of this.breakpoints) sup.debug.setBreakpoints(file, this.breakpointSpecs(bps));
+      sup.debug.setExceptionFilters(this.exceptionFilters);
       if (args.repair?.enabled !== false) {
         this.flow = new RepairFlow(sup, {
           model: { model: args.repair?.model, baseUrl: args.repair?.baseUrl, apiKey: this.options.apiKey ?? process.env.AXOLOTL_API_KEY },
@@ -137,10 +175,11 @@ export class AxolotlSession extends LoggingDebugSession {
     sup.on('checkpoint', (c) => this.timeline({ type: 'checkpoint', change: 'added', checkpoint: checkpointInfo(c) }));
     sup.on('checkpointUpdated', (c) => this.timeline({ type: 'checkpoint', change: 'added', checkpoint: checkpointInfo(c) }));
     sup.on('checkpointDeleted', (c) => this.timeline({ type: 'checkpoint', change: 'deleted', id: c.id }));
-    // Before a rewind: what it cannot undo, in the Debug Console and on the timeline.
+    // Before a rewind: what it cannot undo, in the Debug Console and on the timeline (a warning only for
+    // what really stays done: output printed again is what an ordinary rewind does).
     sup.on('rewind', (n) => {
       this.output('console', `axolotl: ${n.text}\n`);
-      this.timeline({ type: 'notice', notice: { level: 'warning', text: n.text } });
+      this.timeline({ type: 'notice', notice: { level: n.level, text: n.text } });
     });
     let dumpProgress: { id: string; timer: NodeJS.Timeout; shown: boolean } | undefined;
     sup.on('checkpointStarted', ({ atCrash }) => {
@@ -167,6 +206,7 @@ export class AxolotlSession extends LoggingDebugSession {
     });
     sup.on('restored', (r) => {
       this.crash = undefined;
+      this.debugStop = undefined;
       this.position = r.checkpoint.id;
       this.values.reset();
       this.timeline({ type: 'restore', restore: restoreInfo(Date.now(), r) });
@@ -177,6 +217,7 @@ export class AxolotlSession extends LoggingDebugSession {
     });
     sup.on('crash', (crash) => {
       this.crash = crash;
+      this.debugStop = undefined;
       this.crashCount++;
       this.values.reset();
       this.timeline({ type: 'crash', crash: crashInfo(this.crashCount, Date.now(), crash) });
@@ -186,6 +227,20 @@ export class AxolotlSession extends LoggingDebugSession {
       this.sendEvent(new StoppedEvent('exception', THREAD_ID, ex ? `${ex.type}: ${ex.message}` : 'uncaught exception'));
       if (this.flow) void this.propose();
     });
+    sup.debug.on('stopped', (stop) => {
+      this.debugStop = stop;
+      this.stopCount++;
+      this.values.reset();
+      this.head('paused');
+      this.timeline({ type: 'stop', stop: stopInfo(this.stopCount, stop) });
+      if (stop.text) this.output('console', `axolotl: ${stop.text}\n`);
+      const ex = stop.exception;
+      const e = new StoppedEvent(stop.reason, THREAD_ID, ex ? `${ex.type}: ${ex.message}` : undefined) as DebugProtocol.StoppedEvent;
+      e.body.allThreadsStopped = true;
+      if (stop.breakpointIds.length) e.body.hitBreakpointIds = stop.breakpointIds;
+      this.sendEvent(e);
+    });
+    sup.debug.on('output', (text) => this.output('console', text));
     // The supervisor reports only the exit of the live copy (never of one replaced by a restore).
     sup.on('exit', (ev) => {
       if (ev.reason) this.output('console', `axolotl: ${ev.reason}\n`);
@@ -243,7 +298,7 @@ export class AxolotlSession extends LoggingDebugSession {
   }
 
   protected override stackTraceRequest(response: DebugProtocol.StackTraceResponse): void {
-    const frames = [...(this.crash?.report?.frames ?? [])].reverse();
+    const frames = [...this.frames()].reverse();
     response.body = {
       stackFrames: frames.map((f, i) => {
         const sf = new StackFrame(i, f.qualname || f.function, new Source(path.basename(f.file), f.file), f.line, 1);
@@ -258,37 +313,127 @@ export class AxolotlSession extends LoggingDebugSession {
 
   protected override scopesRequest(response: DebugProtocol.ScopesResponse, args: DebugProtocol.ScopesArguments): void {
     const frame = this.frame(args.frameId);
-    response.body = { scopes: frame?.locals ? [new Scope('Locals', this.values.create(frame.locals), false)] : [] };
+    const index = this.agentFrameIndex(args.frameId);
+    const scopes: DebugProtocol.Scope[] = [];
+    if (frame && this.sup?.debug.paused) {
+      // Live: the paused program answers, so a value set from the debugger shows at once.
+      scopes.push(new Scope('Locals', this.values.create({ kind: 'agent', target: { frame: index, scope: 'locals' }, frame: index }), false));
+      if (frame.function !== '<module>') {
+        scopes.push(new Scope('Globals', this.values.create({ kind: 'agent', target: { frame: index, scope: 'globals' }, frame: index }), true));
+      }
+    } else if (frame?.locals) {
+      scopes.push(new Scope('Locals', this.values.create({ kind: 'report', values: frame.locals }), false));
+    }
+    response.body = { scopes };
     this.sendResponse(response);
   }
 
-  protected override variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): void {
-    const values = this.values.get(args.variablesReference) ?? {};
-    response.body = {
-      variables: Object.entries(values).map(([name, v]) => ({
-        name,
-        value: v.repr,
-        type: v.type,
-        variablesReference: v.children && Object.keys(v.children).length ? this.values.create(v.children) : 0,
-        ...(v.redacted ? { presentationHint: { attributes: ['readOnly'] as DebugProtocol.VariablePresentationHint['attributes'] } } : {}),
-      })),
-    };
+  protected override async variablesRequest(response: DebugProtocol.VariablesResponse, args: DebugProtocol.VariablesArguments): Promise<void> {
+    const source = this.values.get(args.variablesReference);
+    let variables: DebugProtocol.Variable[] = [];
+    if (source?.kind === 'agent') {
+      try {
+        const live = await this.requireSup().debug.variables(source.target);
+        variables = live.map((v) => ({ name: v.name, ...this.dapValue(v, source.frame) }));
+      } catch (e) {
+        // A crash report still has the locals it was sent with.
+        const reported = 'scope' in source.target && source.target.scope === 'locals' ? this.frames()[source.frame]?.locals : undefined;
+        if (!reported) return this.sendErrorResponse(response, { id: 1010, format: errorText(e), showUser: false });
+        variables = this.reportVariables(reported);
+      }
+    } else if (source?.kind === 'report') {
+      variables = this.reportVariables(source.values);
+    }
+    response.body = { variables };
     this.sendResponse(response);
   }
 
-  protected override evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): void {
-    // The program is paused inside Python: only the values the agent reported can be shown.
-    const frame = args.frameId !== undefined ? this.frame(args.frameId) : undefined;
-    const v = frame?.locals?.[args.expression.trim()];
-    if (!v) {
-      this.sendErrorResponse(response, { id: 1002, format: 'Only local names at the crash can be shown (the program is paused, not interactive).', showUser: false });
+  protected override async setVariableRequest(response: DebugProtocol.SetVariableResponse, args: DebugProtocol.SetVariableArguments): Promise<void> {
+    const source = this.values.get(args.variablesReference);
+    if (source?.kind !== 'agent') {
+      this.sendErrorResponse(response, { id: 1011, format: 'Only the values of a paused program can be changed.', showUser: true });
       return;
     }
-    response.body = { result: v.repr, type: v.type, variablesReference: v.children ? this.values.create(v.children) : 0 };
+    try {
+      const v = await this.requireSup().debug.setVariable(source.target, args.name, args.value);
+      response.body = this.dapValue(v, source.frame);
+      this.sendResponse(response);
+    } catch (e) {
+      this.sendErrorResponse(response, { id: 1012, format: errorText(e), showUser: true });
+    }
+  }
+
+  protected override async evaluateRequest(response: DebugProtocol.EvaluateResponse, args: DebugProtocol.EvaluateArguments): Promise<void> {
+    if (!this.sup?.debug.paused) {
+      const what = this.sup ? 'The program is running: pause it (F6), or stop at a breakpoint or a crash, to evaluate.' : 'No program is running.';
+      this.sendErrorResponse(response, { id: 1002, format: what, showUser: false });
+      return;
+    }
+    const frame = this.agentFrameIndex(args.frameId ?? 0);
+    const contexts = ['repl', 'watch', 'hover', 'clipboard', 'variables'] as const;
+    const context = (contexts as readonly string[]).includes(args.context ?? '') ? args.context as (typeof contexts)[number] : 'watch';
+    try {
+      const v = await this.sup.debug.evaluate(frame, args.expression, context);
+      const body = this.dapValue(v, frame);
+      response.body = { result: body.value, type: body.type, variablesReference: body.variablesReference, ...(body.presentationHint ? { presentationHint: body.presentationHint } : {}) };
+      this.sendResponse(response);
+    } catch (e) {
+      // The expression's own exception, as Python says it; the program stays paused.
+      this.sendErrorResponse(response, { id: 1002, format: errorText(e), showUser: false });
+    }
+  }
+
+  protected override async completionsRequest(response: DebugProtocol.CompletionsResponse, args: DebugProtocol.CompletionsArguments): Promise<void> {
+    if (!this.sup?.debug.paused) {
+      response.body = { targets: [] };
+      this.sendResponse(response);
+      return;
+    }
+    const offset = this.convertClientColumnToDebugger(args.column) - 1;
+    try {
+      const { targets, replace } = await this.sup.debug.completions(this.agentFrameIndex(args.frameId ?? 0), args.text, offset);
+      const start = this.convertDebuggerColumnToClient(offset - replace + 1);
+      response.body = { targets: targets.map((t) => ({ label: t.label, text: t.label, type: t.type, start, length: replace })) };
+    } catch {
+      response.body = { targets: [] };
+    }
+    this.sendResponse(response);
+  }
+
+  protected override setBreakPointsRequest(response: DebugProtocol.SetBreakpointsResponse, args: DebugProtocol.SetBreakpointsArguments): void {
+    const file = args.source.path;
+    const requested = args.breakpoints ?? (args.lines ?? []).map((line) => ({ line }));
+    if (!file) {
+      response.body = { breakpoints: requested.map((b) => ({ verified: false, line: b.line, message: 'Breakpoints need a file on disk.' })) };
+      this.sendResponse(response);
+      return;
+    }
+    this.breakpoints.set(file, requested);
+    const specs = this.breakpointSpecs(requested);
+    this.breakpoints.set(file, requested.map((b, i) => ({ ...b, id: specs[i].id }) as DebugProtocol.SourceBreakpoint));
+    this.sup?.debug.setBreakpoints(file, specs);
+    response.body = { breakpoints: specs.map((b) => ({ id: b.id, verified: true, line: b.line })) };
+    this.sendResponse(response);
+  }
+
+  protected override setExceptionBreakPointsRequest(response: DebugProtocol.SetExceptionBreakpointsResponse, args: DebugProtocol.SetExceptionBreakpointsArguments): void {
+    const on = new Set([...(args.filters ?? []), ...(args.filterOptions ?? []).map((o) => o.filterId)]);
+    this.exceptionFilters = { uncaught: on.has('uncaught'), raised: on.has('raised') };
+    this.sup?.debug.setExceptionFilters(this.exceptionFilters);
+    response.body = { breakpoints: [...on].map(() => ({ verified: true })) };
     this.sendResponse(response);
   }
 
   protected override exceptionInfoRequest(response: DebugProtocol.ExceptionInfoResponse): void {
+    const raised = this.debugStop?.exception;
+    if (raised) {
+      response.body = {
+        exceptionId: raised.qualifiedType, description: raised.message, breakMode: 'always',
+        details: { message: raised.message, typeName: raised.type, fullTypeName: raised.qualifiedType },
+      };
+      this.sendResponse(response);
+      return;
+    }
     const r = this.crash?.report;
     response.body = {
       exceptionId: r?.exception.qualifiedType ?? 'Exception',
@@ -302,19 +447,22 @@ export class AxolotlSession extends LoggingDebugSession {
   protected override continueRequest(response: DebugProtocol.ContinueResponse): void {
     // Continuing past an uncaught exception lets it end the program, as in any debugger.
     if (this.crash?.paused && this.sup) this.flow ? this.flow.reject() : this.sup.decide({ type: 'abort' });
+    else if (this.debugStop) this.resume('continue');
     response.body = { allThreadsContinued: true };
     this.sendResponse(response);
   }
 
-  protected override nextRequest(response: DebugProtocol.NextResponse): void {
-    this.sendErrorResponse(response, { id: 1003, format: 'Stepping is not supported: Axolotl rewinds to checkpoints (Step Back, Reverse Continue, or the timeline).', showUser: true });
-  }
-
-  protected override stepInRequest(response: DebugProtocol.StepInResponse): void { this.nextRequest(response); }
-  protected override stepOutRequest(response: DebugProtocol.StepOutResponse): void { this.nextRequest(response); }
+  protected override nextRequest(response: DebugProtocol.NextResponse): void { this.step(response, 'next'); }
+  protected override stepInRequest(response: DebugProtocol.StepInResponse): void { this.step(response, 'stepIn'); }
+  protected override stepOutRequest(response: DebugProtocol.StepOutResponse): void { this.step(response, 'stepOut'); }
 
   protected override pauseRequest(response: DebugProtocol.PauseResponse): void {
-    this.sendErrorResponse(response, { id: 1004, format: 'Axolotl does not pause a running program; use the timeline to rewind to a checkpoint.', showUser: true });
+    if (!this.sup) {
+      this.sendErrorResponse(response, { id: 1004, format: 'No program is running.', showUser: true });
+      return;
+    }
+    this.sup.debug.pause();
+    this.sendResponse(response);
   }
 
   protected override async stepBackRequest(response: DebugProtocol.StepBackResponse): Promise<void> {
@@ -427,9 +575,67 @@ export class AxolotlSession extends LoggingDebugSession {
     return (this.sup?.checkpoints ?? []).filter((c) => !c.atCrash);
   }
 
-  private frame(frameId: number) {
-    const frames = this.crash?.report?.frames;
-    return frames ? frames[frames.length - 1 - frameId] : undefined;
+  /** The stack of the paused program, outermost first: of the debugger's stop, else of the crash. */
+  private frames(): AgentFrame[] {
+    return this.debugStop?.frames ?? this.crash?.report?.frames ?? [];
+  }
+
+  /** DAP frame ids count from the innermost frame; the agent counts from the outermost. */
+  private agentFrameIndex(frameId: number): number {
+    return this.frames().length - 1 - frameId;
+  }
+
+  private frame(frameId: number): AgentFrame | undefined {
+    return this.frames()[this.agentFrameIndex(frameId)];
+  }
+
+  private step(response: DebugProtocol.Response, mode: ResumeMode): void {
+    if (!this.debugStop) {
+      const why = this.crash?.paused
+        ? 'At a crash the exception must be repaired, retried (Restart Frame) or let through (Continue): there is no next line to step to.'
+        : 'Steps start where the program is stopped: pause it (F6) or set a breakpoint.';
+      this.sendErrorResponse(response, { id: 1003, format: why, showUser: true });
+      return;
+    }
+    this.resume(mode);
+    this.sendResponse(response);
+  }
+
+  private resume(mode: ResumeMode): void {
+    this.debugStop = undefined;
+    this.values.reset();
+    this.sup!.debug.resume(mode);
+    this.head('running', this.sup!.pid);
+  }
+
+  /** The session's breakpoints of one file as the engine takes them (ids reported back on a stop). */
+  private breakpointSpecs(bps: DebugProtocol.SourceBreakpoint[]) {
+    return bps.map((b) => ({
+      id: (b as { id?: number }).id ?? this.nextBreakpointId++,
+      line: b.line,
+      ...(b.condition ? { condition: b.condition } : {}),
+      ...(b.hitCondition ? { hitCondition: b.hitCondition } : {}),
+      ...(b.logMessage !== undefined ? { logMessage: b.logMessage } : {}),
+    }));
+  }
+
+  private dapValue(v: DebugValue, frame: number): { value: string; type: string; variablesReference: number; presentationHint?: DebugProtocol.VariablePresentationHint; indexedVariables?: number } {
+    return {
+      value: v.repr,
+      type: v.type,
+      variablesReference: v.ref ? this.values.create({ kind: 'agent', target: { ref: v.ref }, frame }) : 0,
+      ...(v.redacted ? { presentationHint: { attributes: ['readOnly'] } } : {}),
+    };
+  }
+
+  private reportVariables(values: Record<string, AgentValue>): DebugProtocol.Variable[] {
+    return Object.entries(values).map(([name, v]) => ({
+      name,
+      value: v.repr,
+      type: v.type,
+      variablesReference: v.children && Object.keys(v.children).length ? this.values.create({ kind: 'report', values: v.children }) : 0,
+      ...(v.redacted ? { presentationHint: { attributes: ['readOnly'] as DebugProtocol.VariablePresentationHint['attributes'] } } : {}),
+    }));
   }
 
   private requireSup(): Supervisor {
@@ -476,7 +682,7 @@ export class AxolotlSession extends LoggingDebugSession {
     this.sendEvent(new Event(TIMELINE_DAP_EVENT, update));
   }
 
-  private head(state: 'running' | 'crashed' | 'exited', pid?: number): void {
+  private head(state: 'running' | 'paused' | 'crashed' | 'exited', pid?: number): void {
     this.timeline({ type: 'head', head: { time: Date.now(), state, generation: this.sup?.codeGeneration ?? 0, ...(pid ? { pid } : {}) } });
   }
 

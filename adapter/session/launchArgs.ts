@@ -39,3 +39,11 @@ export interface AxolotlLaunchArgs extends DebugProtocol.LaunchRequestArguments 
   /** how an accepted repair resumes (default checkpoint) */
   resume?: 'checkpoint' | 'in-place';
 }
+
+/** Where the interpreter came from; shown in the Debug Console's first line. */
+export type PythonSource = 'launch' | 'setting' | 'python-extension' | 'default';
+
+/** What the extension adds when it resolves a configuration (not for users to set). */
+export interface ResolvedLaunchArgs extends AxolotlLaunchArgs {
+  pythonSource?: PythonSource;
+}

@@ -15,6 +15,8 @@ export interface TimelineHtmlInput {
   codiconUri: string;
   /** document title, for the panel */
   title?: string;
+  /** where it is shown: the sidebar's timeline offers to move to the panel area */
+  host?: 'sidebar' | 'panel' | 'editor';
 }
 
 /** A fresh nonce for one render: 128 random bits, base64. */
@@ -44,7 +46,7 @@ export function timelineHtml(input: TimelineHtmlInput): string {
 <link rel="stylesheet" href="${e(input.styleUri)}">
 <title>${e(input.title ?? 'Axolotl Timeline')}</title>
 </head>
-<body>
+<body data-host="${e(input.host ?? 'editor')}">
 <div id="root"></div>
 <script nonce="${e(input.nonce)}" src="${e(input.scriptUri)}"></script>
 </body>

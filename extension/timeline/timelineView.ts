@@ -1,5 +1,6 @@
-// Hosts the checkpoint timeline: as a view in the Debug container (TIMELINE_VIEW_ID) and as an
-// editor panel (OPEN_TIMELINE_COMMAND). The controller keeps the timeline's state by applying every
+// Hosts the checkpoint timeline: as a view in the Debug container (TIMELINE_VIEW_ID), as a view in the
+// panel area beside the Debug Console (TIMELINE_PANEL_VIEW_ID: wide and short, as a timeline wants)
+// and as an editor panel (OPEN_TIMELINE_COMMAND). The controller keeps the timeline's state by applying every
 // update it posts (the same reducer the webview uses), so a timeline that opens, or comes back after
 // being hidden, gets the whole state replayed as one `init` message.
 //
@@ -11,7 +12,9 @@ import { apply, findCheckpoint, initialState, isLive, toInitMessage, type Timeli
 import { makeNonce, timelineHtml } from './timelineHtml';
 
 export const TIMELINE_VIEW_ID = 'axolotl.timeline';
+export const TIMELINE_PANEL_VIEW_ID = 'axolotl.timelinePanelView';
 export const OPEN_TIMELINE_COMMAND = 'axolotl.openTimeline';
+export const SHOW_TIMELINE_IN_PANEL_COMMAND = 'axolotl.showTimelineInPanel';
 export const TIMELINE_PANEL_TYPE = 'axolotl.timelinePanel';
 
 export interface TimelineCallbacks {
@@ -45,7 +48,9 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
     context.subscriptions.push(
       controller,
       vscode.window.registerWebviewViewProvider(TIMELINE_VIEW_ID, controller),
+      vscode.window.registerWebviewViewProvider(TIMELINE_PANEL_VIEW_ID, controller),
       vscode.commands.registerCommand(OPEN_TIMELINE_COMMAND, () => controller.openPanel()),
+      vscode.commands.registerCommand(SHOW_TIMELINE_IN_PANEL_COMMAND, () => controller.showInPanelArea()),
       vscode.window.registerWebviewPanelSerializer(TIMELINE_PANEL_TYPE, {
         deserializeWebviewPanel: async (panel: vscode.WebviewPanel) => controller.adoptPanel(panel),
       }),
@@ -75,12 +80,17 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
     return panel;
   }
 
+  /** Shows the timeline view of the panel area (beside the Debug Console). */
+  showInPanelArea(): Thenable<unknown> {
+    return vscode.commands.executeCommand(`${TIMELINE_PANEL_VIEW_ID}.focus`);
+  }
+
   /** Takes over a panel (a new one, or one VS Code restored after a reload). */
   adoptPanel(panel: vscode.WebviewPanel): void {
     if (this.panel && this.panel !== panel) this.panel.dispose();
     this.panel = panel;
     panel.webview.options = this.webviewOptions();
-    const [host, messages] = this.attach(panel.webview, 'Axolotl Timeline');
+    const [host, messages] = this.attach(panel.webview, 'Axolotl Timeline', 'editor');
     const subs = [
       messages,
       panel.onDidChangeViewState(() => this.visibilityChanged(host, panel.visible)),
@@ -94,7 +104,8 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
 
   resolveWebviewView(view: vscode.WebviewView): void {
     view.webview.options = this.webviewOptions();
-    const [host, messages] = this.attach(view.webview, 'Axolotl Timeline');
+    const where = view.viewType === TIMELINE_PANEL_VIEW_ID ? 'panel' : 'sidebar';
+    const [host, messages] = this.attach(view.webview, 'Axolotl Timeline', where);
     const subs = [
       messages,
       view.onDidChangeVisibility(() => this.visibilityChanged(host, view.visible)),
@@ -121,7 +132,7 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
   }
 
   /** Sets the HTML and listens to the webview; the disposable stops listening. */
-  private attach(webview: vscode.Webview, title: string): [Host, vscode.Disposable] {
+  private attach(webview: vscode.Webview, title: string, where: 'sidebar' | 'panel' | 'editor'): [Host, vscode.Disposable] {
     const host: Host = { webview, ready: false };
     const uri = (...path: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, ...path)).toString();
     webview.html = timelineHtml({
@@ -131,6 +142,7 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
       styleUri: uri('media', 'timeline.css'),
       codiconUri: uri('dist', 'codicons', 'codicon.css'),
       title,
+      host: where,
     });
     const messages = webview.onDidReceiveMessage((m: unknown) => void this.receive(host, m));
     this.hosts.add(host);
@@ -201,6 +213,9 @@ export class TimelineController implements vscode.WebviewViewProvider, vscode.Di
         return;
       case 'revealCrash':
         await this.run('Could not show the crash', () => this.callbacks.onRevealCrash?.(message.crashId));
+        return;
+      case 'showInPanel':
+        await this.run('Could not show the timeline in the panel', () => this.showInPanelArea());
         return;
     }
   }

@@ -129,7 +129,7 @@ async function reviewOpens(wb: Workbench, release: () => void): Promise<void> {
     const tab = (await wb.tabLabels()).find((l) => l.startsWith(`${PROGRAM}: Axolotl repair`));
     assert.ok(tab, `a tab titled "${PROGRAM}: Axolotl repair…": ${JSON.stringify(await wb.tabLabels())}`);
     const n = await wb.waitForNotification(/proposes a repair for crash #1/);
-    assert.deepEqual(n.buttons, ['Accept', 'Reject', 'Show Diff']);
+    assert.deepEqual(n.links, ['Accept', 'Reject', 'Show Diff']);
   });
 }
 
@@ -142,9 +142,18 @@ test('repair: crash → diff → Accept → resumes from a checkpoint and finish
       const file = path.join(server.workspace, PROGRAM);
       await runUntilCrash(wb, server);
       await reviewOpens(wb, release);
+      await wb.step('the notification\'s Show Diff opens the diff again', async () => {
+        await wb.runCommand('View: Close All Editors');
+        await wb.waitForNoDiffEditor();
+        await wb.clickNotificationLink(/proposes a repair for crash #1/, 'Show Diff');
+        await wb.waitForDiffEditor();
+      });
       await wb.step('Accept in the diff editor title', async () => {
         await wb.clickEditorAction('Accept Repair');
         await wb.waitForNoDiffEditor();
+      });
+      await wb.step('the repair\'s notification is gone with its review', async () => {
+        await wb.waitForNoNotification(/proposes a repair for crash #1/);
       });
       await wb.step('the program resumes from a checkpoint and finishes', async () => {
         await wb.waitForDebugConsoleText(/axolotl: restored checkpoint \d+/, 30_000);
@@ -186,6 +195,7 @@ test('repair: crash → diff → Reject → the exception ends the run and the f
       await wb.step('Reject in the diff editor title', async () => {
         await wb.clickEditorAction('Reject Repair');
         await wb.waitForNoDiffEditor();
+        await wb.waitForNoNotification(/proposes a repair for crash #1/);
       });
       await wb.step('the exception ends the run', async () => {
         await wb.waitForDebugEnd(30_000);

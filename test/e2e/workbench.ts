@@ -75,6 +75,8 @@ export interface Notification {
   message: string;
   source: string;
   buttons: string[];
+  /** link texts in the message (a progress notification offers its choices as links) */
+  links: string[];
 }
 
 export interface WorkbenchOptions {
@@ -409,6 +411,42 @@ export class Workbench {
     }, timeout, 200);
   }
 
+  /**
+   * Types an expression into the Debug Console's input and presses Enter; returns the answer (the
+   * evaluation result row it adds, a value or an error) once it matches `expect`.
+   */
+  async evaluateInDebugConsole(expression: string, expect: TextMatch, timeout = DEFAULT_TIMEOUT): Promise<string> {
+    await this.runCommand('Debug Console: Focus on Debug Console View', 5000);
+    const results = this.page.locator('.repl').filter({ visible: true }).first().locator('.evaluation-result');
+    const before = await results.count();
+    const input = this.page.locator('.repl-input-wrapper .monaco-editor').filter({ visible: true }).first();
+    await input.click();
+    await this.page.keyboard.type(expression);
+    await this.press('Enter');
+    let answer = '';
+    return waitFor(`the Debug Console to answer ${expression} with ${String(expect)}`, async () => {
+      if ((await results.count()) <= before) return undefined;
+      answer = (await results.last().innerText()).replace(/\u00a0/g, ' ').trim();
+      return matches(answer, expect) ? answer : undefined;
+    }, timeout, 200).catch((e: Error) => { throw new Error(`${e.message}; it answered ${JSON.stringify(answer)}`); });
+  }
+
+  /** Clicks the gutter (glyph margin) of `line` in the active editor: toggles a breakpoint there. */
+  async clickGutter(line: number): Promise<void> {
+    const editor = this.page.locator('.editor-group-container.active .monaco-editor').filter({ visible: true }).first();
+    const number = editor.locator('.margin-view-overlays .line-numbers', { hasText: new RegExp(`^\\s*${line}\\s*$`) }).first();
+    const row = await number.boundingBox();
+    const glyph = await editor.locator('.glyph-margin').first().boundingBox();
+    if (!row || !glyph) throw new Error(`line ${line} or the glyph margin is not on screen`);
+    await this.page.mouse.click(glyph.x + glyph.width / 2, row.y + row.height / 2);
+  }
+
+  /** Rows of the Breakpoints view ("job.py 7", the exception filters too). */
+  async breakpointRows(): Promise<string[]> {
+    const rows = await this.page.locator('.debug-breakpoints .monaco-list-row').filter({ visible: true }).allInnerTexts();
+    return rows.map((r) => r.replace(/\s+/g, ' ').replace(/\u00a0/g, ' ').trim());
+  }
+
   /** Rows of the Call Stack view, each "name\nfile\nline:col" (threads and sessions included). */
   async callStackRows(): Promise<string[]> {
     return this.page.locator('.debug-call-stack .monaco-list-row').filter({ visible: true }).allInnerTexts();
@@ -445,7 +483,31 @@ export class Workbench {
       source: (el.querySelector('.notification-list-item-source') as HTMLElement | null)?.innerText.trim() ?? '',
       buttons: Array.from(el.querySelectorAll('.notification-list-item-buttons-container .monaco-button'))
         .map((b) => (b as HTMLElement).innerText.trim()),
+      links: Array.from(el.querySelectorAll('.notification-list-item-message a')).map((a) => (a as HTMLElement).innerText.trim()),
     })));
+  }
+
+  /** Waits until no notification (toast, or in the notification center) matches `message`. */
+  async waitForNoNotification(message: TextMatch, timeout = DEFAULT_TIMEOUT): Promise<void> {
+    await waitFor(`no notification ${String(message)}`, async () => {
+      const open = (await this.notifications()).some((n) => matches(n.message, message));
+      if (open) return false;
+      // A toast may only be hidden: the notification center lists every notification still there.
+      await this.runCommand('Notifications: Show Notifications', 5000);
+      const kept = await this.page.locator('.notifications-center .notification-list-item-message').allInnerTexts();
+      await this.press('Escape');
+      return !kept.some((t) => matches(t, message));
+    }, timeout, 500);
+  }
+
+  /** Clicks the link `label` in the message of the (first visible) notification that matches. */
+  async clickNotificationLink(message: TextMatch, label: string, timeout = DEFAULT_TIMEOUT): Promise<void> {
+    await this.waitForNotification(message, timeout);
+    const msg = typeof message === 'string' ? new RegExp(escapeRe(message)) : message;
+    await this.notificationItems()
+      .filter({ has: this.page.locator('.notification-list-item-message', { hasText: msg }) })
+      .locator('.notification-list-item-message a', { hasText: new RegExp(`^\\s*${escapeRe(label)}\\s*$`) })
+      .first().click();
   }
 
   /**

@@ -130,9 +130,11 @@ describe('debug adapter', () => {
     const dc = await client();
     const out = outputOf(dc);
     const checkpoints = new Map<number, { lastOutput?: string; dumpMs: number }>();
+    const notices: Array<{ level: string; text: string }> = [];
     dc.on('axolotl/timeline', (e: DebugProtocol.Event) => {
-      const u = e.body as { type: string; change?: string; checkpoint?: { id: number; lastOutput?: string; dumpMs: number } };
+      const u = e.body as { type: string; change?: string; checkpoint?: { id: number; lastOutput?: string; dumpMs: number }; notice?: { level: string; text: string } };
       if (u.type === 'checkpoint' && u.change === 'added' && u.checkpoint) checkpoints.set(u.checkpoint.id, u.checkpoint);
+      if (u.type === 'notice' && u.notice) notices.push(u.notice);
     });
     const countIn = (s: string | undefined) => Number(/count (\d+)/.exec(s ?? '')?.[1] ?? NaN);
     // lastOutput is the last line received when the dump began; the program prints every 50 ms and
@@ -174,6 +176,9 @@ describe('debug adapter', () => {
       const target = targets.body.targets[1];
       const afterGoto = await restoredOutput(() => dc.gotoRequest({ threadId: 1, targetId: target.id }));
       assert.ok(resumedFrom(target.id, afterGoto), `goto #${target.id} (${JSON.stringify(checkpoints.get(target.id))}) resumed at ${afterGoto}`);
+      // Output printed again is what a rewind does: the timeline says so as information, not as a warning.
+      assert.deepEqual(notices.map((n) => n.level), ['info'], JSON.stringify(notices));
+      assert.match(notices[0]!.text, new RegExp(`^rewinding to checkpoint ${target.id}; not undone: output already printed`));
 
       // stepBack: from there, the previous checkpoint.
       const previous = targets.body.targets[0];

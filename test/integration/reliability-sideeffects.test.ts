@@ -68,6 +68,7 @@ for (const b of BACKENDS) describe(`open files rewind with the program (${b.name
     assert.match(n.text, new RegExp(`^rewinding to checkpoint ${k.id}; not undone: output already printed \\(\\d+ (bytes|KB) since checkpoint ${k.id}\\) stays printed`));
     assert.match(n.text, /files outside the workspace are only cut back to their size at the checkpoint: .*outside\.txt/);
     assert.match(n.text, /files put back: .*aplus\.txt, .*rplus\.txt, .*w\.txt$/);
+    assert.equal(n.level, 'warning', 'a file outside the workspace keeps what was written: a warning');
     await sup.stop();
     await assertNoProcesses([ws]); // no copy or snapshot of the program left
   });

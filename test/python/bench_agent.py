@@ -1,9 +1,11 @@
 """Overhead of the agent vs plain python: median of 5 runs (child CPU time, startup included) of a
 call-heavy and a loop-heavy program.
 
-    python3 test/python/bench_agent.py [--python python3.X] [--runs 5] [--socket]
+    python3 test/python/bench_agent.py [--python python3.X] [--runs 5] [--socket] [--breakpoints]
 
 --socket runs the agent with an engine listening (AXOLOTL_SOCKET set: output tee and signal handlers on).
+--breakpoints measures the debugger instead: the agent with an engine that sets no breakpoint, and
+with one breakpoint in a function the program never calls (3.12+: sys.monitoring; before: settrace).
 """
 import argparse
 import os
@@ -64,12 +66,48 @@ def bench(python, text, runs, sock):
     return statistics.median(plain), statistics.median(agent)
 
 
+NEVER_CALLED = "def never_called():\n    return 0\n\n\n"   # the breakpoint goes on line 2
+
+
+def _debug_engine(breakpoints):
+    """An engine that answers hello (and polls) with this debugger configuration."""
+    config = {"version": 1, "breakpoints": breakpoints, "exceptions": {"raised": False}}
+    return fe.FakeEngine(lambda m: {"type": "ok", "debug": config} if m.get("type") == "hello"
+                         else {"type": "continue", "debug": config} if m.get("type") == "poll" else {"type": "ok"})
+
+
+def bench_breakpoints(python, runs):
+    for name, text in (("call-heavy", CALL_HEAVY), ("loop-heavy", LOOP_HEAVY)):
+        d = fe.materialize({"main.py": NEVER_CALLED + text})
+        path = os.path.join(os.path.realpath(d), "main.py")
+        none = _debug_engine({})
+        one = _debug_engine({path: [{"id": 1, "line": 2}]})
+        try:
+            plain, t_none, t_one = [], [], []
+            for _ in range(runs):  # interleaved so machine noise hits all three alike
+                plain.append(timed([python, "main.py"], fe.plain_env(), d))
+                t_none.append(timed([python, "-m", "axolotl_agent", "main.py"], fe.agent_env(none.path), d))
+                t_one.append(timed([python, "-m", "axolotl_agent", "main.py"], fe.agent_env(one.path), d))
+        finally:
+            none.close()
+            one.close()
+        p, n, o = statistics.median(plain), statistics.median(t_none), statistics.median(t_one)
+        print("%-10s plain %.3fs  no breakpoint %.3fs (%.3fx)  one in a function never called %.3fs (%.3fx; %.3fx of no breakpoint)"
+              % (name, p, n, n / p, o, o / p, o / n), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--socket", action="store_true")
+    ap.add_argument("--breakpoints", action="store_true")
     a = ap.parse_args()
+    if a.breakpoints:
+        version = subprocess.run([a.python, "--version"], stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+        print("%s, breakpoints (agent with an engine; CPU seconds, ratios to plain python):" % version)
+        bench_breakpoints(a.python, a.runs)
+        return
     eng = fe.FakeEngine(lambda m: {"type": "ok"}) if a.socket else None
     try:
         sp, sg = bench(a.python, "pass\n", a.runs, eng.path if eng else None)

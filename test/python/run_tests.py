@@ -9,7 +9,8 @@ For each catalogue program in crashes/NN_name and each Python:
               the prologue ran once, patched ok + verified were sent, exactly one crash was reported
   abort       stderr is exactly plain Python's traceback, exit 1, and the report's traceback equals it
 Plus: caught exceptions are never reported; restart after restore (SIGUSR1 + patch while running);
-automatic restart of a frame still running replaced code; fork snapshots.
+automatic restart of a frame still running replaced code; fork snapshots; the debugger (breakpoints,
+steps, pause, evaluate and the other commands of a paused agent).
 Prints one line per test and finally `N passed, M failed`.
 """
 import argparse
@@ -358,8 +359,144 @@ def test_snapshot_without_engine(py):
                 os.kill(child, signal.SIGKILL)
             except OSError:
                 pass
+DEBUG_PROG = '''import sys, time
+
+
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def never_called():
+    return 0
+
+
+api_token = "abc"
+x = work(5)
+print("x", x, flush=True)
+try:
+    int("not a number")
+except ValueError:
+    pass
+if sys.argv[1:] == ["loop"]:
+    for k in range(200):
+        time.sleep(0.01)
+print("end", flush=True)
+'''
+
+
+def _debug_session(py, breakpoints, script, args=(), raised=False, on_start=None):
+    """Runs DEBUG_PROG under the agent with an engine that sets `breakpoints` ({line: spec}) and answers
+    each stop with the next entries of `script` (debug commands, then a resume). Returns (rc, out,
+    messages)."""
+    d = fe.materialize({"main.py": DEBUG_PROG})
+    path = os.path.join(os.path.realpath(d), "main.py")
+    script = list(script)
+    state = {"proc": None, "pause": False}
+    config = {"version": 1, "breakpoints": {path: [dict(spec, id=line, line=line) for line, spec in breakpoints.items()]},
+              "exceptions": {"raised": raised}}
+
+    def decide(m):
+        t = m.get("type")
+        if t == "hello":
+            return {"type": "ok", "debug": config}
+        if t == "stopped":
+            return {"type": "wait"}
+        if t == "poll" and not m.get("stopped") and not m.get("crashed"):
+            reply = {"type": "continue", "debug": config}
+            if state["pause"]:
+                state["pause"] = False
+                reply["pause"] = True
+            return reply
+        if t in ("poll", "debugResult"):
+            return script.pop(0) if script else {"type": "resume", "mode": "continue"}
+        return {"type": "ok"}
+
+    eng = fe.FakeEngine(decide)
+
+    def after(m):
+        if m.get("type") == "stopped":
+            time.sleep(0.02)
+            os.kill(state["proc"].pid, signal.SIGUSR1)
+
+    eng.after_reply = after
+    try:
+        proc = subprocess.Popen([py, "-m", "axolotl_agent", "main.py"] + list(args), cwd=d, env=fe.agent_env(eng.path),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        state["proc"] = proc
+        if on_start:
+            on_start(proc, state, eng)
+        out, err = proc.communicate(timeout=60)
+        check(proc.returncode == 0, "rc %s: %s" % (proc.returncode, err.decode()[-1500:]))
+        return out.decode(), list(eng.messages)
+    finally:
         eng.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def _stops(msgs):
+    return [(m["reason"], m["frames"][-1]["function"], m["frames"][-1]["line"]) for m in msgs if m.get("type") == "stopped"]
+
+
+def _results(msgs):
+    return {m["id"]: m for m in msgs if m.get("type") == "debugResult"}
+
+
+def test_debug_breakpoints_steps_evaluate(py):
+    """A hit-count breakpoint, evaluate / setVariable / completions / variables, step over and out."""
+    out, msgs = _debug_session(py, {7: {"hitCondition": "3"}, 12: {}}, [
+        {"type": "evaluate", "id": 1, "frame": 1, "expression": "(i, total)", "context": "repl"},
+        {"type": "evaluate", "id": 2, "frame": 1, "expression": "1/0", "context": "repl"},
+        {"type": "setVariable", "id": 3, "frame": 1, "scope": "locals", "name": "total", "value": "1000"},
+        {"type": "completions", "id": 4, "frame": 1, "text": "tot", "offset": 3},
+        {"type": "variables", "id": 5, "frame": 0, "scope": "locals"},
+        {"type": "evaluate", "id": 6, "frame": 0, "expression": "api_token", "context": "watch"},
+        {"type": "resume", "mode": "next"},
+        {"type": "resume", "mode": "stepOut"},
+        {"type": "resume", "mode": "continue"},
+    ])
+    check(_stops(msgs) == [("breakpoint", "work", 7), ("step", "work", 6), ("step", "<module>", 17)],
+          "stops %s" % _stops(msgs))
+    r = _results(msgs)
+    check(r[1]["value"]["repr"] == "(2, 1)", "evaluate %s" % r[1])
+    check(not r[2]["ok"] and r[2]["error"] == "ZeroDivisionError: division by zero", "raising evaluate %s" % r[2])
+    check(r[3]["value"]["repr"] == "1000", "setVariable %s" % r[3])
+    check([t["label"] for t in r[4]["targets"]] == ["total"], "completions %s" % r[4])
+    names = {v["name"]: v for v in r[5]["variables"]}
+    check(names["api_token"]["redacted"] and names["api_token"]["repr"] == "<redacted>", "variables %s" % r[5])
+    check(r[6]["value"]["repr"] == "<redacted>", "redacted evaluate %s" % r[6])
+    check(out.startswith("x 1009\n"), "the program saw the new total: %r" % out)
+
+
+def test_debug_conditions_logpoints_raised(py):
+    """A condition, a logpoint, a breakpoint in a function never called, and the "raised" filter."""
+    out, msgs = _debug_session(py, {7: {"condition": "i == 4"}, 8: {"logMessage": "total={total}"}, 12: {}},
+                               [{"type": "resume", "mode": "continue"}] * 2, raised=True)
+    check(_stops(msgs) == [("breakpoint", "work", 7), ("exception", "<module>", 19)], "stops %s" % _stops(msgs))
+    exc = [m for m in msgs if m.get("type") == "stopped"][1]["exception"]
+    check(exc["type"] == "ValueError" and exc["qualifiedType"] == "builtins.ValueError", "exception %s" % exc)
+    logs = [m["text"] for m in msgs if m.get("type") == "debugOutput"]
+    check(logs == ["total=10\n"], "logpoint %s" % logs)
+    check(out == "x 10\nend\n", "output %r" % out)
+
+
+def test_debug_pause(py):
+    """A pause asked while the program sleeps in a loop stops it there; continue lets it finish."""
+    def on_start(proc, state, eng):
+        check(proc.stdout.readline() == b"x 10\n", "first line")
+        time.sleep(0.2)
+        state["pause"] = True
+        os.kill(proc.pid, signal.SIGUSR1)
+        check(eng.wait_for(lambda m: m.get("type") == "stopped"), "no stop after the pause")
+
+    out, msgs = _debug_session(py, {}, [
+        {"type": "evaluate", "id": 1, "frame": 0, "expression": "k > 0", "context": "repl"},
+        {"type": "resume", "mode": "continue"}], args=["loop"], on_start=on_start)
+    check(_stops(msgs) == [("pause", "<module>", 24)], "stops %s" % _stops(msgs))
+    check(_results(msgs)[1]["value"]["repr"] == "True", "evaluate %s" % _results(msgs))
+    check(out == "end\n", "output %r" % out)
 
 
 def run_one(py_label, py, name, fn, *args):
@@ -398,6 +535,9 @@ def main():
         jobs.append((label, exe, "auto_restart_old_frame", test_auto_restart_old_frame))
         jobs.append((label, exe, "fork_snapshot", test_fork_snapshot))
         jobs.append((label, exe, "snapshot_without_engine", test_snapshot_without_engine))
+        jobs.append((label, exe, "debug_steps_evaluate", test_debug_breakpoints_steps_evaluate))
+        jobs.append((label, exe, "debug_breakpoint_kinds", test_debug_conditions_logpoints_raised))
+        jobs.append((label, exe, "debug_pause", test_debug_pause))
     if a.k:
         jobs = [j for j in jobs if a.k in j[2]]
     passed = failed = 0

@@ -121,6 +121,25 @@ describe('defaults', () => {
     assert.match(error({ program: '/x/README.md' }, ctx({ substituted: true })), /must be a Python file/);
   });
 
+  test('the interpreter: launch configuration, then the setting, then the Python extension\'s, then python3', () => {
+    const venv = '/home/u/proj/.venv/bin/python';
+    const second = (over: Partial<ResolveContext> = {}) => ctx({ substituted: true, pythonFromExtension: venv, ...over });
+    // Nothing names one: the first pass says python3 (default), the second takes the Python extension's.
+    const first = ok({});
+    assert.deepEqual([first.python, first.pythonSource], ['python3', 'default']);
+    const resolved = ok(first, second());
+    assert.deepEqual([resolved.python, resolved.pythonSource], [venv, 'python-extension']);
+    // ... and keeps it when resolved again (the standalone adapter checks every configuration again).
+    assert.deepEqual([ok(resolved, ctx({ substituted: true })).python, ok(resolved, ctx({ substituted: true })).pythonSource], [venv, 'python-extension']);
+    // Without the Python extension (or a selection): python3.
+    assert.deepEqual([ok(first, ctx({ substituted: true })).python, ok(first, ctx({ substituted: true })).pythonSource], ['python3', 'default']);
+    // An explicit setting, or the launch configuration, wins over the Python extension.
+    const set = ok(ok({}, ctx({ settings: { python: '/opt/py/bin/python' } })), second({ settings: { python: '/opt/py/bin/python' } }));
+    assert.deepEqual([set.python, set.pythonSource], ['/opt/py/bin/python', 'setting']);
+    const given = ok(ok({ python: 'python3' }), second());
+    assert.deepEqual([given.python, given.pythonSource], ['python3', 'launch']);
+  });
+
   test('the offered configuration runs ${file}', () => {
     assert.deepEqual(defaultLaunchConfig(), { type: 'axolotl', request: 'launch', name: DEFAULT_CONFIG_NAME, program: '${file}' });
   });

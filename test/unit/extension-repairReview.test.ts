@@ -117,6 +117,8 @@ const state = {
   info: [] as string[],
   warnings: [] as string[],
   errors: [] as string[],
+  /** progress notifications: their text, and whether their task ended (VS Code then closes them) */
+  notifications: [] as Array<{ title: string; messages: string[]; closed: boolean }>,
   /** answers for the next showInformationMessage / showWarningMessage calls */
   infoAnswer: undefined as string | undefined,
   warningAnswer: undefined as string | undefined,
@@ -138,6 +140,7 @@ const fakeVscode = {
     }
   },
   FileType: { File: 1, Directory: 2 },
+  ProgressLocation: { Notification: 15 },
   FileChangeType: { Changed: 1, Created: 2, Deleted: 3 },
   FileSystemError: {
     FileNotFound: (u: FakeUri) => new Error(`not found: ${u}`),
@@ -182,6 +185,12 @@ const fakeVscode = {
   },
   window: {
     showInformationMessage: async (m: string) => (state.info.push(m), state.infoAnswer),
+    withProgress: (o: { location: number; title: string }, task: (p: { report(v: { message?: string }): void }) => Promise<unknown>) => {
+      assert.equal(o.location, 15, 'a notification');
+      const n = { title: o.title, messages: [] as string[], closed: false };
+      state.notifications.push(n);
+      return task({ report: (v) => { if (v.message) n.messages.push(v.message); } }).finally(() => { n.closed = true; });
+    },
     showWarningMessage: async (m: string) => (state.warnings.push(m), state.warningAnswer),
     showErrorMessage: async (m: string) => (state.errors.push(m), undefined),
     setStatusBarMessage: () => ({ dispose() {} }),
@@ -270,6 +279,7 @@ beforeEach(() => {
   state.executed.length = 0;
   state.context.clear();
   state.info.length = state.warnings.length = state.errors.length = 0;
+  state.notifications.length = 0;
   state.infoAnswer = state.warningAnswer = undefined;
   state.applied.length = 0;
   session.requests.length = 0;
@@ -297,7 +307,29 @@ describe('a proposal', () => {
     assert.equal(new TextDecoder().decode(state.fsProvider!.readFile(first!.modified)), PROPOSED);
     assert.match(state.tabs[0]!.label, /^train\.py: Axolotl repair 1\/3: The dict has no entry for a new word\.$/);
     assert.equal(state.context.get('axolotl.repairPending'), true);
-    assert.match(state.info[0]!, /gpt-4o-mini proposes a repair for crash #1 .* in train\.py, lib\/safe\.py\. The dict has no entry/);
+    const [n] = state.notifications;
+    // The choices first (a collapsed notification shows one line), then the proposal.
+    assert.equal(n!.title, 'Axolotl repair for crash #1: [Accept](command:axolotl.acceptRepair) · [Reject](command:axolotl.rejectRepair) · [Show Diff](command:axolotl.showProposedRepair)');
+    assert.match(n!.messages[0]!, /^gpt-4o-mini proposes a repair for crash #1 .* in train\.py, lib\/safe\.py\. The dict has no entry/);
+    assert.equal(n!.closed, false, 'open while the review is');
+  });
+
+  test('the model\'s text never becomes a link in the notification', async () => {
+    await review.onProposed(session as never, proposal({ explanation: 'Fixed. [Click here](command:workbench.action.terminal.new) or [docs](https://example.test).' }));
+    const text = state.notifications[0]!.messages[0]!;
+    assert.doesNotMatch(text, /\]\(/);
+    assert.match(text, /\[Click here\] \(command:workbench\.action\.terminal\.new\)/);
+  });
+
+  test('Accept in the diff editor\'s title closes the notification; Show Diff opens the diffs again', async () => {
+    await review.onProposed(session as never, proposal());
+    state.tabs.length = 0;
+    await state.commands.get('axolotl.showProposedRepair')!();
+    assert.equal(diffs().length, 2, 'Show Diff reopens both diffs');
+    await state.commands.get('axolotl.acceptRepair')!();
+    await new Promise((r) => setImmediate(r));
+    assert.equal(state.notifications[0]!.closed, true, 'the notification is gone with the review');
+    assert.equal(session.requests[0]?.command, 'axolotl/applyRepair');
   });
 
   test('Accept writes what the proposal editors show, saves, and resumes the adapter', async () => {
@@ -331,13 +363,14 @@ describe('a proposal', () => {
     ]);
   });
 
-  test('the notification\'s Accept button accepts', async () => {
-    state.infoAnswer = 'Accept';
+  test('the notification\'s Accept link accepts', async () => {
     await review.onProposed(session as never, proposal());
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setTimeout(r, 10));
+    const link = /\[Accept\]\(command:([\w.]+)\)/.exec(state.notifications[0]!.title)?.[1];
+    await state.commands.get(link!)!();
     assert.equal(session.requests[0]?.command, 'axolotl/applyRepair');
     assert.equal(fs.readFileSync(MAIN, 'utf8'), PROPOSED);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(state.notifications[0]!.closed, true);
   });
 
   test('Reject asks the adapter to reject, writes nothing and closes the tabs', async () => {

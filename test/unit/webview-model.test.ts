@@ -52,7 +52,7 @@ describe('reducer', () => {
       'cp:1', 'cp:2', 'cp:3', 'cp:4', 'cp:5', 'crash:1', 'cp:6', 'repair:r1', 'repair:r2',
       `restore:${SAMPLE_T0 + 15_000}:3`, 'cp:7', 'cp:8', 'cp:9', 'cp:10', 'cp:11', 'cp:12', 'cp:13',
     ]);
-    assert.deepEqual(counts(s), { checkpoints: 13, crashes: 1, repairs: 2, restores: 1 });
+    assert.deepEqual(counts(s), { checkpoints: 13, crashes: 1, repairs: 2, restores: 1, stops: 0 });
     const r2 = s.items[indexOfKey(s, 'repair:r2')]!;
     assert.equal(r2.kind === 'repair' && r2.repair.status, 'verified');
     assert.equal(s.head?.state, 'running');
@@ -155,6 +155,22 @@ describe('reducer', () => {
     assert.equal(replayed.confirm, 4);
     const otherSession = apply(s, { ...init, session: { ...init.session!, id: 'run-9' } });
     assert.equal(otherSession.selectedKey, null);
+  });
+
+  test('debugger stops are items of their own: counted, described, kept by toInitMessage', () => {
+    let s = story();
+    const t = s.items[s.items.length - 1]!.time + 10;
+    s = apply(s, { type: 'stop', stop: { id: 1, time: t, reason: 'breakpoint', file: '/w/job.py', line: 7, function: 'scale' } });
+    s = apply(s, { type: 'stop', stop: { id: 2, time: t + 5, reason: 'pause' } });
+    assert.deepEqual(keys(s).slice(-2), ['stop:1', 'stop:2']);
+    assert.equal(counts(s).stops, 2);
+    const item = s.items[s.items.length - 2]!;
+    assert.deepEqual(describeItem(s, item).title, 'Stopped at a breakpoint');
+    assert.match(describeItem(s, item).lines.join(' '), /in scale \(job\.py:7\)/);
+    assert.match(ariaLabel(s, item), /^Stopped at a breakpoint at .*, line 7$/);
+    assert.deepEqual(activate(selectKey(s, 'stop:1')).post, undefined);
+    const fresh = apply(initialState(), toInitMessage(s));
+    assert.deepEqual(keys(fresh), keys(s));
   });
 
   test('init with 1,000 checkpoints is fast and ordered', () => {

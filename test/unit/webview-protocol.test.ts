@@ -14,6 +14,7 @@ import {
   parseExceptionLine,
   restoreInfo,
   sessionEnd,
+  stopInfo,
 } from '../../webview/protocol';
 import { apply, initialState, toInitMessage } from '../../webview/timelineModel';
 import { SAMPLE_T0, sampleCheckpoint, sampleInit, sampleStory } from '../../webview/sampleTimeline';
@@ -72,11 +73,12 @@ describe('extension → webview guard', () => {
 });
 
 describe('webview → extension guard', () => {
-  test('accepts the four requests', () => {
+  test('accepts the five requests', () => {
     assert.ok(isFromWebviewMessage({ type: 'ready' }));
     assert.ok(isFromWebviewMessage({ type: 'restoreRequest', checkpointId: 12 }));
     assert.ok(isFromWebviewMessage({ type: 'openRepair', repairId: 'r2' }));
     assert.ok(isFromWebviewMessage({ type: 'revealCrash', crashId: 1 }));
+    assert.ok(isFromWebviewMessage({ type: 'showInPanel' }));
   });
 
   const bad: [string, unknown][] = [
@@ -149,6 +151,22 @@ describe('builders from engine events', () => {
     assert.equal(plain.exceptionType, 'ZeroDivisionError');
     assert.equal(plain.file, undefined);
     assert.ok(isTimelineUpdate({ type: 'crash', crash: info }) && isTimelineUpdate({ type: 'crash', crash: plain }));
+  });
+
+  test('stopInfo: where the debugger stopped (innermost frame), and a raised exception', () => {
+    const frames = [
+      { file: '/w/job.py', line: 12, function: '<module>', qualname: '<module>', user: true, restartable: false },
+      { file: '/w/job.py', line: 7, function: 'scale', qualname: 'Job.scale', user: true, restartable: false },
+    ];
+    const info = stopInfo(3, { reason: 'exception', frames, breakpointIds: [], time: SAMPLE_T0, pid: 9, exception: { type: 'KeyError', message: "'x'", qualifiedType: 'builtins.KeyError' } });
+    assert.deepEqual(info, { id: 3, time: SAMPLE_T0, reason: 'exception', file: '/w/job.py', line: 7, function: 'Job.scale', exception: "KeyError: 'x'" });
+    assert.ok(isTimelineUpdate({ type: 'stop', stop: info }));
+    assert.ok(!isTimelineUpdate({ type: 'stop', stop: { ...info, reason: 'crash' } }));
+    assert.ok(!isTimelineUpdate({ type: 'stop', stop: { ...info, id: 0 } }));
+    // An init without stops (saved before they existed) is still an init.
+    const init = sampleInit(5);
+    assert.ok(isInitMessage({ ...init, stops: undefined }));
+    assert.ok(!isInitMessage({ ...init, stops: [{ id: 'x' }] }));
   });
 
   test('restoreInfo and sessionEnd', () => {

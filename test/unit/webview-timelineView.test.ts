@@ -84,6 +84,7 @@ const registered = {
   commands: new Map<string, () => unknown>(),
   serializers: new Map<string, unknown>(),
   panels: [] as FakePanel[],
+  executed: [] as string[],
 };
 const debugEvents = new Emitter<{ event: string; body: unknown; session: { id: string; type: string } }>();
 const debugTerminated = new Emitter<{ id: string; type: string }>();
@@ -100,7 +101,10 @@ const fakeVscode = {
       return p;
     },
   },
-  commands: { registerCommand: (id: string, fn: () => unknown) => (registered.commands.set(id, fn), { dispose() {} }) },
+  commands: {
+    registerCommand: (id: string, fn: () => unknown) => (registered.commands.set(id, fn), { dispose() {} }),
+    executeCommand: (id: string) => { registered.executed.push(id); return Promise.resolve(); },
+  },
   debug: { onDidReceiveDebugSessionCustomEvent: debugEvents.event, onDidTerminateDebugSession: debugTerminated.event },
 };
 
@@ -111,7 +115,7 @@ M._resolveFilename = function (this: unknown, request: string, ...rest: unknown[
   return request === 'vscode' ? 'vscode' : resolve.call(this, request, ...rest);
 };
 require.cache.vscode = { id: 'vscode', filename: 'vscode', loaded: true, exports: fakeVscode } as unknown as NodeJS.Module;
-const { TimelineController, TIMELINE_VIEW_ID, OPEN_TIMELINE_COMMAND, TIMELINE_PANEL_TYPE } =
+const { TimelineController, TIMELINE_VIEW_ID, TIMELINE_PANEL_VIEW_ID, OPEN_TIMELINE_COMMAND, SHOW_TIMELINE_IN_PANEL_COMMAND, TIMELINE_PANEL_TYPE } =
   require('../../extension/timeline/timelineView') as typeof TimelineViewModule;
 const { TimelineDebugBridge } = require('../../extension/timeline/timelineDebugBridge') as typeof BridgeModule;
 
@@ -151,17 +155,34 @@ describe('TimelineController', () => {
     registered.panels.length = 0;
   });
 
-  test('register: the view provider, the open command and the panel serializer', () => {
+  test('register: the two views (sidebar, panel area), the commands and the panel serializer', () => {
     const subscriptions: unknown[] = [];
     const c = TimelineController.register({ extensionUri: EXT, subscriptions } as never, {});
     assert.equal(TIMELINE_VIEW_ID, 'axolotl.timeline');
+    assert.equal(TIMELINE_PANEL_VIEW_ID, 'axolotl.timelinePanelView');
     assert.equal(OPEN_TIMELINE_COMMAND, 'axolotl.openTimeline');
     assert.equal(registered.views.get(TIMELINE_VIEW_ID), c);
+    assert.equal(registered.views.get(TIMELINE_PANEL_VIEW_ID), c);
     assert.ok(registered.serializers.has(TIMELINE_PANEL_TYPE));
-    assert.equal(subscriptions.length, 4);
+    assert.equal(subscriptions.length, 6);
     registered.commands.get(OPEN_TIMELINE_COMMAND)!();
     assert.equal(registered.panels.length, 1);
     assert.equal(registered.panels[0]!.viewType, TIMELINE_PANEL_TYPE);
+    registered.commands.get(SHOW_TIMELINE_IN_PANEL_COMMAND)!();
+    assert.deepEqual(registered.executed.splice(0), ['axolotl.timelinePanelView.focus']);
+  });
+
+  test('the sidebar\'s timeline offers the panel area, and asks for it', async () => {
+    const { c } = controller();
+    const sidebar = new FakeView();
+    c.resolveWebviewView(sidebar as never);
+    assert.match(sidebar.webview.html, /<body data-host="sidebar">/);
+    const below = Object.assign(new FakeView(), { viewType: TIMELINE_PANEL_VIEW_ID });
+    c.resolveWebviewView(below as never);
+    assert.match(below.webview.html, /<body data-host="panel">/);
+    sidebar.webview.send({ type: 'showInPanel' });
+    await tick();
+    assert.deepEqual(registered.executed.splice(0), ['axolotl.timelinePanelView.focus']);
   });
 
   test('webview options: scripts on, resources only from dist/ and media/; HTML with the CSP and bundle URIs', () => {

@@ -67,12 +67,18 @@ def note(msg):
 
 def hello():
     import platform
-    note({"type": "hello", "pid": os.getpid(), "python": platform.python_version(),
-          "script": S.config.script or "", "root": S.config.root or "", "generation": S.generation})
+    from . import debugger
+    debugger.on_reply(note({"type": "hello", "pid": os.getpid(), "python": platform.python_version(),
+                            "script": S.config.script or "", "root": S.config.root or "",
+                            "generation": S.generation}))
+    debugger.after_poll(None)  # a pause asked before the program started stops at its first line
 
 
 def poll(crashed):
-    return request({"type": "poll", "pid": os.getpid(), "generation": S.generation, "crashed": bool(crashed)})
+    from . import debugger
+    reply = request({"type": "poll", "pid": os.getpid(), "generation": S.generation, "crashed": bool(crashed)})
+    debugger.on_reply(reply)
+    return reply
 
 
 def send_exit(code):
@@ -100,12 +106,13 @@ def _on_usr1(signum, frame):
     if S.crashed or S.busy:
         S.poked = True  # the wait loop / the end of the busy section handles it
         return
-    poll_and_swap()
+    poll_and_swap(frame)
 
 
-def poll_and_swap():
+def poll_and_swap(frame=None):
     """Not crashed: after a restore the engine may have a newer generation for us; swap it in
-    before any more user code runs (we are in a signal handler between two bytecodes)."""
+    before any more user code runs (we are in a signal handler between two bytecodes).
+    `frame`: where the program was interrupted, for a pause the engine asked for (debugger.py)."""
     from . import hotswap
     S.busy = True
     try:
@@ -119,7 +126,10 @@ def poll_and_swap():
     finally:
         S.busy = False
     if S.poked and not S.crashed:
-        poll_and_swap()
+        poll_and_swap(frame)
+        return
+    from . import debugger
+    debugger.after_poll(frame)
 
 
 def flush_deferred():

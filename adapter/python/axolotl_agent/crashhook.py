@@ -102,7 +102,7 @@ def _live_chain(frame):
 
 
 def _decide(exc, frame, flags):
-    from . import channel, hotswap, report, uncaught
+    from . import channel, debugger, hotswap, report, uncaught
     if S.decided.get(id(exc)) is exc:
         return True
     hint = S.caught_hint
@@ -128,7 +128,8 @@ def _decide(exc, frame, flags):
             return _execute(auto, frame)
         funcs = hotswap.functions_for(chain)
         rep = report.build_report(exc, callers, lambda f: hotswap.frame_restartable(f, funcs), notes)
-        plan = _decision_loop(rep, chain, under_runner)
+        with debugger.crash_scope(exc, callers):
+            plan = _decision_loop(rep, chain, under_runner)
         if plan is None:
             S.decided[id(exc)] = exc
             return True
@@ -150,14 +151,14 @@ def _execute(plan, frame):
 
 def _decision_loop(rep, chain, under_runner):
     """Send the report, pause until the engine decides. Returns a Plan, or None for abort."""
-    from . import channel, hotswap
+    from . import channel, debugger, hotswap
     reply = channel.request(rep)
     if not reply or reply.get("type") != "wait":
         return None  # unreachable engine (or a refusal) behaves like abort
     S.crashed = True
     while True:
         channel.wait_for_poke()
-        reply = channel.poll(True)
+        reply = debugger.serve(channel.poll(True))  # evaluate & co. at the crash, then the decision
         if reply is None:
             return None
         kind = reply.get("type")
@@ -194,13 +195,14 @@ def toplevel_crash(exc):
     """An exception reached the top-level statement runner unreported (raised in top-level code,
     or a heuristic said "caught" on the way). The stack is unwound; only re-running the statement
     is possible. Returns True to re-run, False to abort."""
-    from . import report
+    from . import debugger, report
     S.busy = True
     try:
         notes = ["reached top-level code uncaught"]
         rep = report.build_report(exc, [], lambda f: f.f_code.co_name == "<module>"
                                   and f.f_code.co_filename == (S.program.filename if S.program else None), notes)
-        plan = _decision_loop(rep, [], True)
+        with debugger.crash_scope(exc, []):
+            plan = _decision_loop(rep, [], True)
         return plan is not None
     finally:
         S.busy = False

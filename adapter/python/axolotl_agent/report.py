@@ -31,12 +31,16 @@ class _Repr(reprlib.Repr):
     repr_bytearray = repr_bytes
 
 
-_repr = _Repr()
-_repr.maxstring = REPR_LIMIT
-_repr.maxother = REPR_LIMIT
-_repr.maxlist = _repr.maxtuple = _repr.maxset = _repr.maxfrozenset = _repr.maxdeque = 20
-_repr.maxdict = 20
-_repr.maxlevel = 3
+def make_repr(limit, items, levels):
+    """reprlib settings: `limit` characters per string/object, `items` per container, `levels` deep."""
+    r = _Repr()
+    r.maxstring = r.maxother = limit
+    r.maxlist = r.maxtuple = r.maxset = r.maxfrozenset = r.maxdeque = r.maxdict = items
+    r.maxlevel = levels
+    return r
+
+
+_repr = make_repr(REPR_LIMIT, 20, 3)
 
 
 def is_secret(name):
@@ -44,14 +48,15 @@ def is_secret(name):
     return any(w in n for w in SECRET_WORDS)
 
 
-def bounded_repr(value):
+def bounded_repr(value, r=_repr, limit=REPR_LIMIT):
+    """repr() cut to `limit` characters (`r`: the reprlib settings; the debugger shows more)."""
     try:
-        r = _repr.repr(value)
+        text = r.repr(value)
     except Exception as e:
-        r = "<repr failed: %s>" % type(e).__name__
-    if len(r) > REPR_LIMIT:
-        r = r[:REPR_LIMIT - 3] + "..."
-    return r
+        text = "<repr failed: %s>" % type(e).__name__
+    if len(text) > limit:
+        text = text[:limit - 3] + "..."
+    return text
 
 
 def _type_name(value):

@@ -51,7 +51,7 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
   sup.on('checkpoint', (c) => {
     lineAt.set(c.id, lineAtDump);
     const where = c.inMemory && !c.saved ? 'in memory' : formatBytes(c.bytes);
-    const text = `checkpoint ${c.id}${c.atCrash ? ' (at crash)' : ''} · ${where} · paused ${c.frozenMs.toFixed(0)} ms`;
+    const text = `checkpoint ${c.id}${c.atCrash ? ' (at crash)' : ''} · ${where} · frozen ${c.frozenMs.toFixed(0)} ms`;
     if (opts.verbose) term.say(text);
     term.setStatus(`running · ${text}`);
   });

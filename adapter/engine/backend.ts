@@ -61,6 +61,8 @@ export interface CheckpointBackend {
   onAgentMessage?(msg: AgentMessage): void;
   /** may process `pid`, a fork snapshot that was continued, run? (see snapshotPool.ts) */
   wakeVerdict?(pid: number): WakeVerdict;
+  /** false once the backend can take no more checkpoints in this run */
+  readonly canCheckpoint?: boolean;
   /** checkpoint `id` is held in memory (a restore wakes it rather than reading images) */
   holds?(id: number): boolean;
   /** the processes holding checkpoints in memory (children of the program, but not the user's) */

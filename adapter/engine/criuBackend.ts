@@ -24,7 +24,7 @@ import { CriuHealth, dumpTimeoutMs } from './criuHealth';
 import { runCriu, type CriuRun } from './criuRun';
 import { poolLimits, type SnapshotMemory } from './forkBackend';
 import { restoreWrapperPath } from './paths';
-import { LiveCopy, readStdioInodes, spawnProgram } from './programCopy';
+import { LiveCopy, keepStdin, readStdioInodes, spawnProgram } from './programCopy';
 import { RestoreTimeoutError, awaitRestoredPid, dumpFailure, readPstree, restoreTimeoutMs, waitIdsFree } from './restoreCheck';
 import type { CheckpointRecord } from './runDir';
 import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects';
@@ -99,6 +99,11 @@ export class CriuBackend implements CheckpointBackend {
     return this.pool && this.health.mode !== 'frozen' ? 'fork' : 'criu';
   }
 
+  /** criu is off after failures, and there are no snapshots to take instead */
+  get canCheckpoint(): boolean {
+    return this.health.usable || !!this.pool;
+  }
+
   onAgentMessage(msg: AgentMessage): void {
     if (msg.type === 'exit') {
       const copy = this.copies.get(msg.pid);
@@ -163,7 +168,9 @@ export class CriuBackend implements CheckpointBackend {
     } catch (e) {
       return [(e as Error).message, (e as AxolotlError).hint].filter(Boolean).join(': ');
     }
-    const unusable = (snap.warnings ?? []).find((w) => w.startsWith('child processes'))
+    // Without criu (off for this run) a snapshot is the only rewind point there is, whole or not, as
+    // with the fork backend.
+    const unusable = !this.health.usable ? undefined : (snap.warnings ?? []).find((w) => w.startsWith('child processes'))
       ?? (this.opts.files && (snap.writableFiles ?? 0) > 0 ? `${snap.writableFiles} file(s) open for writing` : undefined);
     if (unusable) {
       try { process.kill(snap.pid, 'SIGKILL'); } catch { /* gone */ }
@@ -262,8 +269,9 @@ export class CriuBackend implements CheckpointBackend {
     const dumpMs = performance.now() - started;
     if (res.exitCode !== 0) {
       const err = dumpFailure(pid, dir, res, logTail(path.join(dir, 'dump.log')));
-      // A crash checkpoint or the program ending mid-dump is no verdict on criu.
-      if (copy.alive) this.noteFailure('frozen', res.timedOut, err.message);
+      // The program ending mid-dump is no verdict on criu. What changes is said with the failure.
+      const change = copy.alive ? this.health.failed('frozen', { hung: res.timedOut, message: err.message }) : undefined;
+      if (change) throw new AxolotlError(err.message, [err.hint, change].filter(Boolean).join('\n'), err.details);
       throw err;
     }
     this.health.succeeded();
@@ -349,7 +357,7 @@ export class CriuBackend implements CheckpointBackend {
     }
     // An image of a held snapshot wakes in the agent's snapshot code and asks whether it may run.
     this.pool?.allowWake(pid);
-    const channel = new StdioChannel(child.stdin!, child.stdout!, child.stderr!, readStdioInodes(pid));
+    const channel = new StdioChannel(keepStdin(child), child.stdout!, child.stderr!, readStdioInodes(pid));
     return this.adopt(new LiveCopy(pid, channel, { kind: 'wrapper', child }, () => this.spare()));
   }
 

@@ -3,10 +3,10 @@
 // retry forever:
 //   - criu dumps of held fork snapshots (the program runs on meanwhile) are the normal way;
 //   - one such dump that fails with an error: the next checkpoints freeze the program for criu instead;
-//   - a dump that hangs, a frozen dump that fails, or a second failure of any kind: criu is off for the
-//     rest of the run, and rewind points stay in memory (fork snapshots) as with --backend fork.
-// A hang never leads to frozen dumps: criu killed while it holds the live program could leave the
-// parasite's code running in it.
+//   - a dump that hangs, or a second failure in a row: criu is off for the rest of the run, and rewind
+//     points stay in memory (fork snapshots) as with --backend fork.
+// A hang never leads to (more) frozen dumps: criu killed while it holds the live program could leave
+// the parasite's code running in it.
 export type CriuMode = 'snapshots' | 'frozen' | 'off';
 
 export interface DumpFailure {
@@ -15,7 +15,7 @@ export interface DumpFailure {
   message: string;
 }
 
-/** Failures after which criu is not used again in this run. */
+/** Failures in a row after which criu is not used again in this run. */
 const MAX_FAILURES = 2;
 
 export class CriuHealth {
@@ -35,8 +35,8 @@ export class CriuHealth {
   failed(kind: 'snapshot' | 'frozen', f: DumpFailure): string | undefined {
     this.failures++;
     const before = this.current;
-    if (f.hung || kind === 'frozen' || this.failures >= MAX_FAILURES) this.current = 'off';
-    else this.current = 'frozen';
+    if (f.hung || this.failures >= MAX_FAILURES) this.current = 'off';
+    else if (kind === 'snapshot') this.current = 'frozen';
     if (this.current === before) return undefined;
     return this.current === 'frozen'
       ? `criu could not save a snapshot (${f.message}); checkpoints now freeze the program while criu saves it`

@@ -22,23 +22,31 @@ export interface CriuProof {
   ms: number;
   /** the proof came from the cache */
   cached?: boolean;
+  /** when it was taken (ms since the epoch) */
+  at?: number;
 }
 
 /** criu 4.1.x's fault-injection switch that makes it skip hardware breakpoints. */
 const NO_BREAKPOINTS = { CRIU_FAULT: '130' };
 const PROBE_TIMEOUT_S = 8;
+/** A failed proof is taken again after this long; a passed one stands until kernel or criu change. */
+const FAILURE_TTL_MS = 3600_000;
 
 /** Proves `criu` (cached); when it fails as 4.1.x, tries again without hardware breakpoints. */
 export async function proveCriu(criu: string, env: NodeJS.ProcessEnv = process.env): Promise<CriuProof> {
   const version = await criuVersion(criu, env);
   const key = cacheKey(criu, version);
   const cache = readCache(env);
-  if (key && cache[key]) return { ...cache[key], cached: true };
+  const known = key ? cache[key] : undefined;
+  if (known && (known.ok || Date.now() - (known.at ?? 0) < FAILURE_TTL_MS)) return { ...known, cached: true };
   let proof = await runProbe(criu, {}, env);
+  // A failure that is not a hang is taken once more: a machine under load must not lose criu for good.
+  if (!proof.ok && proof.stage !== 'version' && !/did not finish/.test(proof.error ?? '')) proof = await runProbe(criu, {}, env);
   if (!proof.ok && /^4\.1(\.|$)/.test(version ?? '') && proof.stage !== 'version') {
     const retry = await runProbe(criu, NO_BREAKPOINTS, env);
     if (retry.ok) proof = retry;
   }
+  proof.at = Date.now();
   if (key) writeCache(env, { ...cache, [key]: proof });
   return proof;
 }

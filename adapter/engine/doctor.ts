@@ -63,7 +63,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<D
       name: 'criu', ok: false,
       detail: check.ok
         ? `criu ${s.version ?? '?'} at ${s.path} passes \`criu check\` but cannot checkpoint on this kernel: ${s.proof.error ?? '?'} (at ${s.proof.stage ?? '?'})`
-        : `${whyNot(s)}; \`criu check\` fails too: ${lastLine(check.output)}`,
+        : `${whyNot(s)}; criu check failed: ${lastLine(check.output)}`,
       fix: vdso
         ? `criu ${s.version ?? ''} predates kernel ${os.release()} (vDSO layout changed in 6.13); run scripts/install-criu.sh, which keeps the first criu that passes a real dump and restore here.`
         : 'Run scripts/install-criu.sh: it tries the system\'s, trixie\'s and sid\'s criu and keeps the first that passes a real dump and restore here (sid\'s 4.2 works where 4.1 hangs). Until then Axolotl uses fork snapshots.',

@@ -101,8 +101,19 @@ export class LiveCopy implements ProgramCopy {
 export function spawnProgram(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, spare?: () => ReadonlySet<number>): LiveCopy {
   const child = spawn(command, args, { cwd, env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  const channel = new StdioChannel(child.stdin!, child.stdout!, child.stderr!, readStdioInodes(child.pid));
+  const channel = new StdioChannel(keepStdin(child), child.stdout!, child.stderr!, readStdioInodes(child.pid));
   return new LiveCopy(child.pid, channel, { kind: 'child', child }, spare);
+}
+
+/**
+ * The child's stdin, kept open when the child exits: Node destroys a child's stdin at its exit, but its
+ * fork snapshots hold the same socket and one woken later reads on from it. The channel closes it once
+ * no process holds the sockets any more.
+ */
+export function keepStdin(child: ChildProcess): Writable {
+  const stdin = child.stdin!;
+  (child as { stdin: Writable | null }).stdin = null;
+  return stdin;
 }
 
 export function readStdioInodes(pid: number): number[] {

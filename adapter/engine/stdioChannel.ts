@@ -61,7 +61,9 @@ export class StdioChannel {
         target.once('close', () => src.resume());
       }
     });
-    src.once('end', () => { this.ended++; });
+    // Both ends closed: no process holds the sockets any more (the program and every snapshot of it
+    // are gone), so nobody can read stdin either.
+    src.once('end', () => { if (++this.ended === 2) this.stdin.destroy(); });
     src.on('error', () => undefined);
   }
 }

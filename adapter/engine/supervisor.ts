@@ -535,6 +535,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private schedule(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.state !== 'running') return;
+    // Nothing left that can take one (criu off after failures, and no snapshots): said with the failure.
+    if (this.backend?.canCheckpoint === false) {
+      this.note('debug', 'no more checkpoints in this run');
+      return;
+    }
     const since = performance.now();
     // The wait depends on the program's size: checked again when it is over, in case it grew.
     const kind = this.backend?.pacingKind ?? this.backend?.kind;

@@ -177,7 +177,8 @@ def probe(criu, timeout, extra_env):
         with open(pidfile) as f:
             restored = int(f.read().strip())
         children.append(restored)  # adopted by us (child subreaper) once criu has exited
-        if state(restored) not in ("T", "t"):
+        # criu stops it as its last act: the stop may still be on its way when criu has exited.
+        if not wait_for(lambda: state(restored) in ("T", "t"), 2):
             raise ProbeFailure("restore", "the restored process was not left stopped (state %s)" % state(restored),
                                log_tail(os.path.join(d2, "restore.log")))
         if marks(marker):

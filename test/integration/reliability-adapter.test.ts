@@ -83,11 +83,12 @@ describe('the client vanishes: the adapter stops the program and exits', () => {
 
 describe('a rewind in the debugger says what it cannot undo', () => {
   test('console line and timeline notice before the restore', async () => {
-    const ws = workspace('job.py');
+    // A job that prints right before it crashes: some output always follows the newest checkpoint.
+    const ws = workspace('ticks/job.py');
     const { dc, console: consoleText, timeline } = await client();
     try {
       const proposed = dc.waitForEvent('axolotl/repairProposed', 60_000);
-      await launched(dc, { program: path.join(ws, 'job.py'), args: ['8', '0.15'], checkpointInterval: 0.3, pauseBudget: 0, workingDir: tempDir(), repair: { baseUrl: model.url } });
+      await launched(dc, { program: path.join(ws, 'job.py'), checkpointInterval: 0.3, pauseBudget: 0, workingDir: tempDir(), repair: { baseUrl: model.url } });
       const repair = (await proposed).body as { repairId: string; files: Array<{ path: string; proposed: string }> };
       const terminated = dc.waitForEvent('terminated', 60_000);
       const applied = await dc.customRequest('axolotl/applyRepair', { repairId: repair.repairId, files: { [repair.files[0].path]: repair.files[0].proposed }, written: false });

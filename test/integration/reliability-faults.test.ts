@@ -116,7 +116,10 @@ describe('faults during a checkpoint', () => {
 });
 
 describe('faults at a restore', () => {
-  /** Runs job.py until the repair is proposed, with `damage` applied to the run folder first. */
+  /**
+   * Runs job.py until the repair is proposed, with `damage` applied to the run folder first. Checkpoints
+   * are criu images here (AXOLOTL_SNAPSHOTS=0): a snapshot held in memory has no folder to damage.
+   */
   async function repairWith(damage: (runDir: string) => void, extra: string[] = []) {
     const ws = workspace('job.py');
     const runs = tempDir('axl-runs-');
@@ -129,7 +132,8 @@ describe('faults at a restore', () => {
       },
     });
     try {
-      const cli = new LiveCli(['run', '--yes', '--interval', '0.3', '--working-dir', runs, '--base-url', server.url, '--model', 'test-model', ...extra, 'job.py'], { cwd: ws, env: cleanEnv() });
+      const cli = new LiveCli(['run', '--yes', '--interval', '0.3', '--working-dir', runs, '--base-url', server.url, '--model', 'test-model', ...extra, 'job.py'],
+        { cwd: ws, env: cleanEnv({ AXOLOTL_SNAPSHOTS: '0' }) });
       const res = await cli.result();
       return { ws, runs, before, res };
     } finally {
@@ -139,20 +143,21 @@ describe('faults at a restore', () => {
 
   const lastOrdinary = (runDir: string) => listCheckpoints(runDir).filter((c) => !c.atCrash).pop()!;
 
-  test('the checkpoint folder deleted before the rewind: refused before anything stops, the repair resumes in place', async () => {
+  test('the checkpoint folder deleted before the rewind: refused before anything stops, the repair resumes from the one before', async () => {
     const { ws, runs, res } = await repairWith((runDir) => fs.rmSync(lastOrdinary(runDir).dir!, { recursive: true }));
     assert.equal(res.status, 0, res.stderr);
-    assert.match(res.stderr, /axolotl: checkpoint \d+ cannot be restored: its folder .* is gone; resuming in place instead\n/);
+    assert.match(res.stderr, /axolotl: checkpoint (\d+) cannot be restored: its folder .* is gone; trying an earlier checkpoint\n[^]*axolotl: restored checkpoint (?!\1\b)\d+ /);
     assert.match(res.stdout, new RegExp(`item 5: 0\\.0\\n[^]*done: ${FIXED_TOTAL}\\n$`));
     assert.equal(res.stdout.match(/prologue/g)?.length, 1);
     assert.match(fs.readFileSync(path.join(ws, 'job.py'), 'utf8'), /if not values:/);
     await assertNoProcesses([ws, runs]);
   });
 
-  test('damaged process tree image: refused before anything stops, the repair resumes in place', async () => {
+  test('damaged process tree image: refused before anything stops, the repair resumes from the one before', async () => {
     const { ws, runs, res } = await repairWith((runDir) => fs.writeFileSync(path.join(lastOrdinary(runDir).dir!, 'pstree.img'), 'garbage'));
     assert.equal(res.status, 0, res.stderr);
-    assert.match(res.stderr, /axolotl: checkpoint \d+ cannot be restored: its images are damaged \(pstree\.img is not a criu process tree image\); resuming in place instead\n/);
+    assert.match(res.stderr, /axolotl: checkpoint \d+ cannot be restored: its images are damaged \(pstree\.img is not a criu process tree image\); trying an earlier checkpoint\n/);
+    assert.match(res.stderr, /axolotl: restored checkpoint \d+ /);
     assert.match(res.stdout, new RegExp(`done: ${FIXED_TOTAL}\\n$`));
     await assertNoProcesses([ws, runs]);
   });

@@ -99,7 +99,9 @@ describe('Ctrl-C in the CLI', () => {
   test('during a restore', async () => {
     const ws = workspace('job.py');
     const runs = tempDir('axl-runs-');
-    const cli = new LiveCli(['run', '--yes', '--interval', '0.3', '--working-dir', runs, '--base-url', model.url, '--model', 'm', 'job.py', '8', '0.2', '400'], { cwd: ws, env: cleanEnv() });
+    // A criu restore (a rewind to a snapshot held in memory takes milliseconds: nothing to interrupt).
+    const cli = new LiveCli(['run', '--yes', '--interval', '0.3', '--working-dir', runs, '--base-url', model.url, '--model', 'm', 'job.py', '8', '0.2', '400'],
+      { cwd: ws, env: cleanEnv({ AXOLOTL_SNAPSHOTS: '0' }) });
     await criuUnder(cli.pid, 'restore', 120_000);
     assertInterrupted(await interrupt(cli));
     // The accepted repair was written before the restore; the original is kept in the run folder.

@@ -123,6 +123,8 @@ export interface SnapshotMessage {
   warnings?: string[];
   /** regular files the program has open for writing (a snapshot shares their offsets and contents) */
   writableFiles?: number;
+  /** the file journal's epoch this snapshot starts (fileRewind.ts); absent when the agent keeps none */
+  epoch?: number;
 }
 
 /** Sent just before the interpreter exits normally (so backends that are not the parent learn it). */

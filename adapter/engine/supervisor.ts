@@ -16,7 +16,8 @@ import {
 } from './runDir';
 import type { CheckpointBackend, ProgramCopy } from './backend';
 import { checkRestorable, explainRestoreFailure, killSession, processTree, threadIds, waitIdsFree } from './restoreCheck';
-import { describeRewind, putBackFiles, saveFilesNow, type FileSaveOptions } from './sideEffects';
+import { FileJournal, rewindFiles, type FileRewindResult } from './fileRewind';
+import { DEFAULT_MAX_COPY_BYTES, describeRewind, rewindNotice, type FileSaveOptions } from './sideEffects';
 import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
 
 /** What the paused agent is told to do with its crash. */
@@ -73,8 +74,10 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   /** program output bytes on the current timeline, and where each checkpoint was in it */
   private outputBytes = 0;
   private readonly outputAt = new Map<number, number>();
-  /** the last checkpoint folder with saved files (fork snapshots save them here, not in the backend) */
-  private lastFilesDir?: string;
+  /** the agent's undo journal of the files the program changes (fileRewind.ts) */
+  private files?: FileJournal;
+  /** the agent's fork snapshots: the engine's processes, not the program's children */
+  private readonly snapshotPids = new Set<number>();
   /** the last checkpoint failure shown: the same failure again is only logged, not shown again */
   private failedDump?: string;
   /** the program's input has ended (every later copy gets end-of-file too) */
@@ -146,8 +149,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.log = new EngineLog(this.opts.logFile ?? path.join(this.runDir, 'engine.log'));
     if (this.deps.backend) {
       this.backend = this.deps.backend(this.interpreter.executable);
+      // Fork snapshots start the journal's epochs themselves; the helper's dumps would not.
+      if (this.opts.agent && this.backend.kind === 'fork') this.files = this.openJournal(true);
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
+      if (this.opts.agent) this.files = this.openJournal(false);
       this.backend = new CriuBackend({
         criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving(),
         // The agent can fork a snapshot for criu to dump: the program pauses for the fork, not the dump.
@@ -186,13 +192,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       const live = this.current?.alive ? this.current : undefined;
       // Refused while the program is still there: images gone or damaged, a process ID taken.
       const held = checkRestorable(rec, this.backend!.kind, live ? threadIds(processTree(live.pid)) : []);
-      const notice = describeRewind({
+      const items = describeRewind({
         checkpointId: id, pid: live?.pid, stdioInodes: live?.stdioInodes ?? [], dir: rec.dir, backend: this.backend!.kind,
-        stdinUsed: this.stdinBytes > 0,
+        stdinUsed: this.stdinBytes > 0, ownProcesses: this.snapshotPids, journaled: !!this.files,
         outputSince: live ? Math.max(0, this.outputBytes - (this.outputAt.get(id) ?? this.outputBytes)) : 0,
       });
-      this.note('info', notice.text);
-      if (notice.items.length || notice.rewound.length) this.emit('rewind', notice);
       this.state = 'restoring';
       const started = performance.now();
       if (live) {
@@ -201,11 +205,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         // Its children (in the checkpoint too) must be reaped before criu can give their IDs back.
         if (!(await waitIdsFree(held))) this.note('warn', `process IDs ${held.join(', ')} are still in use; the restore may fail`);
       }
-      const put = putBackFiles(rec.dir);
-      if (put.restored.length || put.truncated.length) {
-        this.note('debug', `files put back: ${[...put.restored, ...put.truncated.map((f) => `${f} (cut back)`)].join(', ')}`);
-      }
-      for (const p of put.problems) this.note('warn', `cannot rewind a file: ${p}`);
+      const files = this.rewindFiles(rec);
+      for (const p of files.problems) this.note('warn', `cannot rewind a file: ${p}`);
+      const notice = rewindNotice(id, items, files);
+      this.note('info', notice.text);
+      if (notice.items.length || notice.rewound.length) this.emit('rewind', notice);
       let copy: ProgramCopy;
       try {
         copy = await this.backend!.restore(rec, ++this.restores);
@@ -333,7 +337,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       env.AXOLOTL_ROOT = this.opts.root;
       env.AXOLOTL_GENERATION = String(this.generation);
       env.AXOLOTL_BACKEND = this.backend?.kind ?? 'criu';
-      Object.assign(env, this.backend?.agentEnv?.());
+      Object.assign(env, this.backend?.agentEnv?.(), this.files?.agentEnv());
     }
     return env;
   }
@@ -388,6 +392,10 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     // A snapshot message is the answer a fork-snapshot dump waits for, not talk that spoils it.
     if (msg.type !== 'snapshot') this.agentMessages++;
     this.backend?.onAgentMessage?.(msg);
+    if (msg.type === 'snapshot') {
+      this.files?.onSnapshot(msg);
+      if (msg.pid > 0) this.snapshotPids.add(msg.pid);
+    }
     switch (msg.type) {
       case 'hello':
         this.agentReady = true;
@@ -506,6 +514,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const outputBefore = this.outputBytes;
     const stdinClosed = this.stdinGone.has(copy) || copy.stdin.destroyed;
     let res;
+    this.files?.beginDump();
     try {
       res = await this.backend!.dump(copy, dir, { atCrash });
     } catch (e) {
@@ -539,12 +548,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       ...(stdinClosed ? { stdinClosed } : {}),
     };
     this.outputAt.set(id, outputBefore);
-    if (this.backend!.kind === 'fork') {
-      // Snapshots share open files with the live program: save them now, best effort.
-      const problem = saveFilesNow(copy.pid, dir, this.lastFilesDir, this.fileSaving());
-      if (problem) this.note('warn', `checkpoint ${id}: open files not saved: ${problem}`);
-      this.lastFilesDir = dir;
-    }
+    this.files?.checkpointTaken(dir, res.pid);
     writeCheckpointRecord(rec);
     if (atCrash && this.lastReport) fs.writeFileSync(path.join(dir, 'crash.json'), JSON.stringify(this.lastReport));
     this.kept.push(rec);
@@ -572,6 +576,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.kept = this.kept.filter((k) => k !== c);
       this.emit('checkpointDeleted', c);
     }
+    this.files?.collect(this.kept);
   }
 
   /** A timed checkpoint failed: say so once per kind of failure, with the advice; log the rest. */
@@ -588,7 +593,24 @@ export class Supervisor extends EventEmitter<EngineEvents> {
 
   /** Which files are saved whole (the workspace), and with what. */
   private fileSaving(): FileSaveOptions {
-    return { workspace: [...new Set([this.opts.root, this.opts.cwd])], python: this.interpreter!.executable };
+    return { workspace: this.workspace(), python: this.interpreter!.executable, journal: this.files };
+  }
+
+  private workspace(): string[] {
+    return [...new Set([this.opts.root, this.opts.cwd])];
+  }
+
+  /** The agent journals every file the program changes; `heldOpen`: also the files held open, at each snapshot. */
+  private openJournal(heldOpen: boolean): FileJournal {
+    return FileJournal.open(this.runDir, {
+      workspace: this.workspace(), exclude: [this.opts.workingDir, this.runDir], root: this.opts.root, heldOpenAtSnapshots: heldOpen,
+    });
+  }
+
+  /** Puts the files back as at checkpoint `rec`: the journal when the agent keeps one, else the files held open. */
+  private rewindFiles(rec: CheckpointRecord): FileRewindResult {
+    if (this.files) return this.files.rewind(rec, this.kept);
+    return rewindFiles(rec, { root: this.opts.root, maxCopy: DEFAULT_MAX_COPY_BYTES });
   }
 
   private logRestore(rec: CheckpointRecord): void {

@@ -19,6 +19,8 @@
 //   AXOLOTL_GENERATION  generation of the code at launch (0 unless relaunched after repairs)
 //   AXOLOTL_BACKEND     criu | fork | none
 //   AXOLOTL_CACHE_DIR   where the agent may cache instrumented code (optional)
+//   AXOLOTL_FILES_*     the undo journal of the files the program changes: its folder, the folders it
+//                       covers and leaves alone, the copy limit (fileRewind.ts, filejournal.py)
 
 /** A value shown to the user: repr() bounded in size, with children for containers (bounded depth). */
 export interface AgentValue {

@@ -66,6 +66,8 @@ export class FileJournal implements FrozenDumpJournal {
   readonly stateFile: string;
   /** snapshot messages received since the current dump began */
   private dumpSnapshots: SnapshotMessage[] = [];
+  /** per checkpoint folder: the epoch it started, and whether its timeline is gone (read once) */
+  private readonly known = new Map<string, { epoch?: number; lost?: Lost }>();
 
   private constructor(readonly dir: string, private readonly opts: JournalOptions) {
     this.stateFile = path.join(dir, 'state');
@@ -141,12 +143,13 @@ export class FileJournal implements FrozenDumpJournal {
    * program, else the one the agent reported with the snapshot (`snapshotPid`: the one dumped).
    */
   checkpointTaken(dir: string, snapshotPid?: number): number | undefined {
-    const known = checkpointEpoch(dir);
-    if (known !== undefined) return known;
+    this.known.delete(dir);
+    const recorded = this.about(dir).epoch;
     const snap = [...this.dumpSnapshots].reverse().find((m) => m.pid > 0 && (snapshotPid === undefined || m.pid === snapshotPid));
     this.dumpSnapshots = [];
-    if (typeof snap?.epoch !== 'number') return undefined;
+    if (recorded !== undefined || typeof snap?.epoch !== 'number') return recorded;
     fs.writeFileSync(path.join(dir, 'files-epoch'), `${snap.epoch}\n`);
+    this.known.set(dir, { epoch: snap.epoch });
     return snap.epoch;
   }
 
@@ -156,7 +159,7 @@ export class FileJournal implements FrozenDumpJournal {
    */
   rewind(rec: CheckpointRecord, kept: readonly CheckpointRecord[]): FileRewindResult {
     const plan = this.plan(rec);
-    const res = rewindFiles(rec, { root: this.opts.root, maxCopy: this.maxCopy, entries: plan.entries, journalDir: this.dir });
+    const res = rewindFiles(rec, { root: this.opts.root, maxCopy: this.maxCopy, entries: plan.entries, journalDir: this.dir, workspace: this.opts.workspace });
     res.notUndone.unshift(...plan.notUndone);
     this.spend(plan.from, plan.branch, kept);
     return res;
@@ -168,8 +171,7 @@ export class FileJournal implements FrozenDumpJournal {
    * where the current timeline began (`branch`).
    */
   private plan(rec: CheckpointRecord): { entries: JournalEntry[]; from?: number; branch: number; notUndone: string[] } {
-    const epoch = checkpointEpoch(rec.dir);
-    const lost = readLost(rec.dir);
+    const { epoch, lost } = this.about(rec.dir);
     if (lost) {
       const timeline = this.readTimeline();
       const branch = timeline?.checkpoint ?? lost.branch;
@@ -187,18 +189,24 @@ export class FileJournal implements FrozenDumpJournal {
   /** After a rewind to `branch`: the journal from `spent` on, and the checkpoints after `branch`, are of a timeline that is gone. */
   private spend(spent: number | undefined, branch: number, kept: readonly CheckpointRecord[]): void {
     const later = kept.filter((c) => c.id > branch);
-    const from = spent ?? Math.min(...later.map((c) => checkpointEpoch(c.dir) ?? Infinity));
+    const from = spent ?? Math.min(...later.map((c) => this.about(c.dir).epoch ?? Infinity));
     const recorded = this.epochs();
     const fresh = Math.max(this.epoch(), ...recorded) + 1;
     if (Number.isFinite(from)) for (const e of recorded) if (e >= from) this.dropEpoch(e);
     this.setEpoch(fresh);
     fs.writeFileSync(path.join(this.dir, 'timeline.json'), JSON.stringify({ epoch: fresh, checkpoint: branch }) + '\n');
-    for (const c of later) if (c.dir && !readLost(c.dir)) writeLost(c.dir, { branch });
+    for (const c of later) {
+      if (!c.dir || this.about(c.dir).lost) continue;
+      writeLost(c.dir, { branch });
+      this.known.set(c.dir, { ...this.about(c.dir), lost: { branch } });
+    }
   }
 
   /** Frees the journal no kept checkpoint needs any more (epochs before the oldest one's). */
   collect(kept: readonly CheckpointRecord[]): void {
-    const epochs = kept.filter((c) => !readLost(c.dir)).map((c) => checkpointEpoch(c.dir)).filter((e): e is number => e !== undefined);
+    const dirs = new Set(kept.map((c) => c.dir));
+    for (const d of this.known.keys()) if (!dirs.has(d)) this.known.delete(d);
+    const epochs = kept.map((c) => this.about(c.dir)).filter((a) => !a.lost).map((a) => a.epoch).filter((e): e is number => e !== undefined);
     const keepFrom = Math.min(this.timelineStart(), epochs.length ? Math.min(...epochs) : this.epoch());
     for (const e of this.epochs()) if (e < keepFrom) this.dropEpoch(e);
   }
@@ -218,6 +226,13 @@ export class FileJournal implements FrozenDumpJournal {
       }
     }
     return out;
+  }
+
+  private about(dir: string | undefined): { epoch?: number; lost?: Lost } {
+    if (!dir) return {};
+    let a = this.known.get(dir);
+    if (!a) this.known.set(dir, a = { epoch: checkpointEpoch(dir), lost: readLost(dir) });
+    return a;
   }
 
   private epochs(): number[] {
@@ -279,13 +294,24 @@ export function savedWithCheckpoint(runDir: string, rec: CheckpointRecord): Reco
  * Puts back, for checkpoint `rec`: the journal `entries` (newest applied first), then what was saved
  * with the checkpoint itself (files.json, inflight.tsv); says which files changed and what is left.
  */
-export function rewindFiles(rec: CheckpointRecord, o: { root: string; maxCopy: number; entries?: JournalEntry[]; journalDir?: string }): FileRewindResult {
+export function rewindFiles(rec: CheckpointRecord, o: {
+  root: string; maxCopy: number; entries?: JournalEntry[]; journalDir?: string; workspace?: string[];
+}): FileRewindResult {
   const problems: string[] = [];
   const notUndone: string[] = [];
-  const entries = o.entries ?? [];
-  const saved = readSavedFiles(rec.dir);
-  const inflight = readInflight(rec.dir);
   const show = (p: string) => shown(o.root, p);
+  // The journal and the in-flight lines come from the program: nothing outside the workspace is touched
+  // (what is outside is only named), and copies are read from the journal's own folders only.
+  const folders = [...new Set((o.workspace ?? []).flatMap((d) => [d, realpath(d)]))];
+  const ours = (p: string) => path.isAbsolute(p) && folders.some((d) => p === d || p.startsWith(d.endsWith('/') ? d : `${d}/`)) && !p.split('/').includes('..');
+  const named = (e: JournalEntry) => e.k === 'outside' || e.k === 'big' || (e.k === 'size' && e.o === 1);
+  const entries = (o.entries ?? []).filter((e) => {
+    const ok = named(e) || (ours(e.p) && (e.t === undefined || e.k === 'symlink' || ours(e.t)) && (e.b === undefined || /^\d+\/\d+-\d+$/.test(e.b)));
+    if (!ok) problems.push(`a journal entry for ${e.p} was ignored: it is not a file of the workspace`);
+    return ok;
+  });
+  const saved = readSavedFiles(rec.dir);
+  const inflight = readInflight(rec.dir).filter((f) => ours(f.path) && /^(-|big|inflight-\d+)$/.test(f.copy));
 
   const touched = new Set<string>();
   for (const e of entries) if (!e.o && e.k !== 'outside' && e.k !== 'big') touched.add(e.p).add(e.t ?? e.p);

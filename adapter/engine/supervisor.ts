@@ -150,10 +150,10 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     if (this.deps.backend) {
       this.backend = this.deps.backend(this.interpreter.executable);
       // Fork snapshots start the journal's epochs themselves; the helper's dumps would not.
-      if (this.opts.agent && this.backend.kind === 'fork') this.files = this.openJournal(true);
+      if (this.journaled() && this.backend.kind === 'fork') this.files = this.openJournal(true);
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
-      if (this.opts.agent) this.files = this.openJournal(false);
+      if (this.journaled()) this.files = this.openJournal(false);
       this.backend = new CriuBackend({
         criu: this.deps.criu, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving(),
         // The agent can fork a snapshot for criu to dump: the program pauses for the fork, not the dump.
@@ -598,6 +598,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
 
   private workspace(): string[] {
     return [...new Set([this.opts.root, this.opts.cwd])];
+  }
+
+  /** Whether the agent journals the files the program changes (AXOLOTL_FILE_JOURNAL=0: no, as before it did). */
+  private journaled(): boolean {
+    return this.opts.agent && process.env.AXOLOTL_FILE_JOURNAL !== '0';
   }
 
   /** The agent journals every file the program changes; `heldOpen`: also the files held open, at each snapshot. */

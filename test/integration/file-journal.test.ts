@@ -105,20 +105,25 @@ function tree(dir: string, skip: string[] = []): Record<string, string> {
 /** big.bin is overwritten past the copy limit in step 2: it is named, not rewound. */
 const SKIP = ['big.bin'];
 
+/** Steps 0 to `last`, a checkpoint after each but the last: the checkpoints, and the files each one saw. */
+async function run(s: Setup, prog: Program, last: number): Promise<{ cps: CheckpointRecord[]; expected: Record<string, string>[] }> {
+  const cps: CheckpointRecord[] = [];
+  const expected: Record<string, string>[] = [];
+  for (let n = 0; n <= last; n++) {
+    await prog.step(n);
+    if (n < last) {
+      cps.push(checkpoint(s, n + 1));
+      expected.push(tree(s.ws, SKIP));
+    }
+  }
+  await prog.end();
+  return { cps, expected };
+}
+
 describe('the file journal puts the workspace back as it was at each checkpoint', () => {
   for (const python of PYTHONS.length ? PYTHONS : ['python3']) test(`${path.basename(python)}: rewinds to each checkpoint in turn, newest first, byte for byte (sqlite, renames, rmtree, r+, truncate, symlinks, temp files)`, async (t) => {
     const s = setup();
-    const prog = new Program(s, t, python);
-    const cps: CheckpointRecord[] = [];
-    const expected: Record<string, string>[] = [];
-    for (let n = 0; n <= 4; n++) {
-      await prog.step(n);
-      if (n < 4) {
-        cps.push(checkpoint(s, n + 1));
-        expected.push(tree(s.ws, SKIP));
-      }
-    }
-    await prog.end();
+    const { cps, expected } = await run(s, new Program(s, t, python), 4);
     const outsideText = fs.readFileSync(s.outside, 'utf8');
     assert.deepEqual(cps.map((c) => checkpointEpoch(c.dir)), [1, 2, 3, 4], 'each checkpoint started an epoch');
 
@@ -148,22 +153,12 @@ describe('the file journal puts the workspace back as it was at each checkpoint'
 
   test('after a rewind the program runs on a new timeline: older checkpoints still rewind, later ones only to where it began', async (t) => {
     const s = setup();
-    let prog = new Program(s, t);
-    const cps: CheckpointRecord[] = [];
-    const expected: Record<string, string>[] = [];
-    for (let n = 0; n <= 3; n++) {
-      await prog.step(n);
-      if (n < 3) {
-        cps.push(checkpoint(s, n + 1));
-        expected.push(tree(s.ws, SKIP));
-      }
-    }
-    await prog.end();
+    const { cps, expected } = await run(s, new Program(s, t), 3);
     assert.deepEqual(s.journal.rewind(cps[1], cps).problems, []);
     assert.deepEqual(tree(s.ws, SKIP), expected[1]);
 
     // The rewound program goes on differently, and takes a checkpoint of its own.
-    prog = new Program(s, t);
+    let prog = new Program(s, t);
     await prog.step(4);
     cps.push(checkpoint(s, 4));
     const atFour = tree(s.ws, SKIP);
@@ -215,6 +210,26 @@ describe('the file journal puts the workspace back as it was at each checkpoint'
     assert.ok(!fs.existsSync(created), 'created after the freeze: removed');
     assert.equal(fs.readFileSync(grown, 'utf8'), 'rewritten before the freeze\n', 'changed before the freeze: left as it is');
     assert.deepEqual(r.rewound, ['a.txt (cut to 12 bytes)', 'c.txt (restored)', 'new.txt (removed)']);
+  });
+
+  test('the journal is the program\'s word: entries for files outside the workspace, or copies from elsewhere, are ignored', () => {
+    const s = setup();
+    const victim = path.join(path.dirname(s.ws), 'not-in-the-project.txt');
+    const inside = path.join(s.ws, 'kept.txt');
+    fs.writeFileSync(victim, 'precious\n');
+    fs.writeFileSync(inside, 'as it is\n');
+    const cp = checkpoint(s, 1);
+    const forged = [
+      { k: 'absent', p: victim },
+      { k: 'absent', p: `${s.ws}/../not-in-the-project.txt` },
+      { k: 'copy', p: inside, b: '../../../../etc/hostname' },
+    ];
+    fs.writeFileSync(path.join(s.journal.dir, `${checkpointEpoch(cp.dir)}.log`), forged.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const r = s.journal.rewind(cp, [cp]);
+    assert.equal(fs.readFileSync(victim, 'utf8'), 'precious\n');
+    assert.equal(fs.readFileSync(inside, 'utf8'), 'as it is\n');
+    assert.equal(r.problems.length, 3, r.problems.join('\n'));
+    assert.deepEqual(r.rewound, []);
   });
 
   test('the journal a kept checkpoint no longer needs is freed', async (t) => {

@@ -206,8 +206,6 @@ def _write_offsets():
 
 def _on_usr2(signum, frame):
     global _snapshot_wanted
-    if filejournal.defer_snapshot(frame):
-        return
     if _open_requests:
         _snapshot_wanted = True
         return

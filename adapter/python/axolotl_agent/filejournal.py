@@ -190,6 +190,8 @@ def _on_truncate(args):
             target = os.readlink("/proc/self/fd/%d" % target)
         except OSError:
             return
+        if not target.startswith("/") or target.endswith(" (deleted)"):
+            return  # a pipe, or a file no longer in any folder: nothing to put back
     p = _abs(target)
     if p:
         _announce([("c", p)])
@@ -361,16 +363,21 @@ def _move_dir(s, d):
 # Checkpoints
 
 def before_snapshot():
-    """Called just before the agent forks a snapshot: starts the next epoch (and, for the fork backend,
-    saves the files held open for writing, which change without further events). Returns the epoch."""
+    """Called just before the agent forks a snapshot: starts the next epoch and saves, as they are now,
+    what the new epoch cannot learn from later events: the files an operation this hook announced is
+    about to change (when the snapshot request arrived while the hook ran, between its announcement
+    and the operation) and, for the fork backend, the files held open for writing. Returns the epoch."""
     if _mm is None:
         return None
     tid = get_ident()
+    inside = _inside_hook(tid)
     _busy.add(tid)
     try:
         epoch = _read_epoch() + 1
         _mm[0:EPOCH_LEN] = b"%020d\n" % epoch
         _epoch_now()
+        if inside:
+            _save_in_flight(_marks.get(tid, ""))
         if _held:
             _save_held_open()
         return epoch
@@ -380,22 +387,25 @@ def before_snapshot():
         _busy.discard(tid)
 
 
-def defer_snapshot(frame):
-    """True when a snapshot request (SIGUSR2) arrived while this module's code was running: the hook
-    has announced an operation that has not happened yet, so a snapshot now would be taken before
-    it but recorded after it. The request is sent again; it is served once the operation is done
-    (the next check of signals outside this module)."""
-    f, depth = frame, 0
-    while f is not None and depth < 16:
-        if f.f_globals is _G:
-            import signal
-            try:
-                os.kill(os.getpid(), signal.SIGUSR2)
-            except OSError:
-                pass
-            return True
-        f, depth = f.f_back, depth + 1
-    return False
+def _inside_hook(tid):
+    """True when this thread is running the hook (a signal handler called from within it)."""
+    if tid not in _busy:
+        f = sys._getframe(2)
+        for _ in range(32):
+            if f is None:
+                return False
+            if f.f_globals is _G:
+                break
+            f = f.f_back
+        else:
+            return False
+    return True
+
+
+def _save_in_flight(lines):
+    for line in lines.splitlines():
+        kind, _st, p = line.split("\t", 2)
+        _touch(p, _SIZE if kind == "a" else _FULL, "append" if kind == "a" else "content")
 
 
 def _save_held_open():

@@ -18,11 +18,12 @@ checkpoint applies the entries of its epoch and of every later one, newest first
 workspace are only named ({"k": "outside"}); files too big to copy too ({"k": "big"}).
 
 The epoch is a number in <journal>/state, a page mapped in memory and read at each operation. It
-advances at every checkpoint: here when the agent forks a snapshot (before_snapshot, at a point where
-no operation is half done: see defer_snapshot), or in criu's post-dump script when criu froze the
-program itself (adapter/python/axolotl_files.sh). A freeze can fall between this hook and the
-operation it announces, so the hook first names the files it is about to change in the same page
-(the "in flight" lines); the post-dump script saves those as they are at the freeze.
+advances at every checkpoint: here when the agent forks a snapshot (before_snapshot), or in criu's
+post-dump script when criu froze the program itself (adapter/python/axolotl_files.sh). Either can
+fall between this hook and the operation it announces (a snapshot request is served between two
+bytecodes, also the hook's), so the hook first names the files it is about to change in the same
+page (the "in flight" lines), before it reads the epoch; the checkpoint saves those files as they
+are at that moment, in the new epoch.
 
 Standard library only, Python 3.8+. Nothing here may raise into the program: an exception from an
 audit hook would abort the program's operation.

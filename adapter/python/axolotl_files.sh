@@ -25,7 +25,7 @@ if [ -n "$state" ] && [ -f "$state" ] && [ -n "${AXOLOTL_FILES_EPOCH:-}" ]; then
       seen=${rest%%"	"*}
       p=${rest#*"	"}
       case $kind in a|c) ;; *) continue ;; esac
-      now=$(stat -c '%s:%.9Y:%i' -- "$p" 2>/dev/null) || now=-
+      now=$(stat -L -c '%s:%.9Y:%i' -- "$p" 2>/dev/null) || now=-  # as the agent's os.stat: through links
       copy=-
       if [ "$kind" = c ] && [ "$now" != - ] && [ "$now" = "$seen" ]; then
         if [ "${now%%:*}" -le "${AXOLOTL_FILES_MAX_COPY:-268435456}" ]; then

@@ -1,11 +1,13 @@
 """Bench workload: holds about RSS_MB of resident memory (distinct pages), then runs a fixed amount of
 work and times it from the inside.
 
-    python3 bench/workload.py cpu|alloc RSS_MB UNITS
+    python3 bench/workload.py cpu|alloc|files RSS_MB UNITS
     python3 bench/workload.py hold|spin RSS_MB [SECONDS]
 
 cpu    integer arithmetic, no allocation: the memory is never written again
 alloc  builds and drops dicts, strings and tuples; a rotating window keeps ~6 MB of them alive
+files  cpu (20 times more per step), and each step appends a line to a file and rewrites another
+       (opened and closed each time, in the working folder): what the file journal adds to a checkpoint
 hold   prints "tick N" every 2 ms (restore latency)
 spin   runs cpu steps without end (criu's own dump time of a busy program)
 
@@ -56,8 +58,20 @@ def alloc_step(acc):
     return acc + 1
 
 
+def files_step(acc):
+    # Mostly computing: a checkpoint seldom lands while a file is open (then criu's saver of open files
+    # runs, which is not the journal's cost).
+    for _ in range(20):
+        acc = cpu_step(acc)
+    with open("bench-results.txt", "a") as f:
+        f.write("%d\n" % acc)
+    with open("bench-latest.json", "w") as f:
+        f.write('{"acc": %d}' % acc)
+    return acc
+
+
 def run(kind, units):
-    step = cpu_step if kind == "cpu" else alloc_step
+    step = {"cpu": cpu_step, "alloc": alloc_step, "files": files_step}[kind]
     out = sys.stdout
     acc = 1
     limit = GAP_MS / 1000.0

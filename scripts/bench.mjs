@@ -17,6 +17,9 @@
 //   disk        du of the run folder after 100 checkpoints of the 200 MB program (probe)
 //   freshness   a program crashing 4 s in at --interval 0.5, at 20 MB / 300 MB / 1 GB: age of the rewind
 //               point at the crash, work redone after the repair, memory the held snapshots cost (probe)
+//   files       the agent's file journal: microseconds per open-write-close step of a program, plain
+//               python3 vs the agent without and with the journal (bench/filewrites.py); the pause
+//               section also checkpoints a program that writes files each step (workload.py files)
 //   extension   activation time with a fake `vscode`, bundle sizes
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -28,6 +31,7 @@ import * as esbuild from 'esbuild';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BENCH = path.join(ROOT, 'bench');
 const WORKLOAD = path.join(BENCH, 'workload.py');
+const FILEWRITES = path.join(BENCH, 'filewrites.py');
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const PROBE = path.join(ROOT, 'out', 'bench', 'run-probe.js');
 const QUICK = process.argv.includes('--quick');
@@ -143,7 +147,7 @@ function matchPauses(checkpoints, gaps, stepMs) {
  * One run of the workload under a variant. Engine variants go through the real CLI. `stopAfter`: end
  * the run (SIGINT, as Ctrl-C) once that many checkpoints are in the engine log.
  */
-async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter } = {}) {
+async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter, env: extraEnv = {} } = {}) {
   const gaps = [];
   let bench;
   const wd = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-run-'));
@@ -153,11 +157,14 @@ async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter }
     else if (line.startsWith('BENCH ')) bench = JSON.parse(line.slice(6));
   };
   const prog = [WORKLOAD, kind, String(mb), String(units)];
+  // The files workload writes in its working folder: a fresh one (not under the run folders, which the
+  // journal leaves alone).
+  const cwd = kind === 'files' ? fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-work-')) : ROOT;
   let r;
   let watcher;
   try {
-    if (variant === 'plain') r = await run(PYTHON, prog, { onLine });
-    else if (variant === 'agent') r = await run(PYTHON, ['-m', 'axolotl_agent', ...prog], { onLine, env: { PYTHONPATH: path.join(ROOT, 'adapter', 'python') } });
+    if (variant === 'plain') r = await run(PYTHON, prog, { onLine, cwd });
+    else if (variant === 'agent') r = await run(PYTHON, ['-m', 'axolotl_agent', ...prog], { onLine, cwd, env: { PYTHONPATH: path.join(ROOT, 'adapter', 'python') } });
     else {
       const args = [CLI, 'run', '--backend', variant === 'criu-frozen' ? 'criu' : variant, '--no-repair', '--python', PYTHON, '--working-dir', wd, ...cliArgs, ...prog];
       let child;
@@ -166,8 +173,8 @@ async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter }
           if (child && checkpointsFromLog(wd).length >= stopAfter) child.kill('SIGINT');
         }, 200);
       }
-      const env = variant === 'criu-frozen' ? { AXOLOTL_SNAPSHOTS: '0' } : {};
-      r = await run(process.execPath, args, { env, onLine: (l, c) => { child = c; onLine(l); } });
+      const env = { ...(variant === 'criu-frozen' ? { AXOLOTL_SNAPSHOTS: '0' } : {}), ...extraEnv };
+      r = await run(process.execPath, args, { env, cwd, onLine: (l, c) => { child = c; onLine(l); } });
       if (!child && stopAfter) throw new Error('the program printed nothing');
     }
     if (!bench && !stopAfter) throw new Error(`${variant} ${kind} ${mb} MB: no result (status ${r.code})\n${r.stderr.slice(-2000)}`);
@@ -176,6 +183,7 @@ async function runWorkload(variant, kind, mb, units, { cliArgs = [], stopAfter }
   } finally {
     if (watcher) clearInterval(watcher);
     fs.rmSync(wd, { recursive: true, force: true });
+    if (cwd !== ROOT) fs.rmSync(cwd, { recursive: true, force: true });
   }
 }
 
@@ -270,19 +278,68 @@ async function throughput(results, perUnit) {
 
 async function pauses(results, perUnit) {
   const n = CFG.pauseCheckpoints;
-  for (const mb of CFG.sizes) {
+  // A program that writes files each step, with the file journal and without it (AXOLOTL_FILE_JOURNAL=0),
+  // at the smallest size, where what the journal adds to a checkpoint is not hidden by copying memory.
+  const runsOf = CFG.sizes.flatMap((mb) => [{ mb, kind: 'cpu', journal: true },
+    ...(mb === Math.min(...CFG.sizes) ? [{ mb, kind: 'files', journal: false }, { mb, kind: 'files', journal: true }] : [])]);
+  for (const { mb, kind, journal } of runsOf) {
     for (const backend of ['criu', 'criu-frozen', 'fork']) {
-      say(`pause: ${backend} at ${mb} MB, ${n} checkpoints at --interval 1`);
+      say(`pause: ${backend} at ${mb} MB${kind === 'files' ? `, writing files, ${journal ? 'with' : 'without'} the file journal` : ''}, ${n} checkpoints at --interval 1`);
       const units = Math.round(600 / perUnit.cpu);
-      const res = await runWorkload(backend, 'cpu', mb, units, { cliArgs: ['--interval', '1'], stopAfter: n + 1 });
-      const matched = matchPauses(res.checkpoints.slice(1, n + 1), res.gaps, res.stepMs);
+      const env = journal ? {} : { AXOLOTL_FILE_JOURNAL: '0' };
+      // Twice the checkpoints for the file rows: whether a freeze lands while a file is open varies.
+      const k = kind === 'files' ? 2 * n : n;
+      const res = await runWorkload(backend, kind, mb, units, { cliArgs: ['--interval', '1'], stopAfter: k + 1, env });
+      const matched = matchPauses(res.checkpoints.slice(1, k + 1), res.gaps, res.stepMs);
       results.pause.push({
-        backend, mb, checkpoints: matched.length,
+        backend, mb, kind, journal, checkpoints: matched.length,
         frozenMs: stats(matched.map((c) => c.frozenMs)),
         programMs: stats(matched.map((c) => c.programMs)),
         dumpMs: stats(matched.map((c) => c.dumpMs)),
       });
     }
+  }
+}
+
+/** What the file journal costs a program per open-write-close, against plain python3 and the agent without it. */
+async function fileWrites(results) {
+  const MODES = { append: 20000, overwrite: 5000, create: 5000 };
+  const VARS = ['plain', 'agent', 'journal'];
+  for (const [mode, steps] of Object.entries(MODES)) {
+    const us = Object.fromEntries(VARS.map((v) => [v, []]));
+    for (let r = 0; r < CFG.runs; r++) {
+      say(`files: ${mode}, run ${r + 1} of ${CFG.runs}`);
+      for (const v of rotate(VARS, r)) {
+        const wd = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-bench-files-'));
+        try {
+          const work = path.join(wd, 'work');
+          const journal = path.join(wd, 'journal');
+          fs.mkdirSync(work);
+          fs.mkdirSync(journal);
+          // The journal's page as the engine makes it: the epoch, then newlines.
+          const page = Buffer.alloc(4096, '\n');
+          page.write('0'.repeat(20));
+          fs.writeFileSync(path.join(journal, 'state'), page);
+          const prog = [FILEWRITES, mode, String(steps), '100'];
+          const env = v === 'plain' ? {} : {
+            PYTHONPATH: path.join(ROOT, 'adapter', 'python'),
+            ...(v === 'journal' ? { AXOLOTL_FILES_JOURNAL: journal, AXOLOTL_FILES_WORKSPACE: work } : {}),
+          };
+          const res = await run(PYTHON, v === 'plain' ? prog : ['-m', 'axolotl_agent', ...prog], { cwd: work, env });
+          const line = res.stdout.split('\n').find((l) => l.startsWith('BENCH '));
+          if (res.code !== 0 || !line) throw new Error(`filewrites ${mode} (${v}) failed:\n${res.stderr.slice(-2000)}`);
+          us[v].push(JSON.parse(line.slice(6)).step_us);
+        } finally {
+          fs.rmSync(wd, { recursive: true, force: true });
+        }
+      }
+    }
+    results.files.push({
+      mode, steps,
+      ...Object.fromEntries(VARS.map((v) => [v, stats(us[v])])),
+      journalUs: stats(us.journal.map((x, i) => x - us.agent[i])),
+      ratio: stats(us.journal.map((x, i) => x / us.plain[i])),
+    });
   }
 }
 
@@ -394,7 +451,11 @@ function table(r) {
     const frozen = p.backend === 'criu-frozen';
     const alone = frozen ? (ref.criuKeptFrozenMs?.[p.mb] ?? ref.criuFrozenMs[p.mb]) : ref.forkPauseMs[p.mb];
     const over = alone && Number.isFinite(alone.median) ? ` | ${((p.frozenMs.median / alone.median - 1) * 100).toFixed(0)}% over ${frozen ? 'criu alone' : 'bare fork'}` : '';
-    L.push(`  ${(LABEL[p.backend] ?? p.backend).padEnd(14)} ${String(p.mb).padStart(4)} MB: frozen ${fmt(p.frozenMs, 1)} | program ${fmt(p.programMs, 1)}${over}`);
+    // Writing files each step: with the journal against the same run without it (what the journal adds).
+    const off = p.kind === 'files' && p.journal && r.pause.find((q) => q.kind === 'files' && !q.journal && q.backend === p.backend && q.mb === p.mb);
+    const added = off ? ` | the journal adds ${(p.frozenMs.median - off.frozenMs.median).toFixed(1)} ms frozen, ${(p.programMs.median - off.programMs.median).toFixed(1)} ms to the program` : '';
+    const what = p.kind === 'files' ? `, writing files, ${p.journal ? 'journal' : 'no journal'}` : '';
+    L.push(`  ${(LABEL[p.backend] ?? p.backend).padEnd(14)} ${String(p.mb).padStart(4)} MB${what}: frozen ${fmt(p.frozenMs, 1)} | program ${fmt(p.programMs, 1)}${p.kind === 'files' ? '' : over}${added}`);
   }
   L.push('');
   L.push('Restore to running (ms): engine `restored` | program (restore call → its next line)');
@@ -421,6 +482,14 @@ function table(r) {
     L.push('age of the checkpoint restored | passes done again after the repair | held snapshots\' memory, peak');
     for (const f of r.freshness) {
       L.push(`  ${String(f.mb).padStart(4)} MB: age ${fmt(f.ageMs, 0, ' ms')} | redone ${fmt(f.redonePct, 1, '%')} | held ${fmt(f.heldMB, 0, ' MB')} = ${fmt(f.heldPerRss, 2, '× RSS')} | pause per checkpoint ${fmt(f.pauseMs, 1, ' ms')}`);
+    }
+  }
+  if (r.files.length) {
+    L.push('');
+    L.push('File writes: µs per open-write-close step (median over blocks of 100 steps, each block a new journal');
+    L.push('epoch as between two checkpoints): plain python3 | agent | agent with its file journal');
+    for (const f of r.files) {
+      L.push(`  ${f.mode.padEnd(9)} ${fmt(f.plain, 1).padEnd(20)} | ${fmt(f.agent, 1).padEnd(20)} | ${fmt(f.journal, 1).padEnd(20)} journal +${fmt(f.journalUs, 1)} µs, ${fmt(f.ratio, 2)}× plain`);
     }
   }
   L.push('');
@@ -464,7 +533,7 @@ async function main() {
   fs.writeFileSync(PROBE, "require('./probe.js');\n");
   const results = {
     quick: QUICK, date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, load ${os.loadavg()[0].toFixed(1)} at start, Python ${spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim()}`,
-    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], freshness: [], extension: {},
+    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], freshness: [], files: [], extension: {},
   };
   say(`calibrating the workloads (${PYTHON})`);
   const perUnit = await calibrate();
@@ -476,6 +545,7 @@ async function main() {
   if (wanted('crash')) await crashes(results);
   if (wanted('disk')) await disk(results);
   if (wanted('freshness')) await freshness(results);
+  if (wanted('files')) await fileWrites(results);
   if (wanted('extension')) await extension(results);
   if (wanted('agent')) {
     // The agent's own cost on a call-heavy and a loop-heavy program (goals: ≤ 1.10× and ≤ 1.03×).

@@ -20,6 +20,8 @@
 //   AXOLOTL_BACKEND     criu | fork | none
 //   AXOLOTL_SNAPSHOTS   1: answer SIGUSR2 with fork snapshots (the criu backend's rewind points)
 //   AXOLOTL_CACHE_DIR   where the agent may cache instrumented code (optional)
+//   AXOLOTL_FILES_*     the undo journal of the files the program changes: its folder, the folders it
+//                       covers and leaves alone, the copy limit (fileRewind.ts, filejournal.py)
 
 /** A value shown to the user: repr() bounded in size, with children for containers (bounded depth). */
 export interface AgentValue {
@@ -126,6 +128,8 @@ export interface SnapshotMessage {
   warnings?: string[];
   /** regular files the program has open for writing (a snapshot shares their offsets and contents) */
   writableFiles?: number;
+  /** the file journal's epoch this snapshot starts (fileRewind.ts); absent when the agent keeps none */
+  epoch?: number;
 }
 
 /** Sent by a fork snapshot each time it is continued, before it runs anything: only the engine's "go"

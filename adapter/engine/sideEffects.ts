@@ -1,6 +1,7 @@
 // Side effects of a rewind: the files the program has open for writing are saved with each checkpoint
-// and put back before a restore (so a rewind rewinds them too), and before a rewind the user is told
-// what cannot be rewound.
+// and put back before a restore (so a rewind rewinds them too), and the user is told what a rewind
+// put back and what it cannot undo. Files the program opened, wrote and closed between checkpoints
+// are rewound by the agent's undo journal (fileRewind.ts).
 //
 // criu: `--action-script adapter/python/axolotl_files.sh`; at post-dump, while the program is still
 // frozen, it runs axolotl_files.py, which finds the files in /proc/<pid>/fd + fdinfo (flags) for the
@@ -10,9 +11,9 @@
 // files (O_APPEND without read), files outside the workspace and files over the size limit only have
 // their size recorded and are cut back to it. Without this, criu refuses to restore a program whose
 // 'w' / 'a+' / 'r+' file grew after the dump ("has bad size").
-// fork snapshots share open files with the live program; the same script runs right after the
-// snapshot is taken (best effort: the live program may already have written more).
-import { spawnSync } from 'node:child_process';
+// criu's post-dump also starts the journal's next epoch (axolotl_files.sh, see fileRewind.ts).
+// Fork snapshots share open files with the live program: the agent saves them itself, in its journal,
+// just before it forks (filejournal.py), so these copies are for criu dumps only.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -52,7 +53,19 @@ export interface FileSaveOptions {
   python: string;
   /** largest file saved whole (default 256 MiB) */
   maxCopyBytes?: number;
+  /** the agent's file journal, whose next epoch a dump that freezes the program starts (fileRewind.ts) */
+  journal?: FrozenDumpJournal;
 }
+
+/** What criu's post-dump needs of the file journal. */
+export interface FrozenDumpJournal {
+  /** the page the agent maps: the epoch, then the files it is about to change */
+  readonly stateFile: string;
+  /** the epoch the next checkpoint starts */
+  nextEpoch(): number;
+}
+
+export const DEFAULT_MAX_COPY_BYTES = 256 * 1024 * 1024;
 
 let scriptCache: string | undefined;
 
@@ -81,35 +94,12 @@ export function filesEnv(pid: number, dir: string, prevDir: string | undefined, 
     AXOLOTL_FILES_PREV: prevDir ?? '',
     AXOLOTL_FILES_WORKSPACE: opts.workspace.join(path.delimiter),
     AXOLOTL_FILES_PYTHON: opts.python,
-    AXOLOTL_FILES_MAX_COPY: String(opts.maxCopyBytes ?? 256 * 1024 * 1024),
+    AXOLOTL_FILES_MAX_COPY: String(opts.maxCopyBytes ?? DEFAULT_MAX_COPY_BYTES),
+    ...(opts.journal ? {
+      AXOLOTL_FILES_STATE: opts.journal.stateFile, AXOLOTL_FILES_EPOCH: String(opts.journal.nextEpoch()),
+      AXOLOTL_FILES_EXCLUDE: path.dirname(opts.journal.stateFile),
+    } : {}),
   };
-}
-
-/** True when some process of the tree has a regular file open (the only case worth a Python start). */
-export function hasOpenRegularFiles(pid: number): boolean {
-  for (const p of processTree(pid)) {
-    let fds: string[] = [];
-    try { fds = fs.readdirSync(`/proc/${p}/fd`); } catch { continue; }
-    for (const fd of fds) {
-      try {
-        if (fs.readlinkSync(`/proc/${p}/fd/${fd}`).startsWith('/') && fs.statSync(`/proc/${p}/fd/${fd}`).isFile()) return true;
-      } catch { /* closed meanwhile */ }
-    }
-  }
-  return false;
-}
-
-/**
- * Saves the open files of `pid` now (fork snapshots: the snapshot is stopped, but the live program
- * shares the files and may be writing). Returns an error text, or undefined.
- */
-export function saveFilesNow(pid: number, dir: string, prevDir: string | undefined, opts: FileSaveOptions): string | undefined {
-  if (!hasOpenRegularFiles(pid)) return undefined;
-  const res = spawnSync(opts.python, ['-I', '-S', path.join(pythonDir(), 'axolotl_files.py')], {
-    env: { ...process.env, ...filesEnv(pid, dir, prevDir, opts) }, encoding: 'utf8', timeout: 60_000,
-  });
-  if (res.status === 0) return undefined;
-  return (res.stderr || res.error?.message || `exit status ${res.status}`).trim();
 }
 
 export function readSavedFiles(dir: string | undefined): SavedFile[] {
@@ -213,13 +203,24 @@ export function openSockets(pids: number[], ignore: number[]): number {
   return seen.size;
 }
 
+function socketInodes(pid: number, fds: number[]): number[] {
+  return fds.flatMap((fd) => {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      return m ? [Number(m[1])] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 export interface RewindNotice {
   checkpointId: number;
   /** one short line per thing that stays as it is */
   items: string[];
   /** info: only output already printed (an ordinary rewind prints it again); warning: something that cannot be undone */
   level: 'info' | 'warning';
-  /** files the rewind puts back (for information) */
+  /** the files the rewind put back, each with what was done: "results.txt (cut to 1.2 kB)" */
   rewound: string[];
   /** the whole message, one line */
   text: string;
@@ -238,41 +239,62 @@ export interface RewindContext {
   backend: string;
   /** the program was given input on stdin */
   stdinUsed?: boolean;
-  /** the engine's own processes among the program's children (its held fork snapshots) */
-  engineOwned?: ReadonlySet<number>;
+  /** processes of the engine's own in the tree (the agent's fork snapshots), not the program's children */
+  ownProcesses?: ReadonlySet<number>;
+  /** the agent journals the files the program opens (fileRewind.ts): files opened since are rewound too */
+  journaled?: boolean;
 }
 
-function short(files: string[]): string {
-  return files.slice(0, 3).join(', ') + (files.length > 3 ? ` and ${files.length - 3} more` : '');
+/** What the files part of a rewind did and could not do (fileRewind.ts). */
+export interface FilesRewound {
+  /** "results.txt (cut to 1.2 kB)", "out/step-24.json (removed)", … */
+  rewound: string[];
+  /** one short line per kind of file left as it is */
+  notUndone: string[];
 }
 
-/** What rewinding the live copy to checkpoint `checkpointId` cannot undo. */
-export function describeRewind(ctx: RewindContext): RewindNotice {
+export function short(files: string[], n = 3): string {
+  return files.slice(0, n).join(', ') + (files.length > n ? ` and ${files.length - n} more` : '');
+}
+
+/**
+ * What rewinding the live copy to checkpoint `checkpointId` cannot undo, as far as the live copy
+ * tells (computed before it is stopped; the files come after, from the rewind itself).
+ */
+export function describeRewind(ctx: RewindContext): string[] {
   const items: string[] = [];
-  const saved = readSavedFiles(ctx.dir);
-  const rewound = saved.filter((f) => f.mode === 'copy').map((f) => f.path);
   if (ctx.outputSince > 0) items.push(`output already printed (${formatSize(ctx.outputSince)} since checkpoint ${ctx.checkpointId}) stays printed`);
-  const ordinary = items.length;
   if (ctx.stdinUsed) items.push('input the program read from stdin after the checkpoint is not read again');
   if (ctx.pid !== undefined) {
-    const tree = processTree(ctx.pid, ctx.engineOwned);
+    const tree = processTree(ctx.pid, ctx.ownProcesses);
     const kids = tree.slice(1);
     if (kids.length) {
       items.push(`child process${kids.length > 1 ? 'es' : ''} ${kids.slice(0, 5).join(', ')}${kids.length > 5 ? '…' : ''}: ${ctx.backend === 'fork' ? 'stopped, not part of the snapshot' : 'stopped; what they did stays done'}`);
     }
-    const sockets = openSockets(tree, ctx.stdioInodes);
+    // The engine's stdio sockets are not the program's connections (fork copies do not list them).
+    const stdio = ctx.stdioInodes.length ? ctx.stdioInodes : socketInodes(ctx.pid, [0, 1, 2]);
+    const sockets = openSockets(tree, stdio);
     if (sockets) items.push(`${sockets} open socket${sockets > 1 ? 's' : ''} (connections to other programs): what was sent stays sent`);
-    const open = openWritableFiles(tree);
-    const savedPaths = new Set(saved.map((f) => f.path));
-    const cutBack = saved.filter((f) => f.mode === 'size' && !f.inside).map((f) => f.path);
-    const unsaved = open.filter((f) => !savedPaths.has(f.path)).map((f) => f.path);
-    if (cutBack.length) items.push(`files outside the workspace are only cut back to their size at the checkpoint: ${short(cutBack)}`);
-    if (unsaved.length) items.push(`files opened after the checkpoint keep what was written: ${short(unsaved)}`);
+    if (!ctx.journaled) {
+      // Without the agent's journal, only the files open at the checkpoint were saved with it.
+      const savedPaths = new Set(readSavedFiles(ctx.dir).map((f) => f.path));
+      const unsaved = openWritableFiles(tree).filter((f) => !savedPaths.has(f.path)).map((f) => f.path);
+      if (unsaved.length) items.push(`files opened after the checkpoint keep what was written: ${short(unsaved)}`);
+    }
   }
-  const text = `rewinding to checkpoint ${ctx.checkpointId}` +
-    (items.length ? `; not undone: ${items.join('; ')}` : '') +
-    (rewound.length ? `; files put back: ${short(rewound)}` : '');
-  return { checkpointId: ctx.checkpointId, items, level: items.length > ordinary ? 'warning' : 'info', rewound, text };
+  return items;
+}
+
+/** The notice shown before the rewound program runs again. */
+export function rewindNotice(checkpointId: number, items: string[], files?: FilesRewound): RewindNotice {
+  const all = [...items, ...(files?.notUndone ?? [])];
+  const rewound = files?.rewound ?? [];
+  const text = `rewinding to checkpoint ${checkpointId}` +
+    (all.length ? `; not undone: ${all.join('; ')}` : '') +
+    (rewound.length ? `; rewound ${rewound.length} file${rewound.length > 1 ? 's' : ''}: ${short(rewound, 8)}` : '');
+  // Output printed again is what every rewind does; anything else is worth a warning.
+  const level = all.some((i) => !i.startsWith('output already printed')) ? 'warning' : 'info';
+  return { checkpointId, items: all, level, rewound, text };
 }
 
 function formatSize(n: number): string {

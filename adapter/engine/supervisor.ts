@@ -18,7 +18,8 @@ import {
 import type { BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
 import { checkRestorable, explainRestoreFailure, killSession, processTree, threadIds, waitIdsFree } from './restoreCheck';
 import { SessionKeeper } from './sessionKeeper';
-import { describeRewind, putBackFiles, saveFilesNow, type FileSaveOptions } from './sideEffects';
+import { FileJournal, rewindFiles, type FileRewindResult } from './fileRewind';
+import { DEFAULT_MAX_COPY_BYTES, describeRewind, rewindNotice, type FileSaveOptions } from './sideEffects';
 import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
 
 /** What the paused agent is told to do with its crash. */
@@ -82,8 +83,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   /** program output bytes on the current timeline, and where each checkpoint was in it */
   private outputBytes = 0;
   private readonly outputAt = new Map<number, number>();
-  /** the last checkpoint folder with saved files (fork snapshots save them here, not in the backend) */
-  private lastFilesDir?: string;
+  /** the agent's undo journal of the files the program changes (fileRewind.ts) */
+  private files?: FileJournal;
   /** the last checkpoint failure shown: the same failure again is only logged, not shown again */
   private failedDump?: string;
   /** the program's input has ended (every later copy gets end-of-file too) */
@@ -180,12 +181,17 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.keeper = new SessionKeeper(this.interpreter.executable);
     if (this.deps.backend) {
       this.backend = this.deps.backend(this.interpreter.executable);
+      // Fork snapshots start the journal's epochs themselves; the helper's dumps would not.
+      if (this.journaled() && this.backend.kind === 'fork') this.files = this.openJournal(true);
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
+      // With snapshots the agent starts the epochs (and saves the files held open at each); criu's
+      // post-dump starts those of frozen dumps.
+      if (this.journaled()) this.files = this.openJournal(this.snapshotsWanted());
       this.backend = new CriuBackend({
         criu: this.deps.criu, criuEnv: this.deps.criuEnv, python: this.interpreter.executable, verbose: this.opts.verbose, files: this.fileSaving(),
         // Rewind points are fork snapshots held in memory; criu saves some of them beside the program.
-        snapshots: this.opts.agent && process.env.AXOLOTL_SNAPSHOTS !== '0',
+        snapshots: this.snapshotsWanted(),
         memory: this.opts.snapshotMemory, intervalS: this.opts.interval,
         log: (level, message) => this.note(level, message),
         track: (sid) => this.keeper?.track(sid),
@@ -231,13 +237,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       // A checkpoint held in memory is woken, not read from images.
       const fromImages = this.backend!.kind === 'criu' && !this.backend!.holds?.(id);
       const held = checkRestorable(rec, fromImages ? 'criu' : 'fork', live ? threadIds(processTree(live.pid)) : []);
-      const notice = describeRewind({
+      const items = describeRewind({
         checkpointId: id, pid: live?.pid, stdioInodes: live?.stdioInodes ?? [], dir: rec.dir, backend: this.backend!.kind,
-        stdinUsed: this.stdinBytes > 0, engineOwned: this.backend!.heldPids?.(),
+        stdinUsed: this.stdinBytes > 0, ownProcesses: this.backend!.heldPids?.(), journaled: !!this.files,
         outputSince: live ? Math.max(0, this.outputBytes - (this.outputAt.get(id) ?? this.outputBytes)) : 0,
       });
-      this.note('info', notice.text);
-      if (notice.items.length || notice.rewound.length) this.emit('rewind', notice);
       this.state = 'restoring';
       const started = performance.now();
       if (live) {
@@ -246,11 +250,11 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         // Its children (in the checkpoint too) must be reaped before criu can give their IDs back.
         if (!(await waitIdsFree(held))) this.note('warn', `process IDs ${held.join(', ')} are still in use; the restore may fail`);
       }
-      const put = putBackFiles(rec.dir);
-      if (put.restored.length || put.truncated.length) {
-        this.note('debug', `files put back: ${[...put.restored, ...put.truncated.map((f) => `${f} (cut back)`)].join(', ')}`);
-      }
-      for (const p of put.problems) this.note('warn', `cannot rewind a file: ${p}`);
+      const files = this.rewindFiles(rec);
+      for (const p of files.problems) this.note('warn', `cannot rewind a file: ${p}`);
+      const notice = rewindNotice(id, items, files);
+      this.note('info', notice.text);
+      if (notice.items.length || notice.rewound.length) this.emit('rewind', notice);
       let copy: ProgramCopy;
       try {
         copy = await this.backend!.restore(rec, ++this.restores);
@@ -383,7 +387,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       env.AXOLOTL_ROOT = this.opts.root;
       env.AXOLOTL_GENERATION = String(this.generation);
       env.AXOLOTL_BACKEND = this.backend?.kind ?? 'criu';
-      Object.assign(env, this.backend?.agentEnv?.());
+      Object.assign(env, this.backend?.agentEnv?.(), this.files?.agentEnv());
     }
     return env;
   }
@@ -438,6 +442,9 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     // Snapshots and their wake-ups are not talk that spoils a dump.
     if (msg.type !== 'snapshot' && msg.type !== 'wake') this.agentMessages++;
     this.backend?.onAgentMessage?.(msg);
+    if (msg.type === 'snapshot') {
+      this.files?.onSnapshot(msg);
+    }
     switch (msg.type) {
       case 'wake':
         // Only a copy the backend continued on purpose may run (snapshotPool.ts).
@@ -578,6 +585,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const outputBefore = this.outputBytes;
     const stdinClosed = this.stdinGone.has(copy) || copy.stdin.destroyed;
     let res;
+    this.files?.beginDump();
     try {
       res = await this.backend!.dump(copy, dir, { id, atCrash });
     } catch (e) {
@@ -612,12 +620,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       ...(stdinClosed ? { stdinClosed } : {}),
     };
     this.outputAt.set(id, outputBefore);
-    if (res.inMemory) {
-      // Snapshots share open files with the live program: save them now, best effort.
-      const problem = saveFilesNow(copy.pid, dir, this.lastFilesDir, this.fileSaving());
-      if (problem) this.note('warn', `checkpoint ${id}: open files not saved: ${problem}`);
-      this.lastFilesDir = dir;
-    }
+    this.files?.checkpointTaken(dir, res.pid);
     writeCheckpointRecord(rec);
     if (atCrash && this.lastReport) fs.writeFileSync(path.join(dir, 'crash.json'), JSON.stringify(this.lastReport));
     this.kept.push(rec);
@@ -645,6 +648,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.kept = this.kept.filter((k) => k !== c);
       this.emit('checkpointDeleted', c);
     }
+    this.files?.collect(this.kept);
   }
 
   /** Changes to checkpoints after they were taken: a held snapshot saved to disk, or let go. */
@@ -690,7 +694,34 @@ export class Supervisor extends EventEmitter<EngineEvents> {
 
   /** Which files are saved whole (the workspace), and with what. */
   private fileSaving(): FileSaveOptions {
-    return { workspace: [...new Set([this.opts.root, this.opts.cwd])], python: this.interpreter!.executable };
+    return { workspace: this.workspace(), python: this.interpreter!.executable, journal: this.files };
+  }
+
+  private workspace(): string[] {
+    return [...new Set([this.opts.root, this.opts.cwd])];
+  }
+
+  /** Whether the agent journals the files the program changes (AXOLOTL_FILE_JOURNAL=0: no, as before it did). */
+  private journaled(): boolean {
+    return this.opts.agent && process.env.AXOLOTL_FILE_JOURNAL !== '0';
+  }
+
+  /** The agent journals every file the program changes; `heldOpen`: also the files held open, at each snapshot. */
+  /** Rewind points are fork snapshots held in memory (criu saves some beside the program). */
+  private snapshotsWanted(): boolean {
+    return this.opts.agent && process.env.AXOLOTL_SNAPSHOTS !== '0';
+  }
+
+  private openJournal(heldOpen: boolean): FileJournal {
+    return FileJournal.open(this.runDir, {
+      workspace: this.workspace(), exclude: [this.opts.workingDir, this.runDir], root: this.opts.root, heldOpenAtSnapshots: heldOpen,
+    });
+  }
+
+  /** Puts the files back as at checkpoint `rec`: the journal when the agent keeps one, else the files held open. */
+  private rewindFiles(rec: CheckpointRecord): FileRewindResult {
+    if (this.files) return this.files.rewind(rec, this.kept);
+    return rewindFiles(rec, { root: this.opts.root, maxCopy: DEFAULT_MAX_COPY_BYTES });
   }
 
   private logRestore(rec: CheckpointRecord): void {

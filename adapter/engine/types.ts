@@ -112,7 +112,7 @@ export interface EngineEvents {
   patched: [{ generation: number; ok: boolean; restarted?: string; error?: string }];
   /** the repaired code ran past the crash point */
   verified: [{ generation: number }];
-  /** a rewind is about to replace the live program: what it cannot undo (sideEffects.ts) */
+  /** a rewind is about to replace the live program: the files it put back, what it cannot undo (sideEffects.ts) */
   rewind: [{ checkpointId: number; items: string[]; level: 'info' | 'warning'; rewound: string[]; text: string }];
   /** human-readable progress and warnings ("dumping…", "criu failed: …") */
   log: [{ level: 'debug' | 'info' | 'warn' | 'error'; message: string }];

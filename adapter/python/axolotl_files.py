@@ -7,6 +7,7 @@ Environment:
   AXOLOTL_FILES_WORKSPACE   folders (os.pathsep-separated) whose files are saved whole
   AXOLOTL_FILES_PREV        the previous checkpoint folder: unchanged files are hard-linked from it
   AXOLOTL_FILES_MAX_COPY    largest file saved whole, in bytes (default 256 MiB)
+  AXOLOTL_FILES_EXCLUDE     folders (os.pathsep-separated) whose files are the engine's (the file journal)
 
 Each file becomes one entry of files.json: {"path", "size", "mtime_ns", "dev", "ino", "mode", "copy"?}
 with mode "copy" (saved whole in files/, put back before a restore) or "size" (append-only files,
@@ -127,7 +128,8 @@ def main():
     workspace = [os.path.realpath(d) for d in os.environ.get("AXOLOTL_FILES_WORKSPACE", "").split(os.pathsep) if d]
     max_copy = int(os.environ.get("AXOLOTL_FILES_MAX_COPY") or 256 << 20)
     prev_dir = os.environ.get("AXOLOTL_FILES_PREV") or ""
-    found = open_for_writing(tree(pid))
+    exclude = [os.path.realpath(d) for d in os.environ.get("AXOLOTL_FILES_EXCLUDE", "").split(os.pathsep) if d]
+    found = {k: e for k, e in open_for_writing(tree(pid)).items() if not inside(e["path"], exclude)}
     if not found:
         return 0
     prev = previous(prev_dir)

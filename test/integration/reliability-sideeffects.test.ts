@@ -1,13 +1,15 @@
 // Side effects of a rewind, on real criu and fork snapshots: files the program has open for writing
-// are saved at each checkpoint and put back before a restore, and the user is told what a rewind
-// cannot undo.
+// are saved at each checkpoint (criu: at post-dump; fork snapshots: by the agent, just before it forks)
+// and put back before a restore, and the user is told what a rewind put back and what it cannot undo.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { ForkBackend } from '../../adapter/engine/forkBackend';
+import { savedWithCheckpoint } from '../../adapter/engine/fileRewind';
 import type { SavedFile } from '../../adapter/engine/sideEffects';
 import { Supervisor, type SupervisorDeps } from '../../adapter/engine/supervisor';
+import type { CheckpointRecord } from '../../adapter/engine/runDir';
 import type { Checkpoint, EngineEvents, ExitEvent } from '../../adapter/engine/types';
 import { OutputLog, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
 import { assertNoProcesses, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
@@ -49,8 +51,8 @@ for (const b of BACKENDS) describe(`open files rewind with the program (${b.name
     const k = checkpoints[0];
     const stepAt = Number(/step (\d+)/.exec(k.lastOutput ?? '')?.[1] ?? 0);
     await out.waitFor(new RegExp(`step ${stepAt + 8}\\n`));
-    const saved = JSON.parse(fs.readFileSync(path.join(k.dir!, 'files.json'), 'utf8')) as SavedFile[];
-    const mode = Object.fromEntries(saved.map((f) => [path.basename(f.path), f.mode]));
+    const saved = savedWithCheckpoint(sup.runDir, k as CheckpointRecord);
+    const mode = Object.fromEntries(Object.entries(saved).map(([f, m]) => [path.basename(f), m]));
     assert.deepEqual(mode, { 'w.txt': 'copy', 'a.txt': 'size', 'aplus.txt': 'copy', 'rplus.txt': 'copy', 'outside.txt': 'size' });
 
     const exit = waitForEvent(sup, 'exit', undefined, 60_000);
@@ -67,7 +69,7 @@ for (const b of BACKENDS) describe(`open files rewind with the program (${b.name
     assert.equal(n.checkpointId, k.id);
     assert.match(n.text, new RegExp(`^rewinding to checkpoint ${k.id}; not undone: output already printed \\(\\d+ (bytes|KB) since checkpoint ${k.id}\\) stays printed`));
     assert.match(n.text, /files outside the workspace are only cut back to their size at the checkpoint: .*outside\.txt/);
-    assert.match(n.text, /files put back: .*aplus\.txt, .*rplus\.txt, .*w\.txt$/);
+    assert.match(n.text, /; rewound 4 files: a\.txt \(cut to \d+ bytes\), aplus\.txt \(restored\), rplus\.txt \(restored\), w\.txt \(restored\)$/);
     assert.equal(n.level, 'warning', 'a file outside the workspace keeps what was written: a warning');
     await sup.stop();
     await assertNoProcesses([ws]); // no copy or snapshot of the program left

@@ -499,6 +499,66 @@ def test_debug_pause(py):
     check(out == "end\n", "output %r" % out)
 
 
+# A snapshot request arrives while the file journal's hook runs (it sends itself SIGUSR2 from within):
+# the snapshot is then taken before the operation the hook announced, so the file as it is then (here:
+# not there yet) must be in the journal of the snapshot's epoch, or a rewind to it would keep the file.
+JOURNAL_PROG = '''import os, signal
+from axolotl_agent import filejournal
+touch, before = filejournal._touch, filejournal.before_snapshot
+seen = []
+def touch_and_ask(p, need, how):
+    done = touch(p, need, how)  # the hook has recorded the file in the epoch before the snapshot
+    if p.endswith("results.txt") and not seen:
+        os.kill(os.getpid(), signal.SIGUSR2)
+        sum(i for i in range(1000))  # bytecode: where Python runs the handler, inside the hook
+    return done
+def before_and_look():
+    seen.append(os.path.exists("results.txt"))
+    return before()
+filejournal._touch, filejournal.before_snapshot = touch_and_ask, before_and_look
+with open("results.txt", "a") as f:
+    f.write("1\\n")
+for _ in range(200):
+    if seen:
+        break
+    sum(i for i in range(1000))
+print("file existed at the snapshot:", seen, flush=True)
+'''
+
+
+def test_snapshot_after_journaled_operation(py):
+    d = fe.materialize({"main.py": JOURNAL_PROG})
+    journal = os.path.join(d, ".journal")
+    os.mkdir(journal)
+    with open(os.path.join(journal, "state"), "wb") as fh:
+        fh.write(b"0" * 20 + b"\n" * (4096 - 20))
+    eng = fe.FakeEngine(lambda m: {"type": "ok"})
+    snap = None
+    try:
+        env = fe.agent_env(eng.path, {"AXOLOTL_BACKEND": "fork", "AXOLOTL_FILES_JOURNAL": journal, "AXOLOTL_FILES_WORKSPACE": d})
+        proc = subprocess.Popen([py, "-m", "axolotl_agent", "main.py"], cwd=d, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        snap = eng.wait_for(lambda m: m.get("type") == "snapshot")
+        check(snap and snap.get("epoch") == 1, "the snapshot started epoch 1: %s" % snap)
+        line = proc.stdout.readline()
+        os.kill(snap["pid"], signal.SIGKILL)  # the stopped snapshot holds the program's stdout too
+        _, err = proc.communicate(timeout=20)
+        check(proc.returncode == 0, "rc %s: %s" % (proc.returncode, err.decode()))
+        check(line == b"file existed at the snapshot: [False]\n", "taken inside the hook: %r" % line)
+        with open(os.path.join(journal, "1.log")) as fh:
+            entries = [json.loads(line) for line in fh]
+        check({"k": "absent", "p": os.path.join(os.path.realpath(d), "results.txt")} in entries,
+              "the file the open was about to create is in the snapshot's epoch: %s" % entries)
+    finally:
+        if snap and snap.get("pid", 0) > 0:
+            try:
+                os.kill(snap["pid"], signal.SIGKILL)
+            except OSError:
+                pass
+        eng.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def run_one(py_label, py, name, fn, *args):
     t0 = time.time()
     try:
@@ -538,6 +598,7 @@ def main():
         jobs.append((label, exe, "debug_steps_evaluate", test_debug_breakpoints_steps_evaluate))
         jobs.append((label, exe, "debug_breakpoint_kinds", test_debug_conditions_logpoints_raised))
         jobs.append((label, exe, "debug_pause", test_debug_pause))
+        jobs.append((label, exe, "snapshot_after_journaled_operation", test_snapshot_after_journaled_operation))
     if a.k:
         jobs = [j for j in jobs if a.k in j[2]]
     passed = failed = 0

@@ -311,4 +311,10 @@ test('pathFromLabelLine', () => {
   assert.equal(pathFromLabelLine('Here is the corrected `train.py`:'), 'train.py');
   assert.equal(pathFromLabelLine('The fix uses version 1.2.3 of the API.'), undefined);
   assert.equal(pathFromLabelLine('Here is the fix:'), undefined);
+  // a name that starts like a label keeps its start
+  assert.equal(pathFromLabelLine('filejob.py'), 'filejob.py');
+  assert.equal(pathFromLabelLine('**paths.py**'), 'paths.py');
+  assert.equal(pathFromLabelLine('filename_parser.py:'), 'filename_parser.py');
+  assert.equal(pathFromLabelLine('Filename = tools/x.py'), 'tools/x.py');
+  assert.equal(pathFromLabelLine('Updated file src/y.py'), 'src/y.py');
 });

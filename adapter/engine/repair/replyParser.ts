@@ -70,7 +70,8 @@ export function pathFromLabelLine(line: string): string | undefined {
     .replace(/[*`"']/g, '')
     .replace(/(^|\s)_+|_+(?=\s|:|$)/g, '$1')
     .replace(/:\s*$/, '')
-    .replace(/^(?:(?:updated|fixed|corrected|modified|changed|new|complete|full)\s+)?(?:file(?:name)?|path)\s*[:=]?\s*/i, '')
+    // "File: x.py", "filename = x.py", "Updated file x.py"; not the start of a name (filejob.py, paths.py)
+    .replace(/^(?:(?:updated|fixed|corrected|modified|changed|new|complete|full)\s+)?(?:file(?:name)?|path)(?:\s*[:=]\s*|\s+)/i, '')
     .replace(/\s*\((?:fixed|updated|modified|complete|full file|corrected)[^)]*\)\s*$/i, '')
     .replace(/:\s*$/, '')
     .trim();

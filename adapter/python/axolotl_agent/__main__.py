@@ -23,6 +23,8 @@ def main():
     import os
     if os.environ.get("AXOLOTL_SOCKET"):
         _close_leaked_fds()
+    from . import filejournal
+    filejournal.install()  # before any user code: every file the program changes is journaled
     from . import runner
     from .state import S
 

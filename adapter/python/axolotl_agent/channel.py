@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 
+from . import filejournal
 from .state import S
 
 REPLY_TIMEOUT = 30.0
@@ -205,6 +206,8 @@ def _write_offsets():
         try:
             fd = int(name)
             st = os.fstat(fd)
+            if filejournal.own_fd(fd):
+                continue
             if not stat.S_ISREG(st.st_mode) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
                 continue
             out.append((fd, os.lseek(fd, 0, os.SEEK_CUR), st.st_size))
@@ -299,6 +302,7 @@ def take_snapshot():
         except Exception:
             pass
     offsets = _write_offsets()
+    epoch = filejournal.before_snapshot()  # the files' next epoch starts with this snapshot
     pid = os.fork()
     if pid == 0:
         S.snapshot_children = set()
@@ -327,7 +331,7 @@ def take_snapshot():
     # Not waiting for the engine's reply: the program runs on as soon as the message is sent.
     try:
         request({"type": "snapshot", "pid": pid, "parent": os.getpid(), "seq": seq, "pauseMs": pause_ms,
-                 "warnings": warnings, "writableFiles": len(offsets)}, NOTE_TIMEOUT, reply=False)
+                 "warnings": warnings, "writableFiles": len(offsets), "epoch": epoch}, NOTE_TIMEOUT, reply=False)
     except Exception:
         pass
 

@@ -1,6 +1,6 @@
 // Checkpoints for a non-root user through the pkexec helper (adapter/helper/axolotl-helper): one
 // helper per run, started with `pkexec`, speaking line-delimited JSON on its stdin/stdout. The helper
-// launches the program as this user, runs criu as this user with three capabilities, keeps the
+// launches the program as this user, runs criu as this user with one capability, keeps the
 // images in a root-owned store (/var/lib/axolotl/<uid>/…) and forwards the program's stdio as
 // messages. The engine only ever names PIDs the helper gave it and checkpoint ids it allocated.
 //

@@ -1,5 +1,5 @@
 // `axolotl run` / `axolotl restore` AS A NON-ROOT USER, through pkexec and the installed helper:
-// real polkit, real criu running as the user with three capabilities, images in the root-owned store.
+// real polkit, real criu running as the user with one capability, images in the root-owned store.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';

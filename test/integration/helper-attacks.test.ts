@@ -7,12 +7,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { HELPER_PATH, HelperClient, type HelperCopy } from '../../adapter/engine/helperBackend';
+import { HELPER_PATH, type HelperClient, type HelperCopy, type HelperStartOptions } from '../../adapter/engine/helperBackend';
 import { capWords, editCreds, editThreadCore, plantCheckpoint, setBytes, setInts } from '../support/criuImage';
 import { pidNamespace, procStatus, refused, waitFor } from '../support/helperDriving';
-import {
-  assertNothingLeft, cleanupHelperTests, forgetRunLater, processesOf, setupHelperTests, storeOf, userEnv, type HelperTestEnv,
-} from '../support/helperSetup';
+import { processesOf, setupHelperTests, storeOf, TestHoldings, userEnv, type HelperTestEnv } from '../support/helperSetup';
 
 const CONFIG = '/etc/axolotl/helper.json';
 const CAP_SYS_PTRACE = 19;
@@ -20,26 +18,13 @@ const CAP_CHECKPOINT_RESTORE = 40;
 const MiB = 1024 * 1024;
 
 let env: HelperTestEnv;
-const clients: HelperClient[] = [];
-const helpers: ChildProcess[] = [];
-const planted: string[] = [];
+const held = new TestHoldings();
 
 before(async () => { env = await setupHelperTests(); });
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  for (const h of helpers) h.kill('SIGKILL');
-  for (const p of planted) fs.rmSync(p, { recursive: true, force: true });
-  if (env) {
-    await assertNothingLeft(env.user.uid);
-    for (const c of clients) forgetRunLater(c.hello?.run);
-    cleanupHelperTests(env);
-  }
-});
+after(() => held.end(env, (e) => [e.user]));
 
-async function session(opts: { helper?: string; pkexec?: string } = {}): Promise<HelperClient> {
-  const c = await HelperClient.start({ uid: opts.pkexec ? undefined : env.user.uid, gid: opts.pkexec ? undefined : env.user.gid, timeoutMs: 30_000, ...opts });
-  clients.push(c);
-  return c;
+function session(opts: HelperStartOptions = {}): Promise<HelperClient> {
+  return held.session(env, opts);
 }
 
 function launch(c: HelperClient, code: string): Promise<HelperCopy> {
@@ -57,6 +42,18 @@ function running(marker: string): string[] {
 
 function runDirOf(c: HelperClient): string {
   return path.join(storeOf(env.user.uid), c.hello!.run);
+}
+
+/** The first core-ID.img of an image folder. */
+function coreImage(dir: string): string {
+  return path.join(dir, fs.readdirSync(dir).find((f) => /^core-\d+\.img$/.test(f))!);
+}
+
+/** Checkpoint `id` of session c's run: a copy of checkpoint `from`, altered (the test is root). */
+function plant(c: HelperClient, from: number, id: number, alter: (imgDir: string) => void): void {
+  const runDir = runDirOf(c);
+  plantCheckpoint(runDir, from, id, alter);
+  held.planted.push(path.join(runDir, String(id)), path.join(runDir, `${id}.json`));
 }
 
 /** Bytes allocated under a folder (what the helper counts against the store limit). */
@@ -91,7 +88,7 @@ describe('attacks on the pkexec helper by the user it serves', () => {
     const tamperer = spawn('/usr/bin/python3', [path.join(env.programs, 'tamper_creds.py'), mask], {
       uid: env.user.uid, gid: env.user.gid, env: userEnv(env.user), stdio: ['pipe', 'pipe', 'inherit'],
     });
-    helpers.push(tamperer);
+    held.processes.push(tamperer);
     let said = '';
     tamperer.stdout.on('data', (d: Buffer) => { said += d.toString(); });
     const heard = async (re: RegExp) => {
@@ -146,8 +143,7 @@ describe('attacks on the pkexec helper by the user it serves', () => {
     await waitFor(copy, /tick 2 /);
     const dump = await c.request('dump', { pid: copy.pid });
     await copy.kill();
-    const runDir = runDirOf(c);
-    const core = (dir: string) => path.join(dir, fs.readdirSync(dir).find((f) => /^core-\d+\.img$/.test(f))!);
+    const core = coreImage;
     const cases: [string, (dir: string) => void, RegExp][] = [
       ['permitted', (d) => editCreds(core(d), (f) => setInts(f, 10, capWords(CAP_CHECKPOINT_RESTORE))), /the permitted capability set holds CAP_CHECKPOINT_RESTORE/],
       ['effective', (d) => editCreds(core(d), (f) => setInts(f, 11, capWords(CAP_SYS_PTRACE))), /the effective capability set holds CAP_SYS_PTRACE/],
@@ -174,8 +170,7 @@ describe('attacks on the pkexec helper by the user it serves', () => {
     let n = 100;
     for (const [what, alter, message] of cases) {
       const id = ++n;
-      plantCheckpoint(runDir, dump.checkpoint as number, id, alter);
-      planted.push(path.join(runDir, String(id)), path.join(runDir, `${id}.json`));
+      plant(c, dump.checkpoint as number, id, alter);
       await refused(c.request('restore', { checkpoint: id }), 'refused', new RegExp(`checkpoint ${id} cannot be restored: .*${message.source}`));
       assert.deepEqual(running('probe_privileges.py'), [], `${what}: nothing was restored`);
     }
@@ -193,14 +188,10 @@ describe('attacks on the pkexec helper by the user it serves', () => {
     await waitFor(copy, /count 2 /);
     const dump = await c.request('dump', { pid: copy.pid });
     await copy.kill();
-    const runDir = runDirOf(c);
-    const coreOf = (d: string) => path.join(d, fs.readdirSync(d).find((f) => /^core-\d+\.img$/.test(f))!);
     // In the permitted, effective and bounding sets (criu's restorer, without CAP_SETPCAP, refuses
     // to restore a permitted capability it cannot drop from the bounding set).
-    const withCaps = (id: number, cap: number) => {
-      plantCheckpoint(runDir, dump.checkpoint as number, id, (d) => editCreds(coreOf(d), (f) => [10, 11, 12].reduce((g, n) => setInts(g, n, capWords(cap)), f)));
-      planted.push(path.join(runDir, String(id)), path.join(runDir, `${id}.json`));
-    };
+    const withCaps = (id: number, cap: number, sets = [10, 11, 12]) =>
+      plant(c, dump.checkpoint as number, id, (d) => editCreds(coreImage(d), (f) => sets.reduce((g, n) => setInts(g, n, capWords(cap)), f)));
     withCaps(201, CAP_SYS_PTRACE);
     withCaps(202, CAP_CHECKPOINT_RESTORE);
     // A root-owned copy of the installed helper without the image check, started as pkexec would
@@ -209,7 +200,7 @@ describe('attacks on the pkexec helper by the user it serves', () => {
     const patched = src.replace('        check_core(img_fd, name, uid, gid, groups)\n', '        pass  # the image check, taken out by the test\n');
     assert.notEqual(patched, src, 'the image check was found and taken out');
     const dir = fs.mkdtempSync('/usr/local/libexec/axolotl-test-');
-    planted.push(dir);
+    held.planted.push(dir);
     fs.chmodSync(dir, 0o755);
     fs.writeFileSync(path.join(dir, 'axolotl-helper'), patched, { mode: 0o755 });
     fs.writeFileSync(path.join(dir, 'start'), `exec env PKEXEC_UID=${env.user.uid} ${path.join(dir, 'axolotl-helper')}\n`, { mode: 0o755 });
@@ -222,8 +213,7 @@ describe('attacks on the pkexec helper by the user it serves', () => {
     await refused(p.request('restore', { checkpoint: 202, run: c.hello!.run }), 'refused',
       /restored thread \d+ holds what its image did not allow \(CapPrm CAP_CHECKPOINT_RESTORE; CapEff CAP_CHECKPOINT_RESTORE\); everything restored was killed/);
     // And without the bounding set, criu's restorer itself gives up.
-    plantCheckpoint(runDir, dump.checkpoint as number, 203, (d) => editCreds(coreOf(d), (f) => [10, 11].reduce((g, n) => setInts(g, n, capWords(CAP_CHECKPOINT_RESTORE)), f)));
-    planted.push(path.join(runDir, '203'), path.join(runDir, '203.json'));
+    withCaps(203, CAP_CHECKPOINT_RESTORE, [10, 11]);
     await refused(p.request('restore', { checkpoint: 203, run: c.hello!.run }), 'failed', /criu could not restore checkpoint 203/);
     assert.deepEqual(running('count.py'), [], 'the restored tree was killed');
   });
@@ -314,7 +304,7 @@ describe('attacks on the pkexec helper by the user it serves', () => {
       squatter?.kill('SIGKILL');
       fs.writeFileSync('/proc/sys/kernel/ns_last_pid', String(wanted - 1));
       squatter = spawn('/bin/sleep', ['600'], { uid: env.other.uid, gid: env.other.gid, stdio: 'ignore', env: userEnv(env.other) });
-      helpers.push(squatter);
+      held.processes.push(squatter);
     }
     assert.equal(squatter!.pid, wanted, 'the squatter holds the PID');
     // And the same checkpoint twice at once: each copy is alone in its namespace.

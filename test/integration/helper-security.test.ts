@@ -10,31 +10,17 @@ import {
 } from '../../adapter/engine/helperBackend';
 import { pidNamespace, procStatus, refused, text, waitFor } from '../support/helperDriving';
 import {
-  assertNothingLeft, cleanupHelperTests, forgetRunLater, processesOf, setupHelperTests, storeOf, userEnv, type Account, type HelperTestEnv,
+  processesOf, setupHelperTests, storeOf, TestHoldings, userEnv, type Account, type HelperTestEnv,
 } from '../support/helperSetup';
 
 let env: HelperTestEnv;
-const clients: HelperClient[] = [];
-const strangers: ChildProcess[] = [];
-const planted: string[] = [];
+const held = new TestHoldings();
 
 before(async () => { env = await setupHelperTests(); });
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  for (const s of strangers) s.kill('SIGKILL');
-  for (const p of planted) fs.rmSync(p, { recursive: true, force: true });
-  if (env) {
-    await assertNothingLeft(env.user.uid);
-    await assertNothingLeft(env.other.uid);
-    for (const c of clients) forgetRunLater(c.hello?.run);
-    cleanupHelperTests(env);
-  }
-});
+after(() => held.end(env, (e) => [e.user, e.other]));
 
-async function session(): Promise<HelperClient> {
-  const c = await HelperClient.start({ uid: env.user.uid, gid: env.user.gid, timeoutMs: 30_000 });
-  clients.push(c);
-  return c;
+function session(): Promise<HelperClient> {
+  return held.session(env);
 }
 
 function launchCount(c: HelperClient, steps = 100000): Promise<HelperCopy> {
@@ -44,7 +30,7 @@ function launchCount(c: HelperClient, steps = 100000): Promise<HelperCopy> {
 /** A process of `acct` that the helper never started. */
 function stranger(acct: Account): ChildProcess {
   const p = spawn('/bin/sleep', ['600'], { uid: acct.uid, gid: acct.gid, stdio: 'ignore', env: userEnv(acct) });
-  strangers.push(p);
+  held.processes.push(p);
   return p;
 }
 
@@ -243,7 +229,7 @@ describe('the pkexec helper, driven directly as the test user', () => {
     const run = dump.run as string;
     const store = storeOf(env.user.uid);
     const realRun = path.join(store, run);
-    const plant = (p: string) => { planted.push(p); return p; };
+    const plant = (p: string) => { held.planted.push(p); return p; };
     // Another user's store holding a perfect copy of this user's checkpoint: only a followed
     // symlink could reach it.
     const otherRun = plant(path.join(HELPER_STATE, String(env.other.uid), '20200101-000000-0000beef'));
@@ -412,6 +398,6 @@ describe('the pkexec helper, driven directly as the test user', () => {
 });
 
 function plantDir(p: string): string {
-  planted.push(p);
+  held.planted.push(p);
   return p;
 }

@@ -307,7 +307,10 @@ export interface HelperRef {
   run: string;
   checkpoint: number;
   uid: number;
-  /** every process and thread ID in the image (restoreCheck.ts refuses a restore while one is taken) */
+  /**
+   * process and thread IDs a restore needs free (restoreCheck.ts refuses a restore while one is
+   * taken); empty since the helper restores every copy into a PID namespace of its own
+   */
   ids?: number[];
 }
 
@@ -337,6 +340,8 @@ export class HelperBackend implements CheckpointBackend {
     try {
       r = await this.client.request('dump', { pid: copy.pid });
     } catch (e) {
+      // A refusal (the image store is full, the copy is gone) says itself what to do; criu never ran.
+      if (e instanceof HelperError && e.code === 'refused') throw new AxolotlError(e.message);
       const log = e instanceof HelperError ? e.log : undefined;
       if (log) fs.writeFileSync(path.join(dir, 'dump.log'), log);
       throw new AxolotlError(

@@ -10,7 +10,9 @@ import { after, before, describe, test } from 'node:test';
 import { HELPER_PATH, type HelperClient, type HelperCopy, type HelperStartOptions } from '../../adapter/engine/helperBackend';
 import { capWords, editCreds, editThreadCore, plantCheckpoint, setBytes, setInts } from '../support/criuImage';
 import { pidNamespace, procStatus, refused, waitFor } from '../support/helperDriving';
-import { processesOf, setupHelperTests, storeOf, TestHoldings, userEnv, type HelperTestEnv } from '../support/helperSetup';
+import {
+  axolotlAs, processesOf, setupHelperTests, storeOf, TestHoldings, userDir, userEnv, type HelperTestEnv,
+} from '../support/helperSetup';
 
 const CONFIG = '/etc/axolotl/helper.json';
 const CAP_SYS_PTRACE = 19;
@@ -286,6 +288,13 @@ describe('attacks on the pkexec helper by the user it serves', () => {
     await refused(full.request('dump', { pid: other.pid }), 'refused',
       new RegExp(`the checkpoint store is full for ${env.user.name}: your checkpoints take \\d+ MiB of the 1 MiB allowed per user`));
     for (const x of [copy, small, other]) await x.kill();
+    // What `axolotl run` says: the run goes on without checkpoints, and the reason is given once.
+    const wd = userDir(env);
+    const res = await withConfig({ storeLimitMiB: 1 }, async () => axolotlAs(env, ['run', '--no-agent', '--python', '/usr/bin/python3', '--interval', '0.2', '--working-dir', wd, 'count.py', '15', '0', '0.05']));
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stdout, /^count 0 total 0\n[^]*done 105\n$/);
+    const said = res.stderr.match(/axolotl: checkpoint failed: the checkpoint store is full for \S+: your checkpoints take \d+ MiB of the 1 MiB allowed per user \(set by the administrator in \/etc\/axolotl\/helper\.json\); end old runs or delete checkpoints to make room\n/g);
+    assert.equal(said?.length, 1, res.stderr);
   });
 
   test('PID squatting: another user holding the PID a checkpoint had changes nothing (a restore gets a PID namespace of its own)', async () => {

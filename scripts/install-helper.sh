@@ -7,7 +7,8 @@
 #   * the helper to /usr/local/libexec/axolotl/axolotl-helper (root:root 0755, folder root:root 0755)
 #   * its polkit action, /usr/share/polkit-1/actions/dev.axolotl.helper.policy (auth_admin_keep,
 #     exec.path pinned to the helper)
-#   * the image store /var/lib/axolotl (root:root 0700)
+#   * the image store /var/lib/axolotl (root:root 0700); its per-user limit (default 20 GiB) can be
+#     set in /etc/axolotl/helper.json (root-owned), see README.md, "The pkexec helper"
 #   * Debian packages pkexec and polkitd when missing
 # Idempotent. `--uninstall` removes the helper, its policy and the criu prefix (images stay).
 set -euo pipefail

@@ -18,7 +18,7 @@ export async function chooseBackend(requested: BackendKind, env: NodeJS.ProcessE
   if (requested === 'fork') return fork;
   const root = process.getuid?.() === 0;
   if (!root) {
-    // criu through the pkexec helper (criu runs as this user with three capabilities).
+    // criu through the pkexec helper (criu runs as this user with one capability).
     const helper = await helperBackendIfAvailable();
     if (helper.backend) return { kind: 'criu', deps: { backend: helper.backend } };
     if (requested === 'criu') {

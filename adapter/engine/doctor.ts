@@ -70,7 +70,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<D
     });
   }
 
-  // Not root: criu runs through the pkexec helper (as this user, with three capabilities).
+  // Not root: criu runs through the pkexec helper (as this user, with one capability).
   const helper = root ? [] : helperChecks();
   const helperReady = !root && helper.every((c) => c.ok || c.optional);
   if (helperReady) {

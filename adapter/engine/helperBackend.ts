@@ -1,6 +1,6 @@
 // Checkpoints for a non-root user through the pkexec helper (adapter/helper/axolotl-helper): one
 // helper per run, started with `pkexec`, speaking line-delimited JSON on its stdin/stdout. The helper
-// launches the program as this user, runs criu as this user with three capabilities, keeps the
+// launches the program as this user, runs criu as this user with one capability, keeps the
 // images in a root-owned store (/var/lib/axolotl/<uid>/…) and forwards the program's stdio as
 // messages. The engine only ever names PIDs the helper gave it and checkpoint ids it allocated.
 //
@@ -307,7 +307,10 @@ export interface HelperRef {
   run: string;
   checkpoint: number;
   uid: number;
-  /** every process and thread ID in the image (restoreCheck.ts refuses a restore while one is taken) */
+  /**
+   * process and thread IDs a restore needs free (restoreCheck.ts refuses a restore while one is
+   * taken); empty since the helper restores every copy into a PID namespace of its own
+   */
   ids?: number[];
 }
 
@@ -337,6 +340,8 @@ export class HelperBackend implements CheckpointBackend {
     try {
       r = await this.client.request('dump', { pid: copy.pid });
     } catch (e) {
+      // A refusal (the image store is full, the copy is gone) says itself what to do; criu never ran.
+      if (e instanceof HelperError && e.code === 'refused') throw new AxolotlError(e.message);
       const log = e instanceof HelperError ? e.log : undefined;
       if (log) fs.writeFileSync(path.join(dir, 'dump.log'), log);
       throw new AxolotlError(

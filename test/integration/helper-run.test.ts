@@ -1,15 +1,16 @@
 // `axolotl run` / `axolotl restore` AS A NON-ROOT USER, through pkexec and the installed helper:
-// real polkit, real criu running as the user with three capabilities, images in the root-owned store.
+// real polkit, real criu running as the user with one capability, images in the root-owned store.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { listCheckpoints } from '../../adapter/engine/runDir';
-import { requireCriu } from '../support/engineHelpers';
+import { REPO, requireCriu } from '../support/engineHelpers';
 import {
   assertNothingLeft, axolotlAs, cleanupHelperTests, setupHelperTests, storeOf, userDir, userEnv, type HelperTestEnv,
 } from '../support/helperSetup';
+import { ModelServer } from '../support/modelServer';
 
 let env: HelperTestEnv;
 before(async () => { env = await setupHelperTests(); });
@@ -126,6 +127,36 @@ describe('axolotl as a non-root user, through the pkexec helper', () => {
       assert.equal(Number(m[2]), (n * (n + 1)) / 2, 'the state came back');
       resumed ??= res.stdout;
       assert.equal(res.stdout, resumed, `round ${round}: same continuation`);
+    }
+    await assertNothingLeft(env.user.uid);
+  });
+
+  test('a crash is repaired and the run rewinds through the helper: the fixed code resumes from a checkpoint', async () => {
+    // The demo's job and scripted model: shard 7 is empty and divides by zero; the reply fixes it.
+    const wd = userDir(env);
+    fs.copyFileSync(path.join(REPO, 'examples', 'shard_stats.py'), path.join(wd, 'shard_stats.py'));
+    fs.chownSync(path.join(wd, 'shard_stats.py'), env.user.uid, env.user.gid);
+    const script = JSON.parse(fs.readFileSync(path.join(REPO, 'examples', 'demo-model.json'), 'utf8')) as { replies: [] };
+    const model = await ModelServer.start({ replies: script.replies });
+    try {
+      const child = spawn(process.execPath, [env.cli, 'run', '--yes', '--base-url', model.url, '--model', 'demo-model', '--python', '/usr/bin/python3',
+        '--working-dir', path.join(wd, 'runs'), 'shard_stats.py'], { uid: env.user.uid, gid: env.user.gid, cwd: wd, env: userEnv(env.user), stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+      const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+      assert.equal(status, 0, err);
+      assert.match(err, /axolotl: crash: ZeroDivisionError: division by zero\n/);
+      assert.match(err, /axolotl: restored checkpoint \d+ in \d+ ms with repair 1\n/, err);
+      assert.match(err, /axolotl: ✓ the repaired program ran past the crash point\n/);
+      assert.match(out, /shard 7: \{'n': 0, 'mean': None, 'max': None\}\n[^]*done: 10 shards, 9000 values\n$/);
+      assert.equal(out.match(/^shard 0: /gm)?.length, 1, 'the shards before the checkpoint were not loaded again');
+      const runDir = onlyRun(path.join(wd, 'runs'));
+      assert.equal(JSON.parse(fs.readFileSync(path.join(runDir, 'run.json'), 'utf8')).backend, 'criu');
+      assert.ok(listCheckpoints(runDir).every((c) => fs.existsSync(path.join(c.dir!, 'helper.json'))), 'checkpoints are the helper\'s');
+    } finally {
+      await model.close();
     }
     await assertNothingLeft(env.user.uid);
   });

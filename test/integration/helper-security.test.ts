@@ -6,64 +6,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  HELPER_CRIU, HELPER_PATH, HELPER_STATE, HelperClient, HelperError, PKEXEC, type HelperCopy, type HelperReply,
+  HELPER_CRIU, HELPER_PATH, HELPER_STATE, HelperClient, PKEXEC, type HelperCopy, type HelperReply,
 } from '../../adapter/engine/helperBackend';
+import { pidNamespace, procStatus, refused, text, waitFor } from '../support/helperDriving';
 import {
-  assertNothingLeft, cleanupHelperTests, forgetRunLater, processesOf, setupHelperTests, storeOf, userEnv, type Account, type HelperTestEnv,
+  processesOf, setupHelperTests, storeOf, TestHoldings, userEnv, type Account, type HelperTestEnv,
 } from '../support/helperSetup';
 
 let env: HelperTestEnv;
-const clients: HelperClient[] = [];
-const strangers: ChildProcess[] = [];
-const planted: string[] = [];
+const held = new TestHoldings();
 
 before(async () => { env = await setupHelperTests(); });
-after(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  for (const s of strangers) s.kill('SIGKILL');
-  for (const p of planted) fs.rmSync(p, { recursive: true, force: true });
-  if (env) {
-    await assertNothingLeft(env.user.uid);
-    await assertNothingLeft(env.other.uid);
-    for (const c of clients) forgetRunLater(c.hello?.run);
-    cleanupHelperTests(env);
-  }
-});
+after(() => held.end(env, (e) => [e.user, e.other]));
 
-async function session(): Promise<HelperClient> {
-  const c = await HelperClient.start({ uid: env.user.uid, gid: env.user.gid, timeoutMs: 30_000 });
-  clients.push(c);
-  return c;
-}
-
-/** Asserts a refusal: the helper's code and a message that says what was refused. */
-async function refused(p: Promise<unknown>, code: string, message: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof HelperError, `a HelperError, got ${String(e)}`);
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, message);
-    return true;
-  });
-}
-
-function text(copy: HelperCopy): Promise<string> {
-  return new Promise((resolve) => {
-    let out = '';
-    copy.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    copy.stdout.once('end', () => resolve(out));
-  });
-}
-
-async function waitFor(copy: HelperCopy, re: RegExp, timeoutMs = 20_000): Promise<void> {
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}; got ${out}`)), timeoutMs);
-    const on = (d: Buffer) => {
-      out += d.toString();
-      if (re.test(out)) { clearTimeout(t); copy.stdout.off('data', on); resolve(); }
-    };
-    copy.stdout.on('data', on);
-  });
+function session(): Promise<HelperClient> {
+  return held.session(env);
 }
 
 function launchCount(c: HelperClient, steps = 100000): Promise<HelperCopy> {
@@ -73,17 +30,8 @@ function launchCount(c: HelperClient, steps = 100000): Promise<HelperCopy> {
 /** A process of `acct` that the helper never started. */
 function stranger(acct: Account): ChildProcess {
   const p = spawn('/bin/sleep', ['600'], { uid: acct.uid, gid: acct.gid, stdio: 'ignore', env: userEnv(acct) });
-  strangers.push(p);
+  held.processes.push(p);
   return p;
-}
-
-function procStatus(pid: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const i = line.indexOf(':');
-    if (i > 0) out[line.slice(0, i)] = line.slice(i + 1).trim();
-  }
-  return out;
 }
 
 /** Untouched: alive, not stopped, not traced (criu seizes with ptrace and freezes). */
@@ -107,7 +55,7 @@ function storeListing(): string[] {
   return out.sort();
 }
 
-const CAPS_OF_CRIU = (1n << 40n) | (1n << 19n) | (1n << 8n); // CHECKPOINT_RESTORE, SYS_PTRACE, SETPCAP
+const CAPS_OF_CRIU = 1n << 40n; // CHECKPOINT_RESTORE: all criu holds, for dump and restore alike
 
 describe('the pkexec helper, driven directly as the test user', () => {
   test('the program runs as the user: no capabilities, empty bounding set, no_new_privs, only the env it was given', async () => {
@@ -139,7 +87,7 @@ describe('the pkexec helper, driven directly as the test user', () => {
     await refused(c.launch(['/etc/shadow'], '/', {}), 'failed', /cannot start the program: exec \/etc\/shadow: Permission denied/);
   });
 
-  test('criu runs as the user with exactly CAP_CHECKPOINT_RESTORE, CAP_SYS_PTRACE and CAP_SETPCAP, never as root', async () => {
+  test('criu runs as the user with exactly CAP_CHECKPOINT_RESTORE and an empty bounding set, never as root, inside the copy\'s PID namespace', async () => {
     const c = await session();
     const copy = await c.launch(['/usr/bin/python3', 'big.py', '100', '600'], env.programs, { PATH: '/usr/bin:/bin' });
     await waitFor(copy, /allocated 100 MB/);
@@ -152,7 +100,7 @@ describe('the pkexec helper, driven directly as the test user', () => {
           try {
             const st = procStatus(Number(d));
             const cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8');
-            if (Number(st.PPid) === c.pid && /\0(dump|restore)\0--unprivileged\0/.test(cmd)) seen.push({ ...st, cmd });
+            if (Number(st.PPid) === c.pid && /\0(dump|restore)\0--unprivileged\0/.test(cmd)) seen.push({ ...st, cmd, ns: pidNamespace(Number(d)) });
           } catch { /* gone */ }
         }
         await new Promise((r) => setTimeout(r, 2));
@@ -168,14 +116,23 @@ describe('the pkexec helper, driven directly as the test user', () => {
     assert.equal(rst.Uid, Array(4).fill(env.user.uid).join('\t'));
     for (const k of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.equal(rst[k], '0000000000000000', `${k} of the restored program`);
     assert.equal(rst.NoNewPrivs, '1');
-    assert.equal(Number(rst.PPid), c.pid, "the restored program is the helper's child (no pidfile involved)");
+    // Its parent is its namespace's keeper (PID 1 there): root, no capability, the helper's child.
+    const keeper = procStatus(Number(rst.PPid));
+    assert.equal(Number(keeper.PPid), c.pid, "the keeper is the helper's child (no pidfile involved)");
+    assert.deepEqual(keeper.NSpid.split(/\s+/).slice(1), ['1']);
+    assert.equal(keeper.Uid, '0\t0\t0\t0');
+    for (const k of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.equal(keeper[k], '0000000000000000', `${k} of the keeper`);
+    assert.equal(pidNamespace(restored.copy.pid), pidNamespace(Number(rst.PPid)));
+    assert.notEqual(pidNamespace(restored.copy.pid), pidNamespace(c.pid!));
     await restored.copy.kill();
     assert.ok(seen.some((s) => s.cmd.includes('\0dump\0')), 'saw criu dump running');
     assert.ok(seen.some((s) => s.cmd.includes('\0restore\0')), 'saw criu restore running');
     for (const s of seen) {
       assert.equal(s.Uid, Array(4).fill(env.user.uid).join('\t'), 'criu runs as the user');
-      for (const k of ['CapPrm', 'CapEff', 'CapAmb', 'CapBnd']) assert.equal(BigInt(`0x${s[k]}`), CAPS_OF_CRIU, `${k} of criu`);
+      for (const k of ['CapPrm', 'CapEff', 'CapAmb']) assert.equal(BigInt(`0x${s[k]}`), CAPS_OF_CRIU, `${k} of criu`);
+      assert.equal(BigInt(`0x${s.CapBnd}`), 0n, 'criu\'s bounding set is empty');
       assert.equal(s.NoNewPrivs, '1');
+      assert.notEqual(s.ns, pidNamespace(c.pid!), 'criu works inside the copy\'s PID namespace');
     }
   });
 
@@ -233,6 +190,10 @@ describe('the pkexec helper, driven directly as the test user', () => {
       ['launch', { argv: ['/usr/bin/true'], cwd: '/', env: { 'A=B': 'c' } }, /bad environment variable name/],
       ['launch', { argv: ['/usr/bin/true\0--x'], cwd: '/', env: {} }, /must be a list of strings/],
       ['launch', { argv: ['/usr/bin/true'], cwd: '/', env: {}, uid: 0 }, /unexpected field 'uid'/],
+      // JSON carries lone surrogates; no path, argument or variable can: nothing would be executed.
+      ['launch', { argv: ['/usr/bin/python3\ud800'], cwd: '/', env: {} }, /field 'argv' must be valid Unicode text \(it holds a lone surrogate\)/],
+      ['launch', { argv: ['/usr/bin/true'], cwd: '/tmp/\udc80x', env: {} }, /field 'cwd' must be valid Unicode text/],
+      ['launch', { argv: ['/usr/bin/true'], cwd: '/', env: { A: '\udfff' } }, /field 'env' must be valid Unicode text/],
       ['dump --leave-running', { pid: copy.pid }, /unknown op/],
       ['exec', { argv: ['/bin/sh'] }, /unknown op/],
     ];
@@ -244,11 +205,12 @@ describe('the pkexec helper, driven directly as the test user', () => {
     // The session still works after all that.
     const ok = await c.request('dump', { pid: copy.pid });
     assert.equal(ok.checkpoint, 1);
-    // What the engine needs back: sizes, criu's stats, the IDs a restore will need.
+    // What the engine needs back: sizes, criu's stats, the IDs a restore will need (none: a restore
+    // gets a PID namespace of its own).
     assert.ok((ok.bytes as number) > 1e6, `bytes ${ok.bytes}`);
     assert.ok((ok.frozenMs as number) > 0 && (ok.dumpMs as number) >= (ok.frozenMs as number));
     assert.ok((ok.stats as Record<string, number>).pagesWritten > 0);
-    assert.ok((ok.ids as number[]).includes(copy.pid));
+    assert.deepEqual(ok.ids, []);
     await copy.kill();
   });
 
@@ -257,14 +219,17 @@ describe('the pkexec helper, driven directly as the test user', () => {
     const copy = await launchCount(c);
     await waitFor(copy, /count 2 /);
     const dump = await c.request('dump', { pid: copy.pid });
-    // While the copy it came from still runs, its process ID is taken: refused before criu runs.
-    await refused(c.request('restore', { checkpoint: 1 }), 'failed', new RegExp(`checkpoint 1 cannot be restored now: process ID ${copy.pid} it needs is taken`));
+    // While the copy it came from still runs, a restore of it runs beside it (each copy has a PID
+    // namespace of its own), and leaves the running copy alone.
+    const twin = await c.restore(1);
+    untouched(copy.pid);
+    await twin.copy.kill();
     untouched(copy.pid);
     await copy.kill();
     const run = dump.run as string;
     const store = storeOf(env.user.uid);
     const realRun = path.join(store, run);
-    const plant = (p: string) => { planted.push(p); return p; };
+    const plant = (p: string) => { held.planted.push(p); return p; };
     // Another user's store holding a perfect copy of this user's checkpoint: only a followed
     // symlink could reach it.
     const otherRun = plant(path.join(HELPER_STATE, String(env.other.uid), '20200101-000000-0000beef'));
@@ -433,6 +398,6 @@ describe('the pkexec helper, driven directly as the test user', () => {
 });
 
 function plantDir(p: string): string {
-  planted.push(p);
+  held.planted.push(p);
   return p;
 }

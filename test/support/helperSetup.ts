@@ -3,12 +3,14 @@
 // lets run exactly our helper (a rules file for exactly that user and action), the helper installed
 // by scripts/install-helper.sh, and a copy of the CLI and test programs that the test user can read.
 // Everything the tests then do runs AS THAT USER. dbus-daemon and polkitd stay running afterwards.
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { HELPER_ACTION, HELPER_PATH, HELPER_STATE, PKEXEC, POLKITD, SYSTEM_BUS } from '../../adapter/engine/helperBackend';
+import {
+  HELPER_ACTION, HELPER_PATH, HELPER_STATE, HelperClient, PKEXEC, POLKITD, SYSTEM_BUS, type HelperStartOptions,
+} from '../../adapter/engine/helperBackend';
 import { REPO } from './engineHelpers';
 
 export const TEST_USER = 'axolotl-test';
@@ -65,6 +67,34 @@ export function cleanupHelperTests(env: HelperTestEnv): void {
     if (/^[0-9]{8}-[0-9]{6}-[0-9a-f]{8}$/.test(run)) fs.rmSync(path.join(storeOf(env.user.uid), run), { recursive: true, force: true });
   }
   fs.rmSync(env.app, { recursive: true, force: true });
+}
+
+/**
+ * What a test file started directly: helper sessions, other processes, files planted in the store.
+ * `end` closes and removes it all, then checks that nothing of `accounts` is left running.
+ */
+export class TestHoldings {
+  readonly clients: HelperClient[] = [];
+  readonly processes: ChildProcess[] = [];
+  readonly planted: string[] = [];
+
+  /** A helper session as the test user (or as `opts` say, for a helper copy started another way). */
+  async session(env: HelperTestEnv, opts: HelperStartOptions = {}): Promise<HelperClient> {
+    const asUser = opts.pkexec ? {} : { uid: env.user.uid, gid: env.user.gid };
+    const c = await HelperClient.start({ ...asUser, timeoutMs: 30_000, ...opts });
+    this.clients.push(c);
+    return c;
+  }
+
+  async end(env: HelperTestEnv | undefined, accounts: (env: HelperTestEnv) => Account[]): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close()));
+    for (const p of this.processes) p.kill('SIGKILL');
+    for (const p of this.planted) fs.rmSync(p, { recursive: true, force: true });
+    if (!env) return;
+    for (const a of accounts(env)) await assertNothingLeft(a.uid);
+    for (const c of this.clients) forgetRunLater(c.hello?.run);
+    cleanupHelperTests(env);
+  }
 }
 
 function safeList(dir: string): string[] {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { CheckpointPages } from '../adapter/engine/checkpointPages';
 import { findCriu, whyNot } from '../adapter/engine/criuLocator';
 import { ForkBackend } from '../adapter/engine/forkBackend';
+import { privateBytes } from '../adapter/engine/snapshotPool';
 import { RepairFlow } from '../adapter/engine/repairFlow';
 import { Supervisor, type SupervisorDeps } from '../adapter/engine/supervisor';
 import type { Checkpoint, RestoredEvent, RunOptions } from '../adapter/engine/types';
@@ -287,7 +288,7 @@ async function freshnessBench(): Promise<unknown> {
         const pid = sup.pid;
         if (!pid) return;
         rssPeak = Math.max(rssPeak, residentOf(pid));
-        heldPeak = Math.max(heldPeak, stoppedChildren(pid).reduce((sum, k) => sum + privateOf(k), 0));
+        heldPeak = Math.max(heldPeak, stoppedChildren(pid).reduce((sum, k) => sum + (privateBytes(k) ?? 0), 0));
       }, 100);
       const done = new Promise<void>((resolve) => sup.on('exit', () => resolve()));
       let restored: number | undefined;
@@ -324,16 +325,6 @@ function stoppedChildren(pid: number): number[] {
       .filter((k) => { try { const st = fs.readFileSync(`/proc/${k}/stat`, 'utf8'); return 'Tt'.includes(st.slice(st.lastIndexOf(')') + 2)[0]); } catch { return false; } });
   } catch {
     return [];
-  }
-}
-
-function privateOf(pid: number): number {
-  try {
-    let kb = 0;
-    for (const m of fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)) kb += Number(m[1]);
-    return kb * 1024;
-  } catch {
-    return 0;
   }
 }
 

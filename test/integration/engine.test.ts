@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { ForkBackend } from '../../adapter/engine/forkBackend';
+import { privateBytes } from '../../adapter/engine/snapshotPool';
 import { Supervisor, type SupervisorDeps } from '../../adapter/engine/supervisor';
 import type { Checkpoint, ExitEvent, RunOptions } from '../../adapter/engine/types';
 import { OutputLog, PROGRAMS, isRunning, processesMatching, tempDir, requireCriu, runOptions, waitForEvent } from '../support/engineHelpers';
@@ -210,7 +211,7 @@ for (const b of BACKENDS) describe(`${b.name} engine`, () => {
       });
       const stopped = kids.filter((k) => stateOf(k) === 'T' || stateOf(k) === 't');
       held = Math.max(held, stopped.length);
-      worst = Math.max(worst, stopped.slice(0, -1).reduce((sum, k) => sum + privateOf(k), 0));
+      worst = Math.max(worst, stopped.slice(0, -1).reduce((sum, k) => sum + (privateBytes(k) ?? 0), 0));
     });
     await sup.start();
     await out.waitFor(/allocated 60 MB/);
@@ -242,17 +243,6 @@ function stateOf(pid: number): string | undefined {
     return stat.slice(stat.lastIndexOf(')') + 2)[0];
   } catch {
     return undefined;
-  }
-}
-
-function privateOf(pid: number): number {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-    let kb = 0;
-    for (const m of text.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)) kb += Number(m[1]);
-    return kb * 1024;
-  } catch {
-    return 0;
   }
 }
 

@@ -136,6 +136,9 @@ export class CriuBackend implements CheckpointBackend {
   }
 
   async dump(copy: ProgramCopy, dir: string, opts: { id: number; atCrash?: boolean }): Promise<DumpResult> {
+    // A copy whose agent has not said hello yet (just started, just restored) is waited for: freezing
+    // it for a dump instead would cost far more than the snapshot.
+    if (this.pool && this.health.mode !== 'frozen' && !this.pool.canAsk(copy.pid)) await this.pool.whenReady(copy).catch(() => undefined);
     if (this.pool && this.health.mode !== 'frozen' && this.pool.canAsk(copy.pid)) {
       const res = await this.holdSnapshot(this.pool, copy, dir, opts.id);
       if (typeof res !== 'string') return res;

@@ -1,77 +1,202 @@
-"""The functions instrumented code calls (installed in builtins) and the crash decision flow:
-analyse -> report -> wait for SIGUSR1 -> poll -> patch/retry/abort -> restart."""
+"""What instrumented code reaches (through builtins, see hooknames) and the crash decision flow:
+analyse -> report -> wait for SIGUSR1 -> poll -> patch/retry/abort -> restart.
+
+Entry points:
+  * hook[exc] / mhook[(exc, iterator)]: an exception leaves an instrumented function / the main
+    script's module code (called only while __axl_on__ is true: with an engine on 3.8-3.11; on 3.12+
+    only while a restart is on its way, the decisions being taken in monitor.py);
+  * restart[snapshot] -> the call that runs the frame's function again; done[result];
+  * cont[iterator]: the main script goes on after a repaired top-level statement (toplevel.py).
+The answers of hook/mhook: None = "restart this frame", otherwise the exception to raise (3.11+)
+or True for "the same one" (3.8-3.10 code tests for True, see patch_blocks).
+"""
 import builtins
+import functools
 import os
 import sys
 
-from .state import S, RestartFrame, RUNNER, MISSING
+from .state import S, RestartFrame, MISSING, PY311
+from . import hooknames, instrument
 
-# channel, hotswap, report and uncaught are imported on first use: a program that never crashes
-# (or runs without an engine) does not pay for loading them.
+# channel, hotswap, report, uncaught and toplevel are imported on first use: a program that never
+# crashes (or runs without an engine) does not pay for loading them.
+
+_NEVER = (GeneratorExit, KeyboardInterrupt, SystemExit)
 
 
-def axl_hook(flags):
-    """Called in the except clause of every instrumented function. True: re-raise unchanged.
-    False: this frame must restart (the wrapper then calls __axl_fn__)."""
-    if not S.active:
-        return True
-    exc = sys.exc_info()[1]
-    frame = sys._getframe(1)
+def _same(exc):
+    return exc if PY311 else True
+
+
+def on_exception(exc, frame):
+    """`exc` is leaving `frame`. Returns None (restart `frame`), or the exception to raise."""
     if type(exc) is RestartFrame:
         if exc.target is frame:
+            set_on(S.active and not S.monitoring)
             S.pending_fn = exc.fn
             S.restarting[id(frame)] = frame
-            return False
-        return True
-    if S.busy:
-        return True
+            return None
+        return exc
+    if isinstance(exc, _NEVER) or isinstance(exc, RecursionError):
+        # RecursionError: the stack is at its limit, analysing it here would fail; it is
+        # reported (if uncaught) by the outermost frame, where there is room again
+        if S.program is not None and S.program.is_main_frame(frame):
+            S.exit_exc = exc
+        return exc
+    if not S.active or S.busy:
+        return exc
     try:
-        return _decide(exc, frame, flags)
+        plan = decide(exc, frame)
     except (RestartFrame, KeyboardInterrupt):
         raise
     except BaseException:
-        return True  # the agent failing must never change what the program does
+        plan = None  # the agent failing must never change what the program does
     finally:
         if S.poked and not S.crashed and not S.busy:
             from . import channel
             channel.flush_deferred()
+    if plan is None:
+        if S.program is not None and S.program.is_main_frame(frame):
+            S.exit_exc = exc
+        return exc
+    if plan.target is frame and not S.monitoring:
+        S.pending_fn = plan.fn
+        S.restarting[id(frame)] = frame
+        return None
+    set_on(True)
+    return RestartFrame(plan.target, plan.fn)
 
 
-def axl_fn(gsnap):
-    fn = S.pending_fn
-    S.pending_fn = None
-    if gsnap is not None:
-        g, names, values = gsnap
-        for n, v in zip(names, values):
-            if v is MISSING:
-                g.pop(n, None)
-            else:
-                g[n] = v
-    return fn
+class _Hook:
+    __slots__ = ()
+
+    def __getitem__(self, exc):
+        try:
+            r = on_exception(exc, sys._getframe(1))
+        except BaseException as e:  # RestartFrame raised by a nested decision, KeyboardInterrupt
+            return e
+        return _same(exc) if r is exc else r
 
 
-def axl_done(result):
-    S.restarting.pop(id(sys._getframe(1)), None)
-    if S.verify_pending:
-        from . import channel
-        channel.send_verified()
-    return result
+class _MainHook:
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        exc, it = key
+        frame = sys._getframe(1)
+        if S.program is not None and it is not None and not isinstance(it, bool):
+            S.program.loop_iter = it
+        try:
+            r = on_exception(exc, frame)
+        except BaseException as e:
+            return e
+        return _same(exc) if r is exc else r
 
 
-def axl_gsnap(names):
-    g = sys._getframe(1).f_globals
-    return (g, names, tuple(g.get(n, MISSING) for n in names))
+class _Restart:
+    __slots__ = ()
+
+    def __getitem__(self, snapshot):
+        frame = sys._getframe(1)
+        fn = S.pending_fn
+        S.pending_fn = None
+        return restart_call(frame, fn, snapshot)
 
 
-def install_builtins(axl_iter):
-    builtins.__axl_hook__ = axl_hook
-    builtins.__axl_fn__ = axl_fn
-    builtins.__axl_done__ = axl_done
-    builtins.__axl_gsnap__ = axl_gsnap
-    builtins.__axl_iter__ = axl_iter
+class _Done:
+    __slots__ = ()
+
+    def __getitem__(self, result):
+        S.restarting.pop(id(sys._getframe(1)), None)
+        if S.verify_pending:
+            from . import channel
+            channel.send_verified()
+        return result
+
+
+class _Cont:
+    __slots__ = ()
+
+    def __getitem__(self, it):
+        from . import toplevel
+        toplevel.resume(sys._getframe(1), it)
+
+
+def restart_call(frame, fn, snapshot):
+    """The call that runs `frame`'s function again with its entry arguments: parameters the body
+    rebound and globals it assigned come from the snapshot the prologue took at entry."""
+    code = frame.f_code
+    ci = instrument.info_for(code)
+    loc = dict(frame.f_locals)
+    names = code.co_varnames
+    nargs = code.co_argcount
+    nkw = code.co_kwonlyargcount
+    star = bool(code.co_flags & 0x04)
+    dstar = bool(code.co_flags & 0x08)
+    values = {}
+    params = ci.params if ci is not None else ()
+    snap = tuple(snapshot) if snapshot is not None else ()
+    for k, p in enumerate(params):
+        name = names[p] if isinstance(p, int) else \
+            (names[p[1]] if p[0] == "fast" else code.co_cellvars[p[1]])
+        values[name] = snap[k]
+    g = frame.f_globals
+    for k, name in enumerate(ci.globals_ if ci is not None else ()):
+        v = snap[len(params) + k]
+        if v == hooknames.MISSING_MARK and type(v) is str:
+            g.pop(name, None)
+        else:
+            g[name] = v
+
+    def val(n):
+        return values[n] if n in values else loc.get(n)
+
+    args = [val(n) for n in names[:nargs]]
+    if star:
+        args.extend(val(names[nargs + nkw]) or ())
+    kwargs = {n: val(n) for n in names[nargs:nargs + nkw]}
+    if dstar:
+        kwargs.update(val(names[nargs + nkw + star]) or {})
+    return functools.partial(fn, *args, **kwargs)
+
+
+def set_on(value):
+    v = bool(value)
+    builtins.__dict__[hooknames.ON] = v
+    copy = S.builtins_copy
+    if copy is not None:
+        copy[hooknames.ON] = False   # the interpreter restores this copy at exit: no hooks then
+
+
+def install():
+    b = builtins.__dict__
+    b[hooknames.HOOK] = _Hook()
+    b[hooknames.MHOOK] = _MainHook()
+    b[hooknames.RESTART] = _Restart()
+    b[hooknames.DONE] = _Done()
+    b[hooknames.CONT] = _Cont()
+    set_on(S.active and not S.monitoring)
+    S.builtins_copy = _builtins_copy(b)
+    if S.builtins_copy is not None:
+        for n in hooknames.NAMES:
+            S.builtins_copy[n] = b[n]
+        S.builtins_copy[hooknames.ON] = False
+
+
+def _builtins_copy(b):
+    """The copy of builtins the interpreter puts back while it exits (then generators' finally
+    blocks and __del__ methods run, and instrumented code must still find its names)."""
+    import gc
+    best = None
+    for d in gc.get_referrers(builtins.__build_class__):
+        if type(d) is dict and d is not b and d.get("__import__") is b.get("__import__") \
+                and d.get("print") is b.get("print") and (best is None or len(d) > len(best)):
+            best = d
+    return best
 
 
 # ----------------------------------------------------------------------------------------------
+# Deciding
 
 def _is_ancestor(anc, frame):
     f = frame.f_back
@@ -82,73 +207,44 @@ def _is_ancestor(anc, frame):
     return False
 
 
-def _live_chain(frame):
-    """(callers outermost first without agent frames, whether the runner is below them)."""
-    from . import report, uncaught
-    out = []
-    under_runner = False
-    inner = frame
-    f = frame.f_back
-    while f is not None:
-        if id(f.f_code) in uncaught.RUNNER_CODES:
-            under_runner = True
-            break
-        if not report.hidden(f.f_code, inner.f_code):
-            out.append(f)
-        inner = f
-        f = f.f_back
-    out.reverse()
-    return out, under_runner
-
-
-def _decide(exc, frame, flags):
+def decide(exc, frame):
+    """Returns a hotswap.Plan when the crash was repaired and something must restart, else None."""
     from . import channel, hotswap, report, uncaught
     if S.decided.get(id(exc)) is exc:
-        return True
+        return None
     hint = S.caught_hint
     if hint is not None and hint[0] is exc and hint[1] is not frame and _is_ancestor(hint[1], frame):
-        return True
+        return None
     notes = []
-    if uncaught.will_be_caught(exc, frame, flags, notes):
-        # Instrumented frames between here and the catcher need not analyse this exception again.
+    if uncaught.will_be_caught(exc, frame, notes):
         catcher = uncaught.LAST_CATCHER[0]
         S.caught_hint = (exc, catcher) if catcher is not None else None
-        return True
+        return None
     S.caught_hint = None
     S.busy = True
+    if S.program is not None:
+        S.program.crash_exc = exc
     try:
-        callers, under_runner = _live_chain(frame)
-        chain = callers + [frame]
-        auto = hotswap.plan(chain, under_runner, "auto")
+        chain = report.live_stack(frame) + [frame]
+        auto = hotswap.plan(chain, "auto")
         if auto is not None:
             # Restored to an older checkpoint: this frame runs code a newer generation replaced.
             channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": True,
                           "swapped": [], "restarted": auto.desc + " (automatically: crashed in replaced code)"})
             S.verify_pending = True
-            return _execute(auto, frame)
+            return auto
         funcs = hotswap.functions_for(chain)
-        rep = report.build_report(exc, callers, lambda f: hotswap.frame_restartable(f, funcs), notes)
-        plan = _decision_loop(rep, chain, under_runner)
+        rep = report.build_report(exc, chain[:-1], lambda f: hotswap.frame_restartable(f, funcs), notes)
+        plan = _decision_loop(rep, chain)
         if plan is None:
             S.decided[id(exc)] = exc
-            return True
-        return _execute(plan, frame)
+        return plan
     finally:
         S.busy = False
         S.crashed = False
 
 
-def _execute(plan, frame):
-    if plan.target is RUNNER:
-        raise RestartFrame(RUNNER, None)
-    if plan.target is frame:
-        S.pending_fn = plan.fn
-        S.restarting[id(frame)] = frame
-        return False
-    raise RestartFrame(plan.target, plan.fn)
-
-
-def _decision_loop(rep, chain, under_runner):
+def _decision_loop(rep, chain):
     """Send the report, pause until the engine decides. Returns a Plan, or None for abort."""
     from . import channel, hotswap
     reply = channel.request(rep)
@@ -172,10 +268,10 @@ def _decision_loop(rep, chain, under_runner):
                 channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": False,
                               "swapped": [], "error": "; ".join(errors)})
                 continue  # still crashed: the engine may send another patch or abort
-            plan = hotswap.plan(chain, under_runner, "patch")
+            plan = hotswap.plan(chain, "patch")
         elif kind == "retry":
             swapped = []
-            plan = hotswap.plan(chain, under_runner, "retry")
+            plan = hotswap.plan(chain, "retry")
         else:
             continue  # "continue" while crashed: keep waiting
         msg = {"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": plan is not None,
@@ -188,20 +284,3 @@ def _decision_loop(rep, chain, under_runner):
         channel.note(msg)
         S.verify_pending = True
         return plan
-
-
-def toplevel_crash(exc):
-    """An exception reached the top-level statement runner unreported (raised in top-level code,
-    or a heuristic said "caught" on the way). The stack is unwound; only re-running the statement
-    is possible. Returns True to re-run, False to abort."""
-    from . import report
-    S.busy = True
-    try:
-        notes = ["reached top-level code uncaught"]
-        rep = report.build_report(exc, [], lambda f: f.f_code.co_name == "<module>"
-                                  and f.f_code.co_filename == (S.program.filename if S.program else None), notes)
-        plan = _decision_loop(rep, [], True)
-        return plan is not None
-    finally:
-        S.busy = False
-        S.crashed = False

@@ -15,7 +15,8 @@ MISSING = _Missing()
 
 
 class RestartFrame(BaseException):
-    """Unwinds the stack to `target` (a frame, or RUNNER for the top-level statement), which then calls `fn`.
+    """Unwinds the stack to `target` (a frame), which then calls `fn` (the main script's module frame:
+    goes on as toplevel.py planned).
 
     Derives from BaseException so ordinary `except Exception` handlers in between do not swallow it.
     """
@@ -24,9 +25,6 @@ class RestartFrame(BaseException):
         BaseException.__init__(self, "axolotl restart")
         self.target = target
         self.fn = fn
-
-
-RUNNER = object()  # RestartFrame target meaning "re-run the current top-level statement"
 
 
 class Config:
@@ -57,7 +55,10 @@ class State:
         self.verify_pending = False
         self.decided = {}          # id(exc) -> exc: exceptions already reported (abort) - never report twice
         self.caught_hint = None    # (exc, catcher frame) from the last "will be caught" decision
-        self.program = None        # runner.Program of the main script
+        self.program = None        # toplevel.MainProgram of the main script
+        self.monitoring = False    # 3.12+: decisions are taken in sys.monitoring callbacks (monitor.py)
+        self.exit_exc = None       # the exception that ended the main script, for the exit message
+        self.builtins_copy = None  # the builtins the interpreter restores at exit (crashhook.install)
         self.tail = None           # report.OutputTail when output is teed
         self.snapshot_seq = 0
         self.snapshot_children = set()  # fork snapshots criu dumps and kills: ours to reap
@@ -77,7 +78,3 @@ def is_agent_file(filename):
 
 
 PY311 = sys.version_info >= (3, 11)
-
-# Code-object ids of the runner's own frames (kept here so the runner need not import the analysis).
-RUNNER_CODES = set()   # the function that execs one top-level statement: the bottom of user stacks
-ITER_CODES = set()     # the per-iteration function of hoisted top-level loops

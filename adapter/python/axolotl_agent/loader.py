@@ -1,0 +1,91 @@
+"""Loading the user's modules instrumented.
+
+A sys.path_hooks entry, placed before the standard FileFinder hook, answers only for folders of the
+user's code with a FileFinder whose source loader instruments: the built-in, frozen and every other
+importer keep their places and run no agent code.  The loader takes the code exactly as plain Python
+would (from __pycache__, or compiled and written there, unchanged), then patches its functions.
+
+The loader's functions are labelled as importlib's own (file "<frozen importlib._bootstrap_external>",
+module "importlib._bootstrap_external"): CPython drops importlib frames from import tracebacks (a
+SyntaxError in an imported module) and debuggers skip them; the agent's loader is part of that
+machinery and is shown and hidden the same way.
+"""
+import sys
+import importlib.machinery as _m
+
+from . import instrument
+
+_FROZEN_FILE = "<frozen importlib._bootstrap_external>"
+_FROZEN_NAME = "importlib._bootstrap_external"
+
+
+class InstrumentingLoader(_m.SourceFileLoader):
+
+    def get_code(self, fullname):
+        path = self.get_filename(fullname)
+        # runpy asks for the code it will run as __main__ (a directory, a zip app, -m module)
+        caller = sys._getframe(1).f_code
+        main = caller.co_name == "_get_module_details" and caller.co_filename.endswith("runpy.py")
+        text = instrument.OVERRIDES.get(path)
+        data = text.encode("utf-8", "surrogatepass") if text is not None else self.get_data(path)
+        if text is None:
+            text = instrument.decode_source(data)
+        trace = sys.gettrace()
+        if trace is not None:
+            sys.settrace(None)  # a debugger stepping into the import skips the patching
+        try:
+            if main:
+                code = instrument.instrumented_main(data, path)
+            elif path in instrument.OVERRIDES:
+                code = instrument.instrumented_module(data, path)
+            else:
+                code = instrument.instrumented_module(data, path, _m.SourceFileLoader.get_code(self, fullname))
+        finally:
+            if trace is not None:
+                sys.settrace(trace)
+        version = instrument.SourceVersion(path, text, instrument.S.generation, is_main=main)
+        instrument.register_tree(code, version)
+        instrument.CURRENT[path] = version
+        if main and instrument.S.program is not None:
+            instrument.S.program.filename = path
+        return code
+
+    def get_source(self, fullname):
+        path = self.get_filename(fullname)
+        if path in instrument.OVERRIDES:
+            return instrument.OVERRIDES[path]
+        return _m.SourceFileLoader.get_source(self, fullname)
+
+
+_SUPPORTED = None
+
+
+def _path_hook(path):
+    if not instrument.is_user_dir(path):
+        raise ImportError("not a folder of the user's code", path=path)
+    return _m.FileFinder(path, *_SUPPORTED)
+
+
+def _disguise(fn):
+    fn.__code__ = fn.__code__.replace(co_filename=_FROZEN_FILE)
+
+
+def install():
+    """Put the hook before the standard one and forget the finders already made for user folders."""
+    global _SUPPORTED, __name__
+    _SUPPORTED = [(_m.ExtensionFileLoader, _m.EXTENSION_SUFFIXES),
+                  (InstrumentingLoader, _m.SOURCE_SUFFIXES),
+                  (_m.SourcelessFileLoader, _m.BYTECODE_SUFFIXES)]
+    for fn in (InstrumentingLoader.get_code, InstrumentingLoader.get_source, _path_hook):
+        _disguise(fn)
+    __name__ = _FROZEN_NAME  # noqa: F841 (the frames' module name, for debuggers' skip lists)
+    hooks = sys.path_hooks
+    pos = len(hooks)
+    for i, h in enumerate(hooks):
+        if "FileFinder" in getattr(h, "__qualname__", ""):
+            pos = i
+            break
+    hooks.insert(pos, _path_hook)
+    for p in list(sys.path_importer_cache):
+        if instrument.is_user_dir(p):
+            del sys.path_importer_cache[p]

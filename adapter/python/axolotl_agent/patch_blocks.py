@@ -1,0 +1,438 @@
+"""Bytecode instrumentation for Python 3.8-3.10 (exception handling by a runtime block stack).
+
+The same contract as patch_zerocost (read that first), with the means of these versions: the
+prologue ends with SETUP_FINALLY to a handler appended after the last instruction, so the handler
+sees every exception that leaves the frame; the snapshot tuple, when there is one, sits below that
+block for the frame's life and is popped before each RETURN_VALUE (3.9 and 3.10 would leak it).  The
+code is decoded into instructions with symbolic jump targets and assembled again (EXTENDED_ARG
+sizes to a fixed point); line numbers are carried over: 3.8/3.9 keep every line-table entry at the
+new address of the instruction it marked, 3.10 keeps each instruction's line.  On 3.10 the handler
+re-raises with RERAISE 1 (f_lasti goes back to the raising instruction); 3.8/3.9 have no way to do
+that, so there a frame that an exception left reports its last line as f_lineno.
+
+Skipped (left plain): code whose block stack could overflow with one more block.
+"""
+import dis
+import sys
+
+V = sys.version_info[:2]
+OP = dis.opmap
+EXT = OP["EXTENDED_ARG"]
+UNIT = 2 if V >= (3, 10) else 1          # jump arguments count instructions on 3.10, bytes before
+HASJREL = set(dis.hasjrel)
+HASJABS = set(dis.hasjabs)
+_SETUPS = {OP[n] for n in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") if n in OP}
+MAXBLOCKS = 20
+
+from .hooknames import MISSING_MARK, ON, HOOK, MHOOK, RESTART, DONE, CONT, CO_GENERATOR_LIKE  # noqa: E402
+
+
+class Ins:
+    __slots__ = ("op", "arg", "target", "line", "anchor", "offset", "size")
+
+    def __init__(self, op, arg=0, target=None, line=None, anchor=None):
+        self.op = op
+        self.arg = arg
+        self.target = target    # Ins jumped to
+        self.line = line        # 3.10: line number (None: no line)
+        self.anchor = anchor    # the original Ins whose line-table position this one shares
+        self.offset = 0
+        self.size = 2
+
+
+def _ins(name, arg=0, target=None):
+    return Ins(OP[name], arg, target)
+
+
+# ----------------------------------------------------------------------------------------------
+# Decoding
+
+def _lnotab_events(code):
+    """3.8/3.9: [(byte offset, line increment)] for every nonzero increment (those start line ranges)."""
+    tab = code.co_lnotab
+    out = []
+    addr = 0
+    for i in range(0, len(tab), 2):
+        addr += tab[i]
+        incr = tab[i + 1]
+        if incr >= 128:
+            incr -= 256
+        if incr:
+            out.append((addr, incr))
+    return out
+
+
+def _line_of_offsets(code):
+    """3.10: byte offset -> line (None: no line)."""
+    tab = code.co_linetable
+    out = {}
+    line = code.co_firstlineno
+    addr = 0
+    for i in range(0, len(tab), 2):
+        sd = tab[i]
+        ld = tab[i + 1]
+        if ld >= 128:
+            ld -= 256
+        if ld == -128:
+            cur = None
+        else:
+            line += ld
+            cur = line
+        for a in range(addr, addr + sd):
+            out[a] = cur
+        addr += sd
+    return out
+
+
+def decode(code):
+    co = code.co_code
+    instrs = []
+    ext = 0
+    start = None
+    for off in range(0, len(co), 2):
+        op, arg = co[off], co[off + 1]
+        if start is None:
+            start = off
+        if op == EXT:
+            ext = (ext | arg) << 8
+            continue
+        ins = Ins(op, arg | ext)
+        ins.offset = start
+        ins.size = off + 2 - start
+        instrs.append(ins)
+        ext = 0
+        start = None
+    by_off = {i.offset: i for i in instrs}
+    for i in instrs:
+        if i.op in HASJREL:
+            i.target = by_off[i.offset + i.size + i.arg * UNIT]
+        elif i.op in HASJABS:
+            i.target = by_off[i.arg * UNIT]
+    if V >= (3, 10):
+        lines = _line_of_offsets(code)
+        for i in instrs:
+            i.line = lines.get(i.offset + i.size - 2)
+    for i in instrs:
+        i.anchor = i
+    return instrs, by_off
+
+
+# ----------------------------------------------------------------------------------------------
+# Assembling
+
+def _size(arg):
+    if arg < 0:
+        raise ValueError("negative argument")
+    n = 2
+    while arg > 255:
+        arg >>= 8
+        n += 2
+    return n
+
+
+def assemble(instrs):
+    for i in instrs:
+        i.size = _size(i.arg) if i.target is None else 2
+    while True:
+        off = 0
+        for i in instrs:
+            i.offset = off
+            off += i.size
+        changed = False
+        for i in instrs:
+            if i.target is None:
+                continue
+            if i.op in HASJREL:
+                i.arg = (i.target.offset - i.offset - i.size) // UNIT
+            else:
+                i.arg = i.target.offset // UNIT
+            need = _size(i.arg)
+            if need > i.size:
+                i.size = need
+                changed = True
+        if not changed:
+            break
+    out = bytearray()
+    for i in instrs:
+        n = i.size // 2
+        for k in range(n - 1, 0, -1):
+            out += bytes((EXT, (i.arg >> (8 * k)) & 255))
+        out += bytes((i.op, i.arg & 255))
+    return bytes(out)
+
+
+def _encode_lnotab(events):
+    out = bytearray()
+    prev = 0
+    for addr, incr in events:
+        d = addr - prev
+        prev = addr
+        while d > 255:
+            out += bytes((255, 0))
+            d -= 255
+        while incr > 127 or incr < -128:
+            step = 127 if incr > 0 else -128
+            out += bytes((d, step & 255))
+            d = 0
+            incr -= step
+        out += bytes((d, incr & 255))
+    return bytes(out)
+
+
+def _encode_linetable(instrs, firstlineno):
+    out = bytearray()
+    prev_line = firstlineno
+    run_start = 0
+    run_line = instrs[0].line if instrs else None
+    pos = 0
+
+    def emit(bdelta, line):
+        nonlocal prev_line
+        if bdelta == 0:
+            return
+        if line is None:
+            ld = -128
+        else:
+            ld = line - prev_line
+            prev_line = line
+            while ld > 127:
+                out.extend((0, 127))
+                ld -= 127
+            while ld < -127:
+                out.extend((0, (-127) & 255))
+                ld += 127
+        while bdelta > 254:
+            out.extend((254, ld & 255))
+            ld = -128 if line is None else 0
+            bdelta -= 254
+        out.extend((bdelta, ld & 255))
+
+    for i in instrs:
+        if i.line != run_line:
+            emit(pos - run_start, run_line)
+            run_start = pos
+            run_line = i.line
+        pos += i.size
+    emit(pos - run_start, run_line)
+    return bytes(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# What to snapshot
+
+def param_count(code):
+    n = code.co_argcount + code.co_kwonlyargcount
+    if code.co_flags & 0x04:
+        n += 1
+    if code.co_flags & 0x08:
+        n += 1
+    return n
+
+
+def rebound(code, instrs):
+    """(('fast'|'deref', index) of the parameters the body rebinds, globals it assigns)."""
+    nparams = param_count(code)
+    params = code.co_varnames[:nparams]
+    cells = code.co_cellvars
+    out = set()
+    gl = set()
+    for i in instrs:
+        name = dis.opname[i.op]
+        if name in ("STORE_FAST", "DELETE_FAST") and i.arg < nparams:
+            out.add(("fast", i.arg))
+        elif name in ("STORE_DEREF", "DELETE_DEREF") and i.arg < len(cells) and cells[i.arg] in params:
+            out.add(("deref", i.arg))
+        elif name in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+            gl.add(code.co_names[i.arg])
+    # in localsplus order (the order the restart reads them back in)
+    def key(p):
+        return params.index(code.co_varnames[p[1]] if p[0] == "fast" else cells[p[1]])
+    return tuple(sorted(out, key=key)), tuple(sorted(gl))
+
+
+def max_block_depth(code, instrs):
+    """Upper bound of the runtime block stack (SETUP_* blocks, EXCEPT_HANDLER replaces one)."""
+    setups = sum(1 for i in instrs if i.op in _SETUPS)
+    if setups + 2 < MAXBLOCKS:
+        return setups
+    index = {id(i): k for k, i in enumerate(instrs)}
+    pops = {OP["POP_BLOCK"], OP["POP_EXCEPT"]}
+    seen = {}
+    work = [(0, 0)]
+    best = 0
+    while work:
+        k, d = work.pop()
+        while k < len(instrs):
+            if seen.get(k, -1) >= d:
+                break
+            seen[k] = d
+            best = max(best, d)
+            i = instrs[k]
+            if i.op in _SETUPS:
+                work.append((index[id(i.target)], d + 1))  # the handler runs under EXCEPT_HANDLER
+                d += 1
+            elif i.op in pops:
+                d = max(0, d - 1)
+            elif i.target is not None:
+                work.append((index[id(i.target)], d))
+                if dis.opname[i.op] in ("JUMP_ABSOLUTE", "JUMP_FORWARD"):
+                    break
+            if dis.opname[i.op] in ("RETURN_VALUE", "RAISE_VARARGS", "RERAISE"):
+                break
+            k += 1
+    return best
+
+
+# ----------------------------------------------------------------------------------------------
+# The patch
+
+class _Pool:
+    def __init__(self, code):
+        self.names = list(code.co_names)
+        self.consts = list(code.co_consts)
+
+    def name(self, n):
+        if n not in self.names:
+            self.names.append(n)
+        return self.names.index(n)
+
+    def const(self, c):
+        for k, x in enumerate(self.consts):
+            if type(x) is type(c) and x == c:
+                return k
+        self.consts.append(c)
+        return len(self.consts) - 1
+
+
+def _is(pool, value, target):
+    """TOS is `value` ? jump to target (pops both compared values)."""
+    out = [_ins("DUP_TOP"), _ins("LOAD_CONST", pool.const(value))]
+    if V >= (3, 9):
+        out.append(_ins("IS_OP", 0))
+    else:
+        out.append(_ins("COMPARE_OP", 8))
+    out.append(_ins("POP_JUMP_IF_TRUE", target=target))
+    return out
+
+
+def patch(code, kind, loop_lines=(), boot=None):
+    """See patch_zerocost.patch. Returns (new code, facts) or (code, None) when left plain."""
+    if kind == "function" and code.co_flags & CO_GENERATOR_LIKE:
+        kind = "generator"
+    instrs, by_off = decode(code)
+    if not instrs or max_block_depth(code, instrs) + 1 > MAXBLOCKS:
+        return code, None
+    pool = _Pool(code)
+    params, gnames = rebound(code, instrs) if kind == "function" else ((), ())
+    snap = bool(params or gnames)
+    first = instrs[0]
+    gen_start = V >= (3, 10) and dis.opname[first.op] == "GEN_START"
+    body = instrs[1:] if gen_start else instrs
+    entry = body[0]
+
+    def L(name, arg=0, target=None, line=None):
+        i = _ins(name, arg, target)
+        i.line = line
+        return i
+
+    handler = L("NOP")          # placeholders resolved below (first instruction of each part)
+    restart = L("NOP")
+    appendix = []
+    prologue = []
+    for kind_, idx in params:
+        prologue.append(L("LOAD_FAST" if kind_ == "fast" else "LOAD_DEREF", idx))
+    guard_handlers = []
+    for g in gnames:
+        h = L("POP_TOP")
+        after = L("NOP")
+        prologue += [L("SETUP_FINALLY", target=h), L("LOAD_GLOBAL", pool.name(g)), L("POP_BLOCK"), after]
+        guard_handlers.append((h, after))
+    if snap:
+        prologue.append(L("BUILD_TUPLE", len(params) + len(gnames)))
+    if boot:
+        prologue += [L("LOAD_CONST", pool.const(0)), L("LOAD_CONST", pool.const(None)),
+                     L("IMPORT_NAME", pool.name(boot)), L("POP_TOP")]
+    prologue.append(L("SETUP_FINALLY", target=handler))
+    for i in prologue:
+        i.line = entry.line
+        i.anchor = entry
+
+    # the handler: [S?, old tb/val/type, tb, val, type] under an EXCEPT_HANDLER block
+    reraise = L("RERAISE", 1) if V >= (3, 10) else L("RERAISE") if V >= (3, 9) else L("RAISE_VARARGS", 0)
+    pop_reraise = L("POP_TOP")
+    appendix.append(handler)
+    appendix += [L("LOAD_GLOBAL", pool.name(ON)), L("POP_JUMP_IF_FALSE", target=reraise),
+                 L("DUP_TOP_TWO"), L("POP_TOP")]                     # [.., tb, val, type, val]
+    if kind == "module":
+        # (exception, in a top-level loop's body?) -- this handler is for code outside loop bodies
+        appendix += [L("LOAD_CONST", pool.const(False)), L("BUILD_TUPLE", 2),
+                     L("LOAD_GLOBAL", pool.name(MHOOK)), L("ROT_TWO"), L("BINARY_SUBSCR")]
+    else:
+        appendix += [L("LOAD_GLOBAL", pool.name(HOOK)), L("ROT_TWO"), L("BINARY_SUBSCR")]
+    # res: True = re-raise, None = restart, an exception = raise it instead
+    appendix += _is(pool, True, pop_reraise)
+    if kind != "generator":
+        appendix += _is(pool, None, restart)
+    appendix += [L("RAISE_VARARGS", 1), pop_reraise, reraise]
+    for h, after in guard_handlers:           # a global unbound at entry: MISSING in its place
+        appendix += [h, L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT"),
+                     L("LOAD_CONST", pool.const(MISSING_MARK)), L("JUMP_ABSOLUTE", target=after)]
+    if kind != "generator":
+        appendix += [restart, L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT")]
+        if kind == "module":
+            appendix += [L("LOAD_GLOBAL", pool.name(CONT)), L("LOAD_CONST", pool.const(None)), L("BINARY_SUBSCR"),
+                         L("POP_TOP"), L("LOAD_CONST", pool.const(None)), L("RETURN_VALUE")]
+        else:
+            if snap:
+                appendix += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(RESTART)), L("ROT_TWO")]
+            else:
+                appendix += [L("LOAD_GLOBAL", pool.name(RESTART)), L("LOAD_CONST", pool.const(None))]
+            appendix += [L("BINARY_SUBSCR"), L("CALL_FUNCTION", 0),
+                         L("LOAD_GLOBAL", pool.name(DONE)), L("ROT_TWO"), L("BINARY_SUBSCR")]
+            if snap:
+                appendix += [L("ROT_TWO"), L("POP_TOP")]
+            appendix.append(L("RETURN_VALUE"))
+    restart_line = code.co_firstlineno
+    in_restart = False
+    for i in appendix:
+        if i is restart:
+            in_restart = True
+        i.line = restart_line if in_restart and kind != "module" else None
+        i.anchor = None
+
+    # the snapshot leaves the stack before every return (3.9/3.10 would leak it)
+    out = [first] if gen_start else []
+    for i in body:
+        if snap and dis.opname[i.op] == "RETURN_VALUE":
+            pre = [L("ROT_TWO"), L("POP_TOP")]
+            for p in pre:
+                p.line = i.line
+                p.anchor = i
+            # jumps to the return must run the pops too
+            for j in instrs:
+                if j.target is i:
+                    j.target = pre[0]
+            out += pre
+        out.append(i)
+    if gen_start:
+        new_instrs = out[:1] + prologue + out[1:] + appendix
+    else:
+        new_instrs = prologue + out + appendix
+    co_code = assemble(new_instrs)
+    base = 1 if snap else 0
+    need = max(base + 9, len(params) + len(gnames) + 7)
+    replace = dict(co_code=co_code, co_names=tuple(pool.names), co_consts=tuple(pool.consts),
+                   co_stacksize=max(code.co_stacksize + base, need))
+    if V >= (3, 10):
+        replace["co_linetable"] = _encode_linetable(new_instrs, code.co_firstlineno)
+    else:
+        at = {}
+        for i in new_instrs:
+            if i.anchor is not None and id(i.anchor) not in at:
+                at[id(i.anchor)] = i.offset
+        events = []
+        for addr, incr in _lnotab_events(code):
+            orig = by_off.get(addr)
+            events.append((len(co_code) if orig is None else at[id(orig)], incr))
+        replace["co_lnotab"] = _encode_lnotab(events)
+    return code.replace(**replace), (0, appendix[0].offset // 2, params, gnames, ())

@@ -1,13 +1,13 @@
 """What instrumented code reaches (through builtins, see hooknames) and the crash decision flow:
 analyse -> report -> wait for SIGUSR1 -> poll -> patch/retry/abort -> restart.
 
-Entry points:
-  * hook[exc] / mhook[(exc, iterator)]: an exception leaves an instrumented function / the main
-    script's module code (called only while __axl_on__ is true: with an engine on 3.8-3.11; on 3.12+
+Entry points (the builtin AGENT, see hooknames):
+  * AGENT[exc] / AGENT[(exc, iterator)]: an exception leaves an instrumented function / the main
+    script's module code (reached only while AGENT.on is true: with an engine on 3.8-3.11; on 3.12+
     only while a restart is on its way, the decisions being taken in monitor.py);
-  * restart[snapshot] -> the call that runs the frame's function again; done[result];
-  * cont[iterator]: the main script goes on after a repaired top-level statement (toplevel.py).
-The answers of hook/mhook: None = "restart this frame", otherwise the exception to raise (3.11+)
+  * AGENT.restart[snapshot] -> the call that runs the frame's function again; AGENT.done[result];
+  * AGENT.cont[iterator]: the main script goes on after a repaired top-level statement (toplevel.py).
+The answer to AGENT[...]: None = "restart this frame", otherwise the exception to raise (3.11+)
 or True for "the same one" (3.8-3.10 code tests for True, see patch_blocks).
 """
 import builtins
@@ -67,59 +67,63 @@ def on_exception(exc, frame):
     return RestartFrame(plan.target, plan.fn)
 
 
-class _Hook:
-    __slots__ = ()
+class _Subscript:
+    __slots__ = ("fn",)
 
-    def __getitem__(self, exc):
-        try:
-            r = on_exception(exc, sys._getframe(1))
-        except BaseException as e:  # RestartFrame raised by a nested decision, KeyboardInterrupt
-            return e
-        return _same(exc) if r is exc else r
-
-
-class _MainHook:
-    __slots__ = ()
+    def __init__(self, fn):
+        self.fn = fn
 
     def __getitem__(self, key):
+        return self.fn(key, sys._getframe(1))
+
+
+def _hook(key, frame):
+    """AGENT[exc] or AGENT[(exc, iterator)]: an exception leaves `frame`."""
+    if type(key) is tuple:
         exc, it = key
-        frame = sys._getframe(1)
         if S.program is not None and it is not None and not isinstance(it, bool):
             S.program.loop_iter = it
-        try:
-            r = on_exception(exc, frame)
-        except BaseException as e:
-            return e
-        return _same(exc) if r is exc else r
+    else:
+        exc = key
+    try:
+        r = on_exception(exc, frame)
+    except BaseException as e:  # RestartFrame raised by a nested decision, KeyboardInterrupt
+        return e
+    return _same(exc) if r is exc else r
 
 
-class _Restart:
-    __slots__ = ()
-
-    def __getitem__(self, snapshot):
-        frame = sys._getframe(1)
-        fn = S.pending_fn
-        S.pending_fn = None
-        return restart_call(frame, fn, snapshot)
+def _restart(snapshot, frame):
+    fn = S.pending_fn
+    S.pending_fn = None
+    return restart_call(frame, fn, snapshot)
 
 
-class _Done:
-    __slots__ = ()
-
-    def __getitem__(self, result):
-        S.restarting.pop(id(sys._getframe(1)), None)
-        if S.verify_pending:
-            from . import channel
-            channel.send_verified()
-        return result
+def _done(result, frame):
+    S.restarting.pop(id(frame), None)
+    if S.verify_pending:
+        from . import channel
+        channel.send_verified()
+    return result
 
 
-class _Cont:
-    __slots__ = ()
+def _cont(it, frame):
+    from . import toplevel
+    toplevel.resume(frame, it)
 
-    def __getitem__(self, it):
-        from . import toplevel
-        toplevel.resume(sys._getframe(1), it)
+
+class Agent(_Subscript):
+    """The builtin instrumented code reaches (see hooknames)."""
+    __slots__ = ("on", "restart", "done", "cont")
+
+    def __init__(self):
+        _Subscript.__init__(self, _hook)
+        self.on = False
+        self.restart = _Subscript(_restart)
+        self.done = _Subscript(_done)
+        self.cont = _Subscript(_cont)
+
+
+AGENT = Agent()
 
 
 def restart_call(frame, fn, snapshot):
@@ -161,26 +165,23 @@ def restart_call(frame, fn, snapshot):
 
 
 def set_on(value):
-    v = bool(value)
-    builtins.__dict__[hooknames.ON] = v
-    copy = S.builtins_copy
-    if copy is not None:
-        copy[hooknames.ON] = False   # the interpreter restores this copy at exit: no hooks then
+    AGENT.on = bool(value)
+
+
+class _Off:
+    """What the interpreter's copy of builtins holds: restored while the interpreter exits, when
+    generators' finally blocks and __del__ methods still run through the instrumented code."""
+    __slots__ = ()
+    on = False
 
 
 def install():
     b = builtins.__dict__
-    b[hooknames.HOOK] = _Hook()
-    b[hooknames.MHOOK] = _MainHook()
-    b[hooknames.RESTART] = _Restart()
-    b[hooknames.DONE] = _Done()
-    b[hooknames.CONT] = _Cont()
+    b[hooknames.AGENT] = AGENT
     set_on(S.active and not S.monitoring)
-    S.builtins_copy = _builtins_copy(b)
-    if S.builtins_copy is not None:
-        for n in hooknames.NAMES:
-            S.builtins_copy[n] = b[n]
-        S.builtins_copy[hooknames.ON] = False
+    copy = _builtins_copy(b)
+    if copy is not None:
+        copy[hooknames.AGENT] = _Off()
 
 
 def _builtins_copy(b):

@@ -2,9 +2,9 @@
 
 User code is compiled exactly as plain Python compiles it; then every function in it gets the
 bytecode appendix of patch_zerocost (3.11+) or patch_blocks (3.8-3.10), and the main script's module
-code gets the module variant.  Each patched code object carries its patch facts as its last constant
-(MARK, prologue units, appendix start, snapshot parameters, snapshot globals), so a code object
-loaded back from a cache or from the main script's .pyc can be registered again without patching.
+code gets the module variant.  What the patch did (prologue length, appendix start, snapshot layout)
+is read back from the patched code itself when needed, so a code object loaded from a cache or from
+the main script's .pyc is registered without patching and without any marker in its constants.
 """
 import marshal
 import os
@@ -20,7 +20,6 @@ if PY311:
 else:
     from . import patch_blocks as _patcher
 
-MARK = "__axl_patch__"
 LOOP_ITERATORS = PY311   # the main script's handlers hand over a running for loop's iterator
 CO_OPTIMIZED = 0x1
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200
@@ -32,16 +31,41 @@ _MEM_CACHE = {}
 
 
 class CodeInfo:
-    __slots__ = ("code", "qualname", "version", "kind", "prologue", "appendix", "params", "globals_",
-                 "first_reraises", "partial")
+    __slots__ = ("code", "qualname", "version", "kind", "_facts", "partial")
 
-    def __init__(self, code, qualname, version, kind, facts):
+    def __init__(self, code, qualname, version, kind):
         self.code = code
         self.qualname = qualname
         self.version = version
-        self.kind = kind          # function | generator | module | class | other
-        self.prologue, self.appendix, self.params, self.globals_, self.first_reraises = facts or (0, None, (), (), ())
+        self.kind = kind          # function | generator | module | class | statement | other
+        self._facts = None
         self.partial = None       # continuation code: (first line, last line, iterator) of a partial iteration
+
+    @property
+    def facts(self):
+        if self._facts is None:
+            self._facts = _patcher.facts(self.code) or (0, None, (), (), ())
+        return self._facts
+
+    @property
+    def prologue(self):
+        return self.facts[0]
+
+    @property
+    def appendix(self):
+        return self.facts[1]
+
+    @property
+    def params(self):
+        return self.facts[2]
+
+    @property
+    def globals_(self):
+        return self.facts[3]
+
+    @property
+    def first_reraises(self):
+        return self.facts[4]
 
     @property
     def is_main(self):
@@ -87,13 +111,6 @@ def _kind(c):
     return "generator" if c.co_flags & CO_GENERATOR_LIKE else "function"
 
 
-def _facts(code):
-    consts = code.co_consts
-    if consts and type(consts[-1]) is tuple and len(consts[-1]) == 6 and consts[-1][0] == MARK:
-        return consts[-1][1:]
-    return None
-
-
 def patch_tree(code, main_loops=None, boot=None):
     """Instrumented copy of module code: all its functions patched; the module code itself only
     when main_loops is given (the main script: line spans of top-level for-loop bodies)."""
@@ -111,7 +128,7 @@ def patch_tree(code, main_loops=None, boot=None):
         code = code.replace(co_consts=tuple(new))
     if main_loops is None:
         return code
-    return _with_facts(*_patcher.patch(code, "module", main_loops, boot))
+    return _patcher.patch(code, "module", main_loops, boot)[0]
 
 
 def _patch_nested(c):
@@ -122,18 +139,12 @@ def _patch_nested(c):
     kind = _kind(c)
     if kind not in ("function", "generator"):
         return c
-    return _with_facts(*_patcher.patch(c, kind))
-
-
-def _with_facts(code, facts):
-    if facts is None:
-        return code
-    return code.replace(co_consts=code.co_consts + ((MARK,) + tuple(facts),))
+    return _patcher.patch(c, kind)[0]
 
 
 def register_tree(code, version, kind="module", qualname=None):
-    """Register `code` and every code object nested in it with its qualname, kind and patch facts."""
-    REGISTRY[id(code)] = CodeInfo(code, qualname, version, kind, _facts(code))
+    """Register `code` and every code object nested in it with its qualname and kind."""
+    REGISTRY[id(code)] = CodeInfo(code, qualname, version, kind)
     is_func = kind in ("function", "generator")
     for c in code.co_consts:
         if not isinstance(c, types.CodeType):

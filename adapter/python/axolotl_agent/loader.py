@@ -12,6 +12,7 @@ machinery and is shown and hidden the same way.
 """
 import sys
 import importlib.machinery as _m
+from os import getcwd as _getcwd
 
 from . import instrument
 
@@ -22,33 +23,14 @@ _FROZEN_NAME = "importlib._bootstrap_external"
 class InstrumentingLoader(_m.SourceFileLoader):
 
     def get_code(self, fullname):
-        path = self.get_filename(fullname)
-        # runpy asks for the code it will run as __main__ (a directory, a zip app, -m module)
-        caller = sys._getframe(1).f_code
-        main = caller.co_name == "_get_module_details" and caller.co_filename.endswith("runpy.py")
-        text = instrument.OVERRIDES.get(path)
-        data = text.encode("utf-8", "surrogatepass") if text is not None else self.get_data(path)
-        if text is None:
-            text = instrument.decode_source(data)
         trace = sys.gettrace()
         if trace is not None:
-            sys.settrace(None)  # a debugger stepping into the import skips the patching
+            sys.settrace(None)  # a debugger stepping into the import skips the agent's work
         try:
-            if main:
-                code = instrument.instrumented_main(data, path)
-            elif path in instrument.OVERRIDES:
-                code = instrument.instrumented_module(data, path)
-            else:
-                code = instrument.instrumented_module(data, path, _m.SourceFileLoader.get_code(self, fullname))
+            return _code(self, fullname, sys._getframe(1).f_code)
         finally:
             if trace is not None:
                 sys.settrace(trace)
-        version = instrument.SourceVersion(path, text, instrument.S.generation, is_main=main)
-        instrument.register_tree(code, version)
-        instrument.CURRENT[path] = version
-        if main and instrument.S.program is not None:
-            instrument.S.program.filename = path
-        return code
 
     def get_source(self, fullname):
         path = self.get_filename(fullname)
@@ -57,11 +39,42 @@ class InstrumentingLoader(_m.SourceFileLoader):
         return _m.SourceFileLoader.get_source(self, fullname)
 
 
+def _code(loader, fullname, caller):
+    path = loader.get_filename(fullname)
+    # runpy asks for the code it runs as __main__ (a directory, a zip application, -m module)
+    main = caller.co_name == "_get_module_details" and "runpy" in caller.co_filename
+    text = instrument.OVERRIDES.get(path)
+    data = text.encode("utf-8", "surrogatepass") if text is not None else loader.get_data(path)
+    if text is None:
+        text = instrument.decode_source(data)
+    if main:
+        code = instrument.instrumented_main(data, path)
+        shim = sys.modules.get("sitecustomize")
+        if getattr(shim, "__file__", "").startswith(_SHIM_DIR):
+            del sys.modules["sitecustomize"]   # there was no real one
+        if instrument.S.program is not None:
+            instrument.S.program.filename = path
+    elif path in instrument.OVERRIDES:
+        code = instrument.instrumented_module(data, path)
+    else:
+        code = instrument.instrumented_module(data, path, _m.SourceFileLoader.get_code(loader, fullname))
+    version = instrument.SourceVersion(path, text, instrument.S.generation, is_main=main)
+    instrument.register_tree(code, version)
+    instrument.CURRENT[path] = version
+    return code
+
+
 _SUPPORTED = None
+_AGENT = _SHIM_DIR = "\0"
+
+
+_ROOTS = ()
 
 
 def _path_hook(path):
-    if not instrument.is_user_dir(path):
+    # string operations only: a debugger stepping into an import must meet no agent frame here
+    p = path or _getcwd()
+    if not p.startswith(_ROOTS) or "-packages" in p or p.startswith(_AGENT):
         raise ImportError("not a folder of the user's code", path=path)
     return _m.FileFinder(path, *_SUPPORTED)
 
@@ -72,11 +85,16 @@ def _disguise(fn):
 
 def install():
     """Put the hook before the standard one and forget the finders already made for user folders."""
-    global _SUPPORTED, __name__
+    global _SUPPORTED, _ROOTS, _AGENT, _SHIM_DIR, __name__
+    import os
+    root = instrument._ROOT
+    _ROOTS = tuple({r + os.sep for r in (root, os.path.abspath(root))} | {root} if root else ())
+    _AGENT = instrument.AGENT_DIR
+    _SHIM_DIR = os.path.join(_AGENT, "_shim")
     _SUPPORTED = [(_m.ExtensionFileLoader, _m.EXTENSION_SUFFIXES),
                   (InstrumentingLoader, _m.SOURCE_SUFFIXES),
                   (_m.SourcelessFileLoader, _m.BYTECODE_SUFFIXES)]
-    for fn in (InstrumentingLoader.get_code, InstrumentingLoader.get_source, _path_hook):
+    for fn in (InstrumentingLoader.get_code, InstrumentingLoader.get_source, _path_hook, _code):
         _disguise(fn)
     __name__ = _FROZEN_NAME  # noqa: F841 (the frames' module name, for debuggers' skip lists)
     hooks = sys.path_hooks

@@ -24,7 +24,7 @@ HASJABS = set(dis.hasjabs)
 _SETUPS = {OP[n] for n in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") if n in OP}
 MAXBLOCKS = 20
 
-from .hooknames import MISSING_MARK, ON, HOOK, MHOOK, RESTART, DONE, CONT, CO_GENERATOR_LIKE  # noqa: E402
+from .hooknames import MISSING_MARK, AGENT, ON, RESTART, DONE, CONT, CO_GENERATOR_LIKE  # noqa: E402
 
 
 class Ins:
@@ -335,18 +335,17 @@ def patch(code, kind, loop_lines=(), boot=None):
         i.line = line
         return i
 
-    handler = L("NOP")          # placeholders resolved below (first instruction of each part)
-    restart = L("NOP")
+    handler = L("LOAD_GLOBAL", pool.name(AGENT))   # the first instruction of each part, made first:
+    restart = L("POP_TOP")                          # jumps need them as targets
     appendix = []
     prologue = []
     for kind_, idx in params:
         prologue.append(L("LOAD_FAST" if kind_ == "fast" else "LOAD_DEREF", idx))
-    guard_handlers = []
+    guard_handlers = []   # (handler, index in prologue of the instruction after the guard)
     for g in gnames:
         h = L("POP_TOP")
-        after = L("NOP")
-        prologue += [L("SETUP_FINALLY", target=h), L("LOAD_GLOBAL", pool.name(g)), L("POP_BLOCK"), after]
-        guard_handlers.append((h, after))
+        prologue += [L("SETUP_FINALLY", target=h), L("LOAD_GLOBAL", pool.name(g)), L("POP_BLOCK")]
+        guard_handlers.append((h, len(prologue)))
     if snap:
         prologue.append(L("BUILD_TUPLE", len(params) + len(gnames)))
     if boot:
@@ -360,15 +359,13 @@ def patch(code, kind, loop_lines=(), boot=None):
     # the handler: [S?, old tb/val/type, tb, val, type] under an EXCEPT_HANDLER block
     reraise = L("RERAISE", 1) if V >= (3, 10) else L("RERAISE") if V >= (3, 9) else L("RAISE_VARARGS", 0)
     pop_reraise = L("POP_TOP")
-    appendix.append(handler)
-    appendix += [L("LOAD_GLOBAL", pool.name(ON)), L("POP_JUMP_IF_FALSE", target=reraise),
+    appendix += [handler, L("LOAD_ATTR", pool.name(ON)),
+                 L("POP_JUMP_IF_FALSE", target=reraise),
                  L("DUP_TOP_TWO"), L("POP_TOP")]                     # [.., tb, val, type, val]
     if kind == "module":
         # (exception, in a top-level loop's body?) -- this handler is for code outside loop bodies
-        appendix += [L("LOAD_CONST", pool.const(False)), L("BUILD_TUPLE", 2),
-                     L("LOAD_GLOBAL", pool.name(MHOOK)), L("ROT_TWO"), L("BINARY_SUBSCR")]
-    else:
-        appendix += [L("LOAD_GLOBAL", pool.name(HOOK)), L("ROT_TWO"), L("BINARY_SUBSCR")]
+        appendix += [L("LOAD_CONST", pool.const(False)), L("BUILD_TUPLE", 2)]
+    appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("BINARY_SUBSCR")]
     # res: True = re-raise, None = restart, an exception = raise it instead
     appendix += _is(pool, True, pop_reraise)
     if kind != "generator":
@@ -376,19 +373,23 @@ def patch(code, kind, loop_lines=(), boot=None):
     appendix += [L("RAISE_VARARGS", 1), pop_reraise, reraise]
     for h, after in guard_handlers:           # a global unbound at entry: MISSING in its place
         appendix += [h, L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT"),
-                     L("LOAD_CONST", pool.const(MISSING_MARK)), L("JUMP_ABSOLUTE", target=after)]
+                     L("LOAD_CONST", pool.const(MISSING_MARK)), L("JUMP_ABSOLUTE", target=prologue[after])]
     if kind != "generator":
-        appendix += [restart, L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT")]
+        appendix += [restart, L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT")]
         if kind == "module":
-            appendix += [L("LOAD_GLOBAL", pool.name(CONT)), L("LOAD_CONST", pool.const(None)), L("BINARY_SUBSCR"),
+            appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(CONT)),
+                         L("LOAD_CONST", pool.const(None)), L("BINARY_SUBSCR"),
                          L("POP_TOP"), L("LOAD_CONST", pool.const(None)), L("RETURN_VALUE")]
         else:
             if snap:
-                appendix += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(RESTART)), L("ROT_TWO")]
+                appendix += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(RESTART)),
+                             L("ROT_TWO")]
             else:
-                appendix += [L("LOAD_GLOBAL", pool.name(RESTART)), L("LOAD_CONST", pool.const(None))]
+                appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(RESTART)),
+                             L("LOAD_CONST", pool.const(None))]
             appendix += [L("BINARY_SUBSCR"), L("CALL_FUNCTION", 0),
-                         L("LOAD_GLOBAL", pool.name(DONE)), L("ROT_TWO"), L("BINARY_SUBSCR")]
+                         L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(DONE)), L("ROT_TWO"),
+                         L("BINARY_SUBSCR")]
             if snap:
                 appendix += [L("ROT_TWO"), L("POP_TOP")]
             appendix.append(L("RETURN_VALUE"))
@@ -436,3 +437,32 @@ def patch(code, kind, loop_lines=(), boot=None):
             events.append((len(co_code) if orig is None else at[id(orig)], incr))
         replace["co_lnotab"] = _encode_lnotab(events)
     return code.replace(**replace), (0, appendix[0].offset // 2, params, gnames, ())
+
+
+def facts(code):
+    """See patch_zerocost.facts (3.8-3.10: no first re-raises; prologue units are 0)."""
+    if AGENT not in code.co_names:
+        return None
+    instrs, _ = decode(code)
+    params = []
+    gnames = []
+    setup = None
+    for i in instrs:
+        name = dis.opname[i.op]
+        if name in ("LOAD_FAST", "LOAD_DEREF") and not gnames:
+            params.append(("fast" if name == "LOAD_FAST" else "deref", i.arg))
+        elif name == "LOAD_GLOBAL":
+            gnames.append(code.co_names[i.arg])
+        elif name in ("POP_BLOCK", "BUILD_TUPLE", "GEN_START", "IMPORT_NAME", "POP_TOP") or \
+                (name == "LOAD_CONST" and setup is None):
+            continue
+        elif name == "SETUP_FINALLY":
+            setup = i
+            if i.target is not None and dis.opname[i.target.op] == "LOAD_GLOBAL" and \
+                    code.co_names[i.target.arg] == AGENT:
+                break
+        else:
+            return None
+    if setup is None or setup.target is None:
+        return None
+    return 0, setup.target.offset // 2, tuple(params), tuple(gnames), ()

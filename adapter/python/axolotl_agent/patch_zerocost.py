@@ -28,7 +28,7 @@ V = sys.version_info[:2]
 OP = dis.opmap
 _CACHE_TABLE = getattr(opcode, "_inline_cache_entries", None)
 
-from .hooknames import ON, HOOK, MHOOK, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE  # noqa: E402
+from .hooknames import AGENT, ON, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE  # noqa: E402
 
 
 def caches(name):
@@ -250,6 +250,14 @@ class Emitter:
     def load_const(self, c):
         self.op("LOAD_CONST", self.const(c))
 
+    def load_attr(self, n):
+        self.op("LOAD_ATTR", self.name(n) << 1 if V >= (3, 12) else self.name(n))
+
+    def load_agent(self, attr=None):
+        self.load_global(AGENT)
+        if attr:
+            self.load_attr(attr)
+
     def mark(self, label):
         self.labels[label] = self.here
 
@@ -284,9 +292,9 @@ class Emitter:
             self.op("PRECALL", 0)
         self.op("CALL", 0)
 
-    def subscript(self, builtin_name):
-        """TOS -> builtin[TOS]"""
-        self.load_global(builtin_name)
+    def subscript(self, attr):
+        """TOS -> AGENT.attr[TOS]"""
+        self.load_agent(attr)
         self.op("SWAP", 2)
         self.op("BINARY_SUBSCR")
 
@@ -440,10 +448,10 @@ def patch(code, kind, loop_lines=(), boot=None):
             else:
                 entries.append((r1s[-1], r1s[-1] + 1, head, (1 if keep_iter else base), 1))
             body = em.here
-            em.load_global(ON)
+            em.load_agent(ON)
             em.jump_forward_if(_JUMP_IF_FALSE, "off" + label)
             if kind == "module":
-                em.load_global(MHOOK)
+                em.load_agent()
                 em.op("COPY", 2)
                 if keep_iter:
                     em.op("COPY", 5)
@@ -451,7 +459,7 @@ def patch(code, kind, loop_lines=(), boot=None):
                     em.load_const(None)
                 em.op("BUILD_TUPLE", 2)
             else:
-                em.load_global(HOOK)
+                em.load_agent()
                 em.op("COPY", 2)
             em.op("BINARY_SUBSCR")                     # [K, lasti, exc, res]
             bodies.append((body, em.here, keep_iter))
@@ -598,3 +606,38 @@ def _loop_units(code, loop_lines):
     if cur is not None:
         out.append((cur, len(lines)))
     return out
+
+
+def facts(code):
+    """The facts `patch` returned, read back from patched code (None: not patched): prologue units,
+    appendix start unit, snapshot parameter indices, snapshot globals, first re-raise units."""
+    names = code.co_names
+    try:
+        agent = names.index(AGENT)
+    except ValueError:
+        return None
+    table = read_exception_table(code.co_exceptiontable)
+    co = code.co_code
+    lg = OP["LOAD_GLOBAL"]
+    ours = sorted({t for _, _, t, _, _ in table
+                   if co[2 * t] == lg and co[2 * t + 1] >> 1 == agent and 2 * t > 0})
+    if not ours:
+        return None
+    start = ours[0]
+    params, gnames, P = [], [], 0
+    for u, op, arg in instructions(co):
+        name = opcode.opname[op]
+        if name == "LOAD_FAST" and not gnames:
+            params.append(arg)
+        elif name == "LOAD_GLOBAL":
+            gnames.append(names[arg >> 1])
+        elif name == "BUILD_TUPLE" and arg == len(params) + len(gnames) and arg:
+            P = u + 1
+            break
+        else:
+            break
+    if not P:
+        params, gnames = [], []
+    heads = set(ours)
+    first = tuple(s for s, e, t, _, _ in table if e == s + 1 and t in heads and co[2 * s] == OP["RERAISE"])
+    return P, start, tuple(params), tuple(gnames), first

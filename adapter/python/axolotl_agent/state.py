@@ -58,7 +58,6 @@ class State:
         self.program = None        # toplevel.MainProgram of the main script
         self.monitoring = False    # 3.12+: decisions are taken in sys.monitoring callbacks (monitor.py)
         self.exit_exc = None       # the exception that ended the main script, for the exit message
-        self.builtins_copy = None  # the builtins the interpreter restores at exit (crashhook.install)
         self.tail = None           # report.OutputTail when output is teed
         self.snapshot_seq = 0
         self.snapshot_children = set()  # fork snapshots criu dumps and kills: ours to reap

@@ -186,7 +186,8 @@ def _resume_loop(loop, k, it):
     def at(node):
         return ast.copy_location(node, loop)
 
-    verified = at(ast.Expr(value=at(ast.Subscript(value=at(ast.Name(id="__axl_done__", ctx=ast.Load())),
+    done = at(ast.Attribute(value=at(ast.Name(id="__axl__", ctx=ast.Load())), attr="done", ctx=ast.Load()))
+    verified = at(ast.Expr(value=at(ast.Subscript(value=done,
                                                    slice=_index(at(ast.Constant(value=None))),
                                                    ctx=ast.Load()))))
     if isinstance(loop, ast.For):

@@ -7,12 +7,13 @@ import sys
 def _chain():
     here = os.path.realpath(os.path.dirname(__file__))
     sys.path[:] = [p for p in sys.path if not p or os.path.realpath(p) != here]
-    del sys.modules["sitecustomize"]
+    me = sys.modules.pop("sitecustomize")
     try:
-        import sitecustomize  # noqa: F401  (the real one)
+        import sitecustomize  # noqa: F401  (the real one: importlib then returns it for ours)
     except ImportError as exc:
         if exc.name != "sitecustomize":
             raise
+        sys.modules["sitecustomize"] = me   # importlib takes it back; the loader drops it later
 
 
 _chain()

@@ -72,11 +72,13 @@ def version_of(py):
 
 def stdlib_target(tdir, name):
     """(argv after the interpreter, root) for one CPython test module: a file runs as a script, a
-    package as -m (its __main__)."""
+    package as -m (its __main__, else through unittest)."""
     if os.path.isfile(os.path.join(tdir, name + ".py")):
         return [os.path.join(tdir, name + ".py")], tdir
-    if os.path.isdir(os.path.join(tdir, name)):
+    if os.path.isfile(os.path.join(tdir, name, "__main__.py")):
         return ["-m", "test." + name], tdir
+    if os.path.isdir(os.path.join(tdir, name)):
+        return ["-m", "unittest", "test." + name], tdir
     return None, None
 
 

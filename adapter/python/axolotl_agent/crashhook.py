@@ -3,11 +3,11 @@ analyse -> report -> wait for SIGUSR1 -> poll -> patch/retry/abort -> restart.
 
 Entry points (the builtin AGENT, see hooknames):
   * AGENT[exc] / AGENT[(exc, iterator)]: an exception leaves an instrumented function / the main
-    script's module code (reached only while AGENT.on is true: with an engine on 3.8-3.11; on 3.12+
+    script's module code (reached only while AGENT is true: with an engine on 3.8-3.11; on 3.12+
     only while a restart is on its way, the decisions being taken in monitor.py);
-  * AGENT.restart[snapshot] -> the call that runs the frame's function again; AGENT.done[result];
-  * AGENT.cont[iterator]: the main script goes on after a repaired top-level statement (toplevel.py).
-The answer to AGENT[...]: None = "restart this frame", otherwise the exception to raise (3.11+)
+  * AGENT[(RESTART, snapshot)] -> the call that runs the frame's function again; AGENT[(DONE, result)];
+  * AGENT[(CONT, iterator)]: the main script goes on after a repaired top-level statement.
+The answer to AGENT[exc]: None = "restart this frame", otherwise the exception to raise (3.11+)
 or True for "the same one" (3.8-3.10 code tests for True, see patch_blocks).
 """
 import builtins
@@ -67,16 +67,6 @@ def on_exception(exc, frame):
     return RestartFrame(plan.target, plan.fn)
 
 
-class _Subscript:
-    __slots__ = ("fn",)
-
-    def __init__(self, fn):
-        self.fn = fn
-
-    def __getitem__(self, key):
-        return self.fn(key, sys._getframe(1))
-
-
 def _hook(key, frame):
     """AGENT[exc] or AGENT[(exc, iterator)]: an exception leaves `frame`."""
     if type(key) is tuple:
@@ -111,16 +101,18 @@ def _cont(it, frame):
     toplevel.resume(frame, it)
 
 
-class Agent(_Subscript):
-    """The builtin instrumented code reaches (see hooknames)."""
-    __slots__ = ("on", "restart", "done", "cont")
+_TAGGED = {hooknames.RESTART: _restart, hooknames.DONE: _done, hooknames.CONT: _cont}
 
-    def __init__(self):
-        _Subscript.__init__(self, _hook)
-        self.on = False
-        self.restart = _Subscript(_restart)
-        self.done = _Subscript(_done)
-        self.cont = _Subscript(_cont)
+
+class Agent(list):
+    """The builtin instrumented code reaches (see hooknames): true while it must be called."""
+    __slots__ = ()
+
+    def __getitem__(self, key):
+        frame = sys._getframe(1)
+        if type(key) is tuple and len(key) == 2 and type(key[0]) is str:
+            return _TAGGED[key[0]](key[1], frame)
+        return _hook(key, frame)
 
 
 AGENT = Agent()
@@ -165,14 +157,7 @@ def restart_call(frame, fn, snapshot):
 
 
 def set_on(value):
-    AGENT.on = bool(value)
-
-
-class _Off:
-    """What the interpreter's copy of builtins holds: restored while the interpreter exits, when
-    generators' finally blocks and __del__ methods still run through the instrumented code."""
-    __slots__ = ()
-    on = False
+    AGENT[:] = [True] if value else []
 
 
 def install():
@@ -181,7 +166,9 @@ def install():
     set_on(S.active and not S.monitoring)
     copy = _builtins_copy(b)
     if copy is not None:
-        copy[hooknames.AGENT] = _Off()
+        # restored while the interpreter exits, when generators' finally blocks and __del__ methods
+        # still run through instrumented code: false, so that it just re-raises
+        copy[hooknames.AGENT] = ()
 
 
 def _builtins_copy(b):

@@ -24,7 +24,7 @@ HASJABS = set(dis.hasjabs)
 _SETUPS = {OP[n] for n in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") if n in OP}
 MAXBLOCKS = 20
 
-from .hooknames import MISSING_MARK, AGENT, ON, RESTART, DONE, CONT, CO_GENERATOR_LIKE  # noqa: E402
+from .hooknames import MISSING_MARK, AGENT, RESTART, DONE, CONT, CO_GENERATOR_LIKE  # noqa: E402
 
 
 class Ins:
@@ -353,14 +353,16 @@ def patch(code, kind, loop_lines=(), boot=None):
                      L("IMPORT_NAME", pool.name(boot)), L("POP_TOP")]
     prologue.append(L("SETUP_FINALLY", target=handler))
     for i in prologue:
-        i.line = entry.line
+        # 3.10: no line, so the first line event comes after SETUP_FINALLY (as plain, where a jump
+        # from the first line starts inside the function's only block); 3.8/3.9 have no way to say
+        # "no line": the prologue belongs to the first line's range.
+        i.line = None
         i.anchor = entry
 
     # the handler: [S?, old tb/val/type, tb, val, type] under an EXCEPT_HANDLER block
     reraise = L("RERAISE", 1) if V >= (3, 10) else L("RERAISE") if V >= (3, 9) else L("RAISE_VARARGS", 0)
     pop_reraise = L("POP_TOP")
-    appendix += [handler, L("LOAD_ATTR", pool.name(ON)),
-                 L("POP_JUMP_IF_FALSE", target=reraise),
+    appendix += [handler, L("POP_JUMP_IF_FALSE", target=reraise),
                  L("DUP_TOP_TWO"), L("POP_TOP")]                     # [.., tb, val, type, val]
     if kind == "module":
         # (exception, in a top-level loop's body?) -- this handler is for code outside loop bodies
@@ -377,19 +379,19 @@ def patch(code, kind, loop_lines=(), boot=None):
     if kind != "generator":
         appendix += [restart, L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT")]
         if kind == "module":
-            appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(CONT)),
-                         L("LOAD_CONST", pool.const(None)), L("BINARY_SUBSCR"),
+            appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(CONT)),
+                         L("LOAD_CONST", pool.const(None)), L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"),
                          L("POP_TOP"), L("LOAD_CONST", pool.const(None)), L("RETURN_VALUE")]
         else:
-            if snap:
-                appendix += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(RESTART)),
-                             L("ROT_TWO")]
+            if snap:   # [S] -> [S, AGENT, RESTART, S]
+                appendix += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
+                             L("ROT_THREE"), L("ROT_THREE")]
             else:
-                appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(RESTART)),
+                appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
                              L("LOAD_CONST", pool.const(None))]
-            appendix += [L("BINARY_SUBSCR"), L("CALL_FUNCTION", 0),
-                         L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(DONE)), L("ROT_TWO"),
-                         L("BINARY_SUBSCR")]
+            appendix += [L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"), L("CALL_FUNCTION", 0),
+                         L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("LOAD_CONST", pool.const(DONE)),
+                         L("ROT_TWO"), L("BUILD_TUPLE", 2), L("BINARY_SUBSCR")]
             if snap:
                 appendix += [L("ROT_TWO"), L("POP_TOP")]
             appendix.append(L("RETURN_VALUE"))

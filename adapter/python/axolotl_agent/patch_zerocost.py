@@ -28,7 +28,7 @@ V = sys.version_info[:2]
 OP = dis.opmap
 _CACHE_TABLE = getattr(opcode, "_inline_cache_entries", None)
 
-from .hooknames import AGENT, ON, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE  # noqa: E402
+from .hooknames import AGENT, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE  # noqa: E402
 
 
 def caches(name):
@@ -250,13 +250,14 @@ class Emitter:
     def load_const(self, c):
         self.op("LOAD_CONST", self.const(c))
 
-    def load_attr(self, n):
-        self.op("LOAD_ATTR", self.name(n) << 1 if V >= (3, 12) else self.name(n))
-
-    def load_agent(self, attr=None):
+    def load_agent(self):
         self.load_global(AGENT)
-        if attr:
-            self.load_attr(attr)
+
+    def jump_if_agent_off(self, label):
+        self.load_agent()
+        if V >= (3, 13):
+            self.op("TO_BOOL")     # 3.13 jumps test for an exact bool
+        self.jump_forward_if(_JUMP_IF_FALSE, label)
 
     def mark(self, label):
         self.labels[label] = self.here
@@ -292,11 +293,15 @@ class Emitter:
             self.op("PRECALL", 0)
         self.op("CALL", 0)
 
-    def subscript(self, attr):
-        """TOS -> AGENT.attr[TOS]"""
-        self.load_agent(attr)
-        self.op("SWAP", 2)
+    def tagged(self, tag):
+        """TOS -> AGENT[(tag, TOS)]"""
+        self.load_agent()
+        self.load_const(tag)
+        self.op("COPY", 3)
+        self.op("BUILD_TUPLE", 2)
         self.op("BINARY_SUBSCR")
+        self.op("SWAP", 2)
+        self.op("POP_TOP")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -448,8 +453,7 @@ def patch(code, kind, loop_lines=(), boot=None):
             else:
                 entries.append((r1s[-1], r1s[-1] + 1, head, (1 if keep_iter else base), 1))
             body = em.here
-            em.load_agent(ON)
-            em.jump_forward_if(_JUMP_IF_FALSE, "off" + label)
+            em.jump_if_agent_off("off" + label)
             if kind == "module":
                 em.load_agent()
                 em.op("COPY", 2)
@@ -493,7 +497,7 @@ def patch(code, kind, loop_lines=(), boot=None):
         if kind == "module":
             if not keep_iter:
                 em.load_const(None)
-            em.subscript(CONT)
+            em.tagged(CONT)
             em.op("POP_TOP")
             em.load_const(None)
             em.op("RETURN_VALUE")
@@ -502,9 +506,9 @@ def patch(code, kind, loop_lines=(), boot=None):
                 em.op("COPY", 1)
             else:
                 em.load_const(None)
-            em.subscript(RESTART)                      # [S?, call]
+            em.tagged(RESTART)                         # [S?, call]
             em.call0()                                 # [S?, result]
-            em.subscript(DONE)
+            em.tagged(DONE)
             em.op("RETURN_VALUE")
     em.resolve()
     end = em.here
@@ -544,7 +548,7 @@ def patch(code, kind, loop_lines=(), boot=None):
                     line += d
             lt += encode_location(end - plain_end, code.co_firstlineno + (d0 or 0) - line)
 
-    need = 6 if loop_units else base + 4
+    need = 6 if loop_units else base + 4   # the hook call; the restart path needs base + 3
     stacksize = max(code.co_stacksize + base, need)
     new = code.replace(co_code=bytes(pro.code) + code.co_code + bytes(em.code), co_consts=tuple(em.consts),
                        co_names=tuple(em.names), co_exceptiontable=write_exception_table(entries),

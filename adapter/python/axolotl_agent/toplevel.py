@@ -181,15 +181,15 @@ def _resume_loop(loop, k, it):
     _seq[0] += 1
     it_name = "__axl_iter_%d__" % _seq[0]
     once = "__axl_once_%d__" % _seq[0]
+    verified_name = "__axl_verified_%d__" % _seq[0]
     setattr(builtins, it_name, it)
+    setattr(builtins, verified_name, _verified)
 
     def at(node):
         return ast.copy_location(node, loop)
 
-    done = at(ast.Attribute(value=at(ast.Name(id="__axl__", ctx=ast.Load())), attr="done", ctx=ast.Load()))
-    verified = at(ast.Expr(value=at(ast.Subscript(value=done,
-                                                   slice=_index(at(ast.Constant(value=None))),
-                                                   ctx=ast.Load()))))
+    verified = at(ast.Expr(value=at(ast.Call(func=at(ast.Name(id=verified_name, ctx=ast.Load())), args=[],
+                                             keywords=[]))))
     if isinstance(loop, ast.For):
         rest = at(ast.For(target=loop.target, iter=at(ast.Name(id=it_name, ctx=ast.Load())), body=loop.body,
                           orelse=loop.orelse, type_comment=None))
@@ -200,13 +200,6 @@ def _resume_loop(loop, k, it):
                          body=loop.body[k:] or [at(ast.Pass())], orelse=[verified, rest], type_comment=None))
     cleanup = at(ast.Delete(targets=[at(ast.Name(id=once, ctx=ast.Del()))]))
     return [oneshot, cleanup], it_name
-
-
-def _index(node):
-    import sys
-    if sys.version_info < (3, 9):
-        return ast.Index(value=node)
-    return node
 
 
 def resume(frame, it):

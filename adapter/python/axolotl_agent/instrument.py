@@ -20,7 +20,7 @@ if PY311:
 else:
     from . import patch_blocks as _patcher
 
-LOOP_ITERATORS = PY311   # the main script's handlers hand over a running for loop's iterator
+LOOP_ITERATORS = True   # the main script's handlers hand over a running for loop's iterator
 CO_OPTIMIZED = 0x1
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200
 

@@ -315,12 +315,141 @@ def _is(pool, value, target):
     return out
 
 
+def _handler(pool, kind, snap, in_loop, L, def_line):
+    """The appendix part an exception enters: [S?|iterator?, old tb/val/type, tb, val, type] under an
+    EXCEPT_HANDLER block.  Returns (instructions, first instruction).  No line numbers, except the
+    restart call of a function, shown on the def line in tracebacks through it."""
+    out, head = _handler_code(pool, kind, snap, in_loop, L)
+    call = next((k for k, i in enumerate(out) if dis.opname[i.op] == "CALL_FUNCTION"), len(out))
+    for k, i in enumerate(out):
+        i.line = def_line if k >= call and kind == "function" else None
+        i.anchor = None
+    return out, head
+
+
+def _handler_code(pool, kind, snap, in_loop, L):
+    reraise = L("RERAISE", 1) if V >= (3, 10) else L("RERAISE") if V >= (3, 9) else L("RAISE_VARARGS", 0)
+    pop_reraise = L("POP_TOP")
+    head = L("LOAD_GLOBAL", pool.name(AGENT))
+    restart = L("POP_TOP")
+    out = [head, L("POP_JUMP_IF_FALSE", target=reraise), L("DUP_TOP_TWO"), L("POP_TOP")]  # [.., tb, val, type, val]
+    if kind == "module":
+        out += [L("LOAD_CONST", pool.const(in_loop)), L("BUILD_TUPLE", 2)]   # (exception, in a loop's body?)
+    out += [L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("BINARY_SUBSCR")]
+    # res: True = re-raise, None = restart, an exception = raise it instead
+    out += _is(pool, True, pop_reraise)
+    if kind != "generator":
+        out += _is(pool, None, restart)
+    out += [L("RAISE_VARARGS", 1), pop_reraise, reraise]
+    if kind == "generator":
+        return out, head
+    out += [restart, L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT")]
+    if kind == "module":
+        if in_loop:   # [iterator] -> AGENT[(CONT, iterator)]
+            out += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(CONT)),
+                    L("ROT_THREE"), L("ROT_THREE")]
+        else:
+            out += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(CONT)),
+                    L("LOAD_CONST", pool.const(None))]
+        out += [L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"), L("POP_TOP")]
+        if in_loop:
+            out.append(L("POP_TOP"))
+        out += [L("LOAD_CONST", pool.const(None)), L("RETURN_VALUE")]
+        return out, head
+    if snap:   # [S] -> [S, AGENT, RESTART, S]
+        out += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
+                L("ROT_THREE"), L("ROT_THREE")]
+    else:
+        out += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
+                L("LOAD_CONST", pool.const(None))]
+    out += [L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"), L("CALL_FUNCTION", 0),
+            L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("LOAD_CONST", pool.const(DONE)),
+            L("ROT_TWO"), L("BUILD_TUPLE", 2), L("BINARY_SUBSCR")]
+    if snap:
+        out += [L("ROT_TWO"), L("POP_TOP")]
+    out.append(L("RETURN_VALUE"))
+    return out, head
+
+
+def _guard_loop(instrs, first_line, last_line, handler, L):
+    """Put the body of the top-level for loop whose body spans those lines under a block that goes
+    to `handler` (the iterator stays below it).  Returns (new instructions, stubs for the appendix),
+    or None when the loop's shape is not the one expected (then it is left alone)."""
+    index = {id(i): k for k, i in enumerate(instrs)}
+    lines = _lines(instrs)
+    start = next((k for k, i in enumerate(instrs) if lines[k] is not None and first_line <= lines[k] <= last_line), None)
+    if start is None:
+        return None
+    fi = next((k for k in range(start - 1, -1, -1) if dis.opname[instrs[k].op] == "FOR_ITER"), None)
+    if fi is None or instrs[fi].target is None:
+        return None
+    loop_head = instrs[fi]
+    end = index[id(loop_head.target)]
+    if not fi < start < end:
+        return None
+    inside = set(id(i) for i in instrs[start:end])
+    for k, i in enumerate(instrs):
+        t = i.target
+        if t is not None and id(t) in inside and id(i) not in inside:
+            return None                          # a jump into the body from outside it
+    before = {}                                  # id(instruction) -> instructions to insert before it
+    stubs = []
+    for k in range(start, end):
+        i = instrs[k]
+        t = i.target
+        if t is None or id(t) in inside:
+            continue
+        name = dis.opname[i.op]
+        if t is loop_head:                       # next iteration (end of body, continue)
+            if name in ("JUMP_ABSOLUTE", "JUMP_FORWARD"):
+                before.setdefault(id(i), []).append(L("POP_BLOCK"))
+            elif name.startswith("POP_JUMP_IF"):
+                stub = [L("POP_BLOCK"), L("JUMP_ABSOLUTE", target=loop_head)]
+                for x in stub:
+                    x.line = i.line
+                i.target = stub[0]
+                stubs += stub
+            else:
+                return None
+        elif name in ("JUMP_ABSOLUTE", "JUMP_FORWARD") and k > start and dis.opname[instrs[k - 1].op] == "POP_TOP":
+            before.setdefault(id(instrs[k - 1]), []).append(L("POP_BLOCK"))   # break: before the iterator goes
+        elif name.startswith("SETUP_") or name == "FOR_ITER":
+            return None
+        else:
+            return None
+    setup = L("SETUP_FINALLY", target=handler)
+    setup.line = None
+    setup.anchor = instrs[start - 1]             # 3.8/3.9: in the for line's range, so the body's first
+    out = []                                     # line event comes after the block is set up
+    for k, i in enumerate(instrs):
+        if k == start:
+            out.append(setup)
+        extra = before.get(id(i), ())
+        for x in extra:
+            x.line = i.line
+            x.anchor = i
+            for j in instrs:
+                if j.target is i:
+                    j.target = extra[0]
+        out += extra
+        out.append(i)
+    return out, stubs
+
+
+def _lines(instrs):
+    """Line of each instruction (3.8/3.9: from the anchors' line-table positions, see decode)."""
+    return [i.line for i in instrs]
+
+
 def patch(code, kind, loop_lines=(), boot=None):
     """See patch_zerocost.patch. Returns (new code, facts) or (code, None) when left plain."""
     if kind == "function" and code.co_flags & CO_GENERATOR_LIKE:
         kind = "generator"
     instrs, by_off = decode(code)
-    if not instrs or max_block_depth(code, instrs) + 1 > MAXBLOCKS:
+    if V < (3, 10):
+        _set_lines(code, instrs, by_off)
+    depth = max_block_depth(code, instrs) if instrs else MAXBLOCKS
+    if depth + 1 + (1 if loop_lines else 0) > MAXBLOCKS:
         return code, None
     pool = _Pool(code)
     params, gnames = rebound(code, instrs) if kind == "function" else ((), ())
@@ -335,9 +464,16 @@ def patch(code, kind, loop_lines=(), boot=None):
         i.line = line
         return i
 
-    handler = L("LOAD_GLOBAL", pool.name(AGENT))   # the first instruction of each part, made first:
-    restart = L("POP_TOP")                          # jumps need them as targets
-    appendix = []
+    appendix, handler = _handler(pool, kind, snap, False, L, code.co_firstlineno)
+    stubs = []
+    if kind == "module":
+        for a, b in loop_lines:
+            loop_handler_code, loop_handler = _handler(pool, kind, False, True, L, None)
+            guarded = _guard_loop(body, a, b, loop_handler, L)
+            if guarded is not None:
+                body, extra = guarded
+                stubs += extra
+                appendix += loop_handler_code
     prologue = []
     for kind_, idx in params:
         prologue.append(L("LOAD_FAST" if kind_ == "fast" else "LOAD_DEREF", idx))
@@ -358,50 +494,13 @@ def patch(code, kind, loop_lines=(), boot=None):
         # "no line": the prologue belongs to the first line's range.
         i.line = None
         i.anchor = entry
-
-    # the handler: [S?, old tb/val/type, tb, val, type] under an EXCEPT_HANDLER block
-    reraise = L("RERAISE", 1) if V >= (3, 10) else L("RERAISE") if V >= (3, 9) else L("RAISE_VARARGS", 0)
-    pop_reraise = L("POP_TOP")
-    appendix += [handler, L("POP_JUMP_IF_FALSE", target=reraise),
-                 L("DUP_TOP_TWO"), L("POP_TOP")]                     # [.., tb, val, type, val]
-    if kind == "module":
-        # (exception, in a top-level loop's body?) -- this handler is for code outside loop bodies
-        appendix += [L("LOAD_CONST", pool.const(False)), L("BUILD_TUPLE", 2)]
-    appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("BINARY_SUBSCR")]
-    # res: True = re-raise, None = restart, an exception = raise it instead
-    appendix += _is(pool, True, pop_reraise)
-    if kind != "generator":
-        appendix += _is(pool, None, restart)
-    appendix += [L("RAISE_VARARGS", 1), pop_reraise, reraise]
     for h, after in guard_handlers:           # a global unbound at entry: MISSING in its place
-        appendix += [h, L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT"),
-                     L("LOAD_CONST", pool.const(MISSING_MARK)), L("JUMP_ABSOLUTE", target=prologue[after])]
-    if kind != "generator":
-        appendix += [restart, L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT")]
-        if kind == "module":
-            appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(CONT)),
-                         L("LOAD_CONST", pool.const(None)), L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"),
-                         L("POP_TOP"), L("LOAD_CONST", pool.const(None)), L("RETURN_VALUE")]
-        else:
-            if snap:   # [S] -> [S, AGENT, RESTART, S]
-                appendix += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
-                             L("ROT_THREE"), L("ROT_THREE")]
-            else:
-                appendix += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
-                             L("LOAD_CONST", pool.const(None))]
-            appendix += [L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"), L("CALL_FUNCTION", 0),
-                         L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("LOAD_CONST", pool.const(DONE)),
-                         L("ROT_TWO"), L("BUILD_TUPLE", 2), L("BINARY_SUBSCR")]
-            if snap:
-                appendix += [L("ROT_TWO"), L("POP_TOP")]
-            appendix.append(L("RETURN_VALUE"))
-    restart_line = code.co_firstlineno
-    in_restart = False
-    for i in appendix:
-        if i is restart:
-            in_restart = True
-        i.line = restart_line if in_restart and kind != "module" else None
-        i.anchor = None
+        guard = [h, L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT"),
+                 L("LOAD_CONST", pool.const(MISSING_MARK)), L("JUMP_ABSOLUTE", target=prologue[after])]
+        for i in guard:
+            i.line = None
+        appendix += guard
+    appendix += stubs
 
     # the snapshot leaves the stack before every return (3.9/3.10 would leak it)
     out = [first] if gen_start else []
@@ -423,7 +522,7 @@ def patch(code, kind, loop_lines=(), boot=None):
         new_instrs = prologue + out + appendix
     co_code = assemble(new_instrs)
     base = 1 if snap else 0
-    need = max(base + 9, len(params) + len(gnames) + 7)
+    need = max(base + 9, len(params) + len(gnames) + 7, 10 if stubs or kind == "module" else 0)
     replace = dict(co_code=co_code, co_names=tuple(pool.names), co_consts=tuple(pool.consts),
                    co_stacksize=max(code.co_stacksize + base, need))
     if V >= (3, 10):
@@ -438,7 +537,29 @@ def patch(code, kind, loop_lines=(), boot=None):
             orig = by_off.get(addr)
             events.append((len(co_code) if orig is None else at[id(orig)], incr))
         replace["co_lnotab"] = _encode_lnotab(events)
-    return code.replace(**replace), (0, appendix[0].offset // 2, params, gnames, ())
+    return code.replace(**replace), (0, handler.offset // 2, params, gnames, ())
+
+
+def _set_lines(code, instrs, by_off):
+    """3.8/3.9: each instruction's line, from the line table (used to find loop bodies)."""
+    events = dict()
+    line = code.co_firstlineno
+    addr = 0
+    tab = code.co_lnotab
+    marks = []
+    for k in range(0, len(tab), 2):
+        addr += tab[k]
+        incr = tab[k + 1] - 256 if tab[k + 1] >= 128 else tab[k + 1]
+        line += incr
+        marks.append((addr, line))
+    del events
+    cur = code.co_firstlineno
+    m = 0
+    for i in instrs:
+        while m < len(marks) and marks[m][0] <= i.offset:
+            cur = marks[m][1]
+            m += 1
+        i.line = cur
 
 
 def facts(code):

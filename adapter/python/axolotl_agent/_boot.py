@@ -4,7 +4,8 @@ sitecustomize of _shim/ for a directory, a zip application or `-m module`.
 
 It makes the process look as `python script.py` would have made it, then installs the agent: the
 builtins instrumented code reaches, the import hook, and with an engine the signal handlers, the
-output tail, sys.monitoring (3.12+), the hello and, at exit, the exit message.
+output tail, the audit hook that hears from instrumented code, the hello and, at exit, the exit
+message.
 """
 import os
 import sys
@@ -61,8 +62,7 @@ def _register_main(spec):
     from . import instrument, toplevel
     filename = spec["file"]
     frame = _main_frame()
-    main_dict = sys.modules["__main__"].__dict__
-    S.program = toplevel.MainProgram(filename, main_dict)
+    S.program = toplevel.MainProgram(filename, sys.modules["__main__"])
     if frame is None:
         return
     try:
@@ -112,10 +112,7 @@ def boot():
         _register_main(spec)
     else:
         from . import toplevel
-        S.program = toplevel.MainProgram(None, sys.modules["__main__"].__dict__)
-    if S.active and sys.version_info >= (3, 12):
-        from . import monitor
-        S.monitoring = monitor.install()
+        S.program = toplevel.MainProgram(None, sys.modules["__main__"])
     crashhook.install()
     loader.install()
     if S.active:

@@ -1,21 +1,19 @@
-"""What instrumented code reaches (through builtins, see hooknames) and the crash decision flow:
+"""What instrumented code reaches (the builtin described in hooknames) and the crash decision flow:
 analyse -> report -> wait for SIGUSR1 -> poll -> patch/retry/abort -> restart.
 
-Entry points (the builtin AGENT, see hooknames):
-  * AGENT[exc] / AGENT[(exc, iterator)]: an exception leaves an instrumented function / the main
-    script's module code (reached only while AGENT is true: with an engine on 3.8-3.11; on 3.12+
-    only while a restart is on its way, the decisions being taken in monitor.py);
-  * AGENT[(RESTART, snapshot)] -> the call that runs the frame's function again; AGENT[(DONE, result)];
-  * AGENT[(CONT, iterator)]: the main script goes on after a repaired top-level statement.
-The answer to AGENT[exc]: None = "restart this frame", otherwise the exception to raise (3.11+)
-or True for "the same one" (3.8-3.10 code tests for True, see patch_blocks).
+Instrumented code tells the agent through sys.audit; this module's audit hook answers in the
+thread-local AGENT.None.None (see hooknames).  Audit hooks run with tracing and profiling off, so
+the whole decision (analysis, report, the wait while paused) is invisible to debuggers, coverage and
+profilers, whatever the Python version.  The agent is told only while an engine is attached.
 """
 import builtins
 import functools
 import os
 import sys
+import threading
+import types
 
-from .state import S, RestartFrame, MISSING, PY311
+from .state import S, RestartFrame, PY311
 from . import hooknames, instrument
 
 # channel, hotswap, report, uncaught and toplevel are imported on first use: a program that never
@@ -24,98 +22,88 @@ from . import hooknames, instrument
 _NEVER = (GeneratorExit, KeyboardInterrupt, SystemExit)
 
 
-def _same(exc):
-    return exc if PY311 else True
+class Agent(list):
+    """The builtin instrumented code reaches: true while the agent must be told. Its one item is
+    RecursionError, which 3.8-3.10 code does not tell (calling would fail at the recursion limit)."""
+    __slots__ = ("None",)
+    __getitem__ = types.MethodType(sys.audit, hooknames.AUDIT_EVENT)
+
+
+AGENT = Agent()
+_ANSWER = threading.local()
+setattr(AGENT, "None", _ANSWER)
+
+
+def _answer(value):
+    setattr(_ANSWER, "None", value)
+
+
+def _audit(event, args):
+    if event != hooknames.AUDIT_EVENT:
+        return
+    _answer(False)
+    try:
+        key = args[0]
+        frame = sys._getframe(1)
+        if type(key) is tuple and len(key) == 2 and type(key[0]) is str:
+            tag, value = key
+            if tag == hooknames.RESTART:
+                fn = S.pending_fn
+                S.pending_fn = None
+                _answer(restart_call(frame, fn, value))
+            elif tag == hooknames.DONE:
+                S.restarting.pop(id(frame), None)
+                if S.verify_pending:
+                    from . import channel
+                    channel.send_verified()
+            elif tag == hooknames.CONT:
+                from . import toplevel
+                _answer(functools.partial(toplevel.resume, frame, value))
+            return
+        if type(key) is tuple:
+            exc, it = key
+        else:
+            exc = key
+        r = on_exception(exc, frame)
+        _answer(False if r is exc else r)
+    except BaseException as e:  # RestartFrame from a nested decision, KeyboardInterrupt while paused
+        _answer(e if isinstance(e, RestartFrame) else False)
 
 
 def on_exception(exc, frame):
     """`exc` is leaving `frame`. Returns None (restart `frame`), or the exception to raise."""
     if type(exc) is RestartFrame:
         if exc.target is frame:
-            set_on(S.active and not S.monitoring)
             S.pending_fn = exc.fn
             S.restarting[id(frame)] = frame
             return None
         return exc
+    main = S.program is not None and S.program.is_main_frame(frame)
     if isinstance(exc, _NEVER) or isinstance(exc, RecursionError):
         # RecursionError: the stack is at its limit, analysing it here would fail; it is
         # reported (if uncaught) by the outermost frame, where there is room again
-        if S.program is not None and S.program.is_main_frame(frame):
+        if main:
             S.exit_exc = exc
         return exc
     if not S.active or S.busy:
         return exc
     try:
         plan = decide(exc, frame)
-    except (RestartFrame, KeyboardInterrupt):
-        raise
-    except BaseException:
-        plan = None  # the agent failing must never change what the program does
     finally:
+        if S.program is not None:
+            S.program.crash_exc = None
         if S.poked and not S.crashed and not S.busy:
             from . import channel
             channel.flush_deferred()
     if plan is None:
-        if S.program is not None and S.program.is_main_frame(frame):
+        if main:
             S.exit_exc = exc
         return exc
-    if plan.target is frame and not S.monitoring:
+    if plan.target is frame:
         S.pending_fn = plan.fn
         S.restarting[id(frame)] = frame
         return None
-    set_on(True)
     return RestartFrame(plan.target, plan.fn)
-
-
-def _hook(key, frame):
-    """AGENT[exc] or AGENT[(exc, iterator)]: an exception leaves `frame`."""
-    if type(key) is tuple:
-        exc, it = key
-        if S.program is not None and it is not None and not isinstance(it, bool):
-            S.program.loop_iter = it
-    else:
-        exc = key
-    try:
-        r = on_exception(exc, frame)
-    except BaseException as e:  # RestartFrame raised by a nested decision, KeyboardInterrupt
-        return e
-    return _same(exc) if r is exc else r
-
-
-def _restart(snapshot, frame):
-    fn = S.pending_fn
-    S.pending_fn = None
-    return restart_call(frame, fn, snapshot)
-
-
-def _done(result, frame):
-    S.restarting.pop(id(frame), None)
-    if S.verify_pending:
-        from . import channel
-        channel.send_verified()
-    return result
-
-
-def _cont(it, frame):
-    from . import toplevel
-    toplevel.resume(frame, it)
-
-
-_TAGGED = {hooknames.RESTART: _restart, hooknames.DONE: _done, hooknames.CONT: _cont}
-
-
-class Agent(list):
-    """The builtin instrumented code reaches (see hooknames): true while it must be called."""
-    __slots__ = ()
-
-    def __getitem__(self, key):
-        frame = sys._getframe(1)
-        if type(key) is tuple and len(key) == 2 and type(key[0]) is str:
-            return _TAGGED[key[0]](key[1], frame)
-        return _hook(key, frame)
-
-
-AGENT = Agent()
 
 
 def restart_call(frame, fn, snapshot):
@@ -156,18 +144,17 @@ def restart_call(frame, fn, snapshot):
     return functools.partial(fn, *args, **kwargs)
 
 
-def set_on(value):
-    AGENT[:] = [True] if value else []
-
-
 def install():
+    """Put the agent in builtins (and in the copy the interpreter restores while it exits, when
+    generators' finally blocks and __del__ methods still run through instrumented code: an empty
+    tuple there, false, so that it just re-raises)."""
     b = builtins.__dict__
     b[hooknames.AGENT] = AGENT
-    set_on(S.active and not S.monitoring)
+    AGENT[:] = [RecursionError] if S.active else []
+    if S.active:
+        sys.addaudithook(_audit)
     copy = _builtins_copy(b)
     if copy is not None:
-        # restored while the interpreter exits, when generators' finally blocks and __del__ methods
-        # still run through instrumented code: false, so that it just re-raises
         copy[hooknames.AGENT] = ()
 
 
@@ -186,10 +173,10 @@ def _builtins_copy(b):
 # ----------------------------------------------------------------------------------------------
 # Deciding
 
-def _is_ancestor(anc, frame):
+def _is_ancestor(anc_id, frame):
     f = frame.f_back
     while f is not None:
-        if f is anc:
+        if id(f) == anc_id:
             return True
         f = f.f_back
     return False
@@ -200,13 +187,16 @@ def decide(exc, frame):
     from . import channel, hotswap, report, uncaught
     if S.decided.get(id(exc)) is exc:
         return None
+    # The exception itself (ids get reused at once by the next one), the catcher by id (it is alive
+    # while this exception is on its way to it): no frame is kept alive by the agent.
     hint = S.caught_hint
-    if hint is not None and hint[0] is exc and hint[1] is not frame and _is_ancestor(hint[1], frame):
+    if hint is not None and hint[0] is exc and hint[1] != id(frame) and _is_ancestor(hint[1], frame):
         return None
     notes = []
     if uncaught.will_be_caught(exc, frame, notes):
         catcher = uncaught.LAST_CATCHER[0]
-        S.caught_hint = (exc, catcher) if catcher is not None else None
+        uncaught.LAST_CATCHER[0] = None
+        S.caught_hint = (exc, id(catcher)) if catcher is not None else None
         return None
     S.caught_hint = None
     S.busy = True
@@ -225,6 +215,8 @@ def decide(exc, frame):
         rep = report.build_report(exc, chain[:-1], lambda f: hotswap.frame_restartable(f, funcs), notes)
         plan = _decision_loop(rep, chain)
         if plan is None:
+            if len(S.decided) > 16:   # an aborted exception normally ends the program: keep a few
+                S.decided.pop(next(iter(S.decided)))
             S.decided[id(exc)] = exc
         return plan
     finally:

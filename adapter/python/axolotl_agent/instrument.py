@@ -44,7 +44,7 @@ class CodeInfo:
     @property
     def facts(self):
         if self._facts is None:
-            self._facts = _patcher.facts(self.code) or (0, None, (), (), ())
+            self._facts = _patcher.facts(self.code) or (0, None, (), ())
         return self._facts
 
     @property
@@ -62,10 +62,6 @@ class CodeInfo:
     @property
     def globals_(self):
         return self.facts[3]
-
-    @property
-    def first_reraises(self):
-        return self.facts[4]
 
     @property
     def is_main(self):

@@ -332,39 +332,47 @@ def _handler_code(pool, kind, snap, in_loop, L):
     pop_reraise = L("POP_TOP")
     head = L("LOAD_GLOBAL", pool.name(AGENT))
     restart = L("POP_TOP")
-    out = [head, L("POP_JUMP_IF_FALSE", target=reraise), L("DUP_TOP_TWO"), L("POP_TOP")]  # [.., tb, val, type, val]
+
+    def answer():
+        return [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_ATTR", pool.name(AGENT)),
+                L("LOAD_ATTR", pool.name(AGENT))]
+
+    def tell(tag):   # AGENT[(tag, TOS)], TOS stays
+        return [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(tag)),
+                L("ROT_THREE"), L("ROT_THREE"), L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"), L("POP_TOP")]
+
+    # a RecursionError (the agent object's item) is not told: no room left on the stack to call
+    out = [head, L("POP_JUMP_IF_FALSE", target=reraise), L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)),
+           L("UNPACK_SEQUENCE", 1)]
+    if V >= (3, 9):
+        tell_it = L("ROT_TWO")
+        out += [L("JUMP_IF_NOT_EXC_MATCH", target=tell_it), L("JUMP_ABSOLUTE", target=reraise), tell_it]
+    else:
+        tell_it = L("ROT_TWO")
+        out += [L("COMPARE_OP", 10), L("POP_JUMP_IF_TRUE", target=reraise), tell_it]
+    # [.., tb, val, type] -> [.., tb, val, type, val]
+    out += [L("DUP_TOP"), L("ROT_THREE")]
     if kind == "module":
         out += [L("LOAD_CONST", pool.const(in_loop)), L("BUILD_TUPLE", 2)]   # (exception, in a loop's body?)
-    out += [L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("BINARY_SUBSCR")]
-    # res: True = re-raise, None = restart, an exception = raise it instead
-    out += _is(pool, True, pop_reraise)
+    out += [L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("BINARY_SUBSCR"), L("POP_TOP")]
+    out += answer()
+    # the answer: False = re-raise, None = restart, an exception = raise it instead
     if kind != "generator":
-        out += _is(pool, None, restart)
-    out += [L("RAISE_VARARGS", 1), pop_reraise, reraise]
+        out += [L("DUP_TOP"), L("LOAD_CONST", pool.const(None))]
+        out.append(L("IS_OP", 0) if V >= (3, 9) else L("COMPARE_OP", 8))
+        out.append(L("POP_JUMP_IF_TRUE", target=restart))
+    out += [L("DUP_TOP"), L("POP_JUMP_IF_FALSE", target=pop_reraise), L("RAISE_VARARGS", 1), pop_reraise, reraise]
     if kind == "generator":
         return out, head
     out += [restart, L("POP_TOP"), L("POP_TOP"), L("POP_TOP"), L("POP_EXCEPT")]
     if kind == "module":
-        if in_loop:   # [iterator] -> AGENT[(CONT, iterator)]
-            out += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(CONT)),
-                    L("ROT_THREE"), L("ROT_THREE")]
-        else:
-            out += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(CONT)),
-                    L("LOAD_CONST", pool.const(None))]
-        out += [L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"), L("POP_TOP")]
-        if in_loop:
-            out.append(L("POP_TOP"))
+        if not in_loop:
+            out.append(L("LOAD_CONST", pool.const(None)))
+        out += tell(CONT) + [L("POP_TOP")] + answer() + [L("CALL_FUNCTION", 0), L("POP_TOP")]
         out += [L("LOAD_CONST", pool.const(None)), L("RETURN_VALUE")]
         return out, head
-    if snap:   # [S] -> [S, AGENT, RESTART, S]
-        out += [L("DUP_TOP"), L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
-                L("ROT_THREE"), L("ROT_THREE")]
-    else:
-        out += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(RESTART)),
-                L("LOAD_CONST", pool.const(None))]
-    out += [L("BUILD_TUPLE", 2), L("BINARY_SUBSCR"), L("CALL_FUNCTION", 0),
-            L("LOAD_GLOBAL", pool.name(AGENT)), L("ROT_TWO"), L("LOAD_CONST", pool.const(DONE)),
-            L("ROT_TWO"), L("BUILD_TUPLE", 2), L("BINARY_SUBSCR")]
+    out.append(L("DUP_TOP") if snap else L("LOAD_CONST", pool.const(None)))
+    out += tell(RESTART) + [L("POP_TOP")] + answer() + [L("CALL_FUNCTION", 0)] + tell(DONE)
     if snap:
         out += [L("ROT_TWO"), L("POP_TOP")]
     out.append(L("RETURN_VALUE"))
@@ -537,7 +545,7 @@ def patch(code, kind, loop_lines=(), boot=None):
             orig = by_off.get(addr)
             events.append((len(co_code) if orig is None else at[id(orig)], incr))
         replace["co_lnotab"] = _encode_lnotab(events)
-    return code.replace(**replace), (0, handler.offset // 2, params, gnames, ())
+    return code.replace(**replace), (0, handler.offset // 2, params, gnames)
 
 
 def _set_lines(code, instrs, by_off):
@@ -588,4 +596,4 @@ def facts(code):
             return None
     if setup is None or setup.target is None:
         return None
-    return 0, setup.target.offset // 2, tuple(params), tuple(gnames), ()
+    return 0, setup.target.offset // 2, tuple(params), tuple(gnames)

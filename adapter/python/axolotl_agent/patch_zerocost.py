@@ -5,20 +5,21 @@ changes.  Added:
 
 * An appendix after the last instruction, reached only through exception-table entries that cover
   every instruction no handler of the program covers: it sees exactly the exceptions that leave the
-  frame.  It reads the builtin ``__axl_on__``; when false (always, without an engine) it re-raises
-  with ``RERAISE 1``, which puts the frame's f_lasti back on the raising instruction, so f_lineno,
-  tracebacks and trace events are plain Python's.  When true it evaluates ``__axl_hook__[exc]``,
-  which answers with the exception to raise (the same one, or the agent's RestartFrame) or None:
-  "restart this frame", done by ``__axl_done__[__axl_restart__[snapshot]()]``.  Subscripting a
-  builtin object (instead of calling) keeps the appendix within three extra stack slots.  The
-  appendix has no line numbers, except the restart path, which is shown on the ``def`` line.
+  frame.  When the agent object (see hooknames) is false, as without an engine, it re-raises with
+  ``RERAISE 1``, which puts the frame's f_lasti back on the raising instruction, so f_lineno,
+  tracebacks and trace events are plain Python's.  Otherwise it tells the agent (AGENT[exc]) and
+  reads the answer: re-raise, raise another exception (the agent's RestartFrame), or restart this
+  frame: then AGENT[(RESTART, snapshot)] hands over the call to make, whose result is returned.  The
+  appendix has no line numbers, except the restart path, shown on the ``def`` line; at most four
+  stack slots above the snapshot.  If telling the agent fails (a NameError while the interpreter
+  exits, a RecursionError), a cleanup entry re-raises the original exception.
 * For functions that rebind a parameter or assign a declared global: a prologue before RESUME that
   pushes a tuple of their entry values and leaves it at the bottom of the value stack for the
   frame's life (no new local variable: locals(), co_varnames and f_locals are unchanged).  A global
   unbound at entry is recorded as MISSING_MARK (the NameError is caught by the prologue's own entry).
-* Main-script module code gets the same appendix with ``__axl_cont__`` in place of the restart; in
-  the bodies of top-level ``for`` loops its entries keep the loop's iterator and hand it over, so a
-  repaired loop can go on with the iterations that are left.
+* Main-script module code gets the same appendix with AGENT[(CONT, iterator)] in place of the
+  restart; in the bodies of top-level ``for`` loops its entries keep the loop's iterator and hand it
+  over, so a repaired loop can go on with the iterations that are left.
 """
 import dis
 import opcode
@@ -259,6 +260,15 @@ class Emitter:
             self.op("TO_BOOL")     # 3.13 jumps test for an exact bool
         self.jump_forward_if(_JUMP_IF_FALSE, label)
 
+    def answer(self):
+        """Push the agent's answer (AGENT.None.None)."""
+        self.load_agent()
+        self.load_attr(AGENT)
+        self.load_attr(AGENT)
+
+    def load_attr(self, n):
+        self.op("LOAD_ATTR", self.name(n) << 1 if V >= (3, 12) else self.name(n))
+
     def mark(self, label):
         self.labels[label] = self.here
 
@@ -293,14 +303,13 @@ class Emitter:
             self.op("PRECALL", 0)
         self.op("CALL", 0)
 
-    def tagged(self, tag):
-        """TOS -> AGENT[(tag, TOS)]"""
+    def tell(self, tag):
+        """AGENT[(tag, TOS)]; TOS stays."""
         self.load_agent()
         self.load_const(tag)
         self.op("COPY", 3)
         self.op("BUILD_TUPLE", 2)
         self.op("BINARY_SUBSCR")
-        self.op("SWAP", 2)
         self.op("POP_TOP")
 
 
@@ -407,7 +416,7 @@ def patch(code, kind, loop_lines=(), boot=None):
     'module' (main script; loop_lines: (first, last) line spans of the bodies of top-level for loops;
     boot: a module to import right after RESUME, before the first statement).
     Returns (new code, facts): facts = (prologue units, appendix start unit, snapshot parameter
-    indices, snapshot globals, units of the first re-raises that monitor.py listens to)."""
+    indices, snapshot globals)."""
     if kind == "function" and code.co_flags & CO_GENERATOR_LIKE:
         kind = "generator"
     if boot:
@@ -435,49 +444,38 @@ def patch(code, kind, loop_lines=(), boot=None):
 
     em = Emitter(pro.names, pro.consts, start)
     # Handler: [K, lasti, exc], K = the snapshot or a loop's iterator (kept) or nothing.  While the
-    # hook runs, exc stays at its place so that the cleanup entry can re-raise it whatever happens.
-    # 3.12+: with the hooks off, the exception goes through a first RERAISE whose event is where
-    # monitor.py decides; a second handler covers it, for the RestartFrame that decision may raise.
+    # agent is told, exc stays at its place: the cleanup entry can re-raise it whatever happens.
     loop_units = _loop_units(code, loop_lines) if kind == "module" and loop_lines else []
     variants = (False, True) if loop_units else (False,)
-    heads = {}      # keep_iter -> first unit of its handler
-    bodies = []     # (from, to, keep_iter): the hook calls, covered by the cleanup entry
-    r1s = []
+    heads = {}
+    bodies = []     # (from, to, keep_iter): telling the agent, covered by the cleanup entry
     for tag, keep_iter in enumerate(variants):
-        rounds = 2 if V >= (3, 12) else 1
-        for rnd in range(rounds):
-            label = "%d.%d" % (tag, rnd)
-            head = em.here
-            if rnd == 0:
-                heads[keep_iter] = head
+        heads[keep_iter] = em.here
+        body = em.here
+        em.jump_if_agent_off("same%d" % tag)
+        em.load_agent()
+        em.op("COPY", 2)
+        if kind == "module":
+            if keep_iter:
+                em.op("COPY", 5)
             else:
-                entries.append((r1s[-1], r1s[-1] + 1, head, (1 if keep_iter else base), 1))
-            body = em.here
-            em.jump_if_agent_off("off" + label)
-            if kind == "module":
-                em.load_agent()
-                em.op("COPY", 2)
-                if keep_iter:
-                    em.op("COPY", 5)
-                else:
-                    em.load_const(None)
-                em.op("BUILD_TUPLE", 2)
-            else:
-                em.load_agent()
-                em.op("COPY", 2)
-            em.op("BINARY_SUBSCR")                     # [K, lasti, exc, res]
-            bodies.append((body, em.here, keep_iter))
-            em.op("SWAP", 2)
-            em.op("POP_TOP")                           # [K, lasti, res]: res is what to raise, or None
-            if kind != "generator":
-                em.op("COPY", 1)
-                em.jump_forward_if(_JUMP_IF_NONE, "restart%d" % tag)
-            em.op("RERAISE", 1)
-            em.mark("off" + label)
-            if rnd == 0 and rounds == 2:
-                r1s.append(em.here)
-            em.op("RERAISE", 1)
-    # an exception inside the hook (a NameError while the interpreter exits, ...) re-raises the original
+                em.load_const(None)
+            em.op("BUILD_TUPLE", 2)
+        em.op("BINARY_SUBSCR")                         # [K, lasti, exc, None]: the audit call
+        em.op("POP_TOP")
+        em.answer()                                    # [K, lasti, exc, res]
+        bodies.append((body, em.here, keep_iter))
+        if kind != "generator":
+            em.op("COPY", 1)
+            em.jump_forward_if(_JUMP_IF_NONE, "restart%d" % tag)
+        em.op("COPY", 1)
+        em.jump_forward_if(_JUMP_IF_FALSE, "pop%d" % tag)
+        em.op("SWAP", 2)                               # res is an exception to raise instead
+        em.mark("pop%d" % tag)
+        em.op("POP_TOP")
+        em.mark("same%d" % tag)
+        em.op("RERAISE", 1)
+    # telling the agent failed (a NameError while the interpreter exits, ...): the original goes on
     cleanup = em.here
     em.op("POP_TOP")
     em.op("RERAISE", 1)
@@ -493,11 +491,15 @@ def patch(code, kind, loop_lines=(), boot=None):
             break
         em.mark("restart%d" % tag)
         em.op("POP_TOP")                               # None
+        em.op("POP_TOP")                               # exc
         em.op("POP_TOP")                               # lasti
         if kind == "module":
             if not keep_iter:
                 em.load_const(None)
-            em.tagged(CONT)
+            em.tell(CONT)                              # [it?, it-or-None]
+            em.op("POP_TOP")
+            em.answer()
+            em.call0()
             em.op("POP_TOP")
             em.load_const(None)
             em.op("RETURN_VALUE")
@@ -506,9 +508,11 @@ def patch(code, kind, loop_lines=(), boot=None):
                 em.op("COPY", 1)
             else:
                 em.load_const(None)
-            em.tagged(RESTART)                         # [S?, call]
+            em.tell(RESTART)                           # [S?, S-or-None]
+            em.op("POP_TOP")
+            em.answer()                                # [S?, call]
             em.call0()                                 # [S?, result]
-            em.tagged(DONE)
+            em.tell(DONE)
             em.op("RETURN_VALUE")
     em.resolve()
     end = em.here
@@ -548,12 +552,12 @@ def patch(code, kind, loop_lines=(), boot=None):
                     line += d
             lt += encode_location(end - plain_end, code.co_firstlineno + (d0 or 0) - line)
 
-    need = 6 if loop_units else base + 4   # the hook call; the restart path needs base + 3
+    need = 6 if loop_units else base + 4   # telling the agent; the restart path needs base + 4 too
     stacksize = max(code.co_stacksize + base, need)
     new = code.replace(co_code=bytes(pro.code) + code.co_code + bytes(em.code), co_consts=tuple(em.consts),
                        co_names=tuple(em.names), co_exceptiontable=write_exception_table(entries),
                        co_linetable=lt, co_stacksize=stacksize)
-    return new, (P, start, pidx, gnames, tuple(r1s))
+    return new, (P, start, pidx, gnames)
 
 
 def _import_first(code, module):
@@ -613,21 +617,18 @@ def _loop_units(code, loop_lines):
 
 
 def facts(code):
-    """The facts `patch` returned, read back from patched code (None: not patched): prologue units,
-    appendix start unit, snapshot parameter indices, snapshot globals, first re-raise units."""
+    """The facts `patch` returned, read back from patched code (None: not patched)."""
     names = code.co_names
     try:
         agent = names.index(AGENT)
     except ValueError:
         return None
-    table = read_exception_table(code.co_exceptiontable)
     co = code.co_code
     lg = OP["LOAD_GLOBAL"]
-    ours = sorted({t for _, _, t, _, _ in table
-                   if co[2 * t] == lg and co[2 * t + 1] >> 1 == agent and 2 * t > 0})
+    ours = sorted({t for _, _, t, _, _ in read_exception_table(code.co_exceptiontable)
+                   if co[2 * t] == lg and co[2 * t + 1] >> 1 == agent})
     if not ours:
         return None
-    start = ours[0]
     params, gnames, P = [], [], 0
     for u, op, arg in instructions(co):
         name = opcode.opname[op]
@@ -642,6 +643,4 @@ def facts(code):
             break
     if not P:
         params, gnames = [], []
-    heads = set(ours)
-    first = tuple(s for s, e, t, _, _ in table if e == s + 1 and t in heads and co[2 * s] == OP["RERAISE"])
-    return P, start, tuple(params), tuple(gnames), first
+    return P, ours[0], tuple(params), tuple(gnames)

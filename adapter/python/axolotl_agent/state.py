@@ -54,9 +54,8 @@ class State:
         self.restarting = {}       # id(frame) -> frame: frames whose wrapper is running a restart call
         self.verify_pending = False
         self.decided = {}          # id(exc) -> exc: exceptions already reported (abort) - never report twice
-        self.caught_hint = None    # (exc, catcher frame) from the last "will be caught" decision
+        self.caught_hint = None    # (exc, id(catcher frame)) from the last "will be caught" decision
         self.program = None        # toplevel.MainProgram of the main script
-        self.monitoring = False    # 3.12+: decisions are taken in sys.monitoring callbacks (monitor.py)
         self.exit_exc = None       # the exception that ended the main script, for the exit message
         self.tail = None           # report.OutputTail when output is teed
         self.snapshot_seq = 0

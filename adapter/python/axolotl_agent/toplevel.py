@@ -21,6 +21,7 @@ import builtins
 import copy
 import difflib
 import sys
+import weakref
 
 from . import instrument
 from .state import S
@@ -74,12 +75,18 @@ class Plan:
 
 
 class MainProgram:
-    def __init__(self, filename, g):
+    def __init__(self, filename, module):
         self.filename = filename
-        self.g = g
-        self.loop_iter = None
+        # weakly: at exit the interpreter must be able to free the module's globals (and run the
+        # finally blocks and __del__ methods that this triggers) exactly as without the agent
+        self._module = weakref.ref(module)
         self.pending = None
         self.crash_exc = None     # the exception being decided (its traceback has the crash line)
+
+    @property
+    def g(self):
+        m = self._module()
+        return m.__dict__ if m is not None else None
 
     def is_main_frame(self, frame):
         ci = instrument.info_for(frame.f_code)
@@ -203,5 +210,6 @@ def _resume_loop(loop, k, it):
 
 
 def resume(frame, it):
+    """AGENT[(CONT, iterator)] hands this over (as a partial) to the module frame, which calls it."""
     if S.program is not None:
         S.program.run(frame, it)

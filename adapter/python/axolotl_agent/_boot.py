@@ -117,9 +117,9 @@ def boot():
     loader.install()
     if S.active:
         import atexit
-        from . import channel, report
+        from . import channel, tee
         atexit.register(_at_exit)
-        report.install_tee()
+        tee.install()
         channel.install_signals()
         channel.hello()
 

@@ -66,8 +66,7 @@ def note(msg):
 
 
 def hello():
-    import platform
-    note({"type": "hello", "pid": os.getpid(), "python": platform.python_version(),
+    note({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0],
           "script": S.config.script or "", "root": S.config.root or "", "generation": S.generation})
 
 

@@ -6,11 +6,10 @@ thread-local AGENT.None.None (see hooknames).  Audit hooks run with tracing and 
 the whole decision (analysis, report, the wait while paused) is invisible to debuggers, coverage and
 profilers, whatever the Python version.  The agent is told only while an engine is attached.
 """
+import _thread
 import builtins
-import functools
 import os
 import sys
-import threading
 import types
 
 from .state import S, RestartFrame, PY311
@@ -30,7 +29,7 @@ class Agent(list):
 
 
 AGENT = Agent()
-_ANSWER = threading.local()
+_ANSWER = _thread._local()
 setattr(AGENT, "None", _ANSWER)
 
 
@@ -57,6 +56,7 @@ def _audit(event, args):
                     from . import channel
                     channel.send_verified()
             elif tag == hooknames.CONT:
+                import functools
                 from . import toplevel
                 _answer(functools.partial(toplevel.resume, frame, value))
             return
@@ -141,33 +141,18 @@ def restart_call(frame, fn, snapshot):
     kwargs = {n: val(n) for n in names[nargs:nargs + nkw]}
     if dstar:
         kwargs.update(val(names[nargs + nkw + star]) or {})
+    import functools
     return functools.partial(fn, *args, **kwargs)
 
 
 def install():
-    """Put the agent in builtins (and in the copy the interpreter restores while it exits, when
-    generators' finally blocks and __del__ methods still run through instrumented code: an empty
-    tuple there, false, so that it just re-raises)."""
-    b = builtins.__dict__
-    b[hooknames.AGENT] = AGENT
+    """Put the agent in builtins.  While the interpreter exits it puts back its own copy of builtins,
+    where "None" is None: false, so instrumented code still running then (generators' finally
+    blocks, __del__ methods) just re-raises."""
+    builtins.__dict__[hooknames.AGENT] = AGENT
     AGENT[:] = [RecursionError] if S.active else []
     if S.active:
         sys.addaudithook(_audit)
-    copy = _builtins_copy(b)
-    if copy is not None:
-        copy[hooknames.AGENT] = ()
-
-
-def _builtins_copy(b):
-    """The copy of builtins the interpreter puts back while it exits (then generators' finally
-    blocks and __del__ methods run, and instrumented code must still find its names)."""
-    import gc
-    best = None
-    for d in gc.get_referrers(builtins.__build_class__):
-        if type(d) is dict and d is not b and d.get("__import__") is b.get("__import__") \
-                and d.get("print") is b.get("print") and (best is None or len(d) > len(best)):
-            best = d
-    return best
 
 
 # ----------------------------------------------------------------------------------------------

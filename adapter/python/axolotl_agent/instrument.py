@@ -15,10 +15,25 @@ from . import AGENT_VERSION, AGENT_DIR
 from .sources import SourceVersion, decode_source, loop_body_lines  # noqa: F401  (re-exported)
 from .state import S, PY311
 
-if PY311:
-    from . import patch_zerocost as _patcher
-else:
-    from . import patch_blocks as _patcher
+
+def _load_patcher():
+    global _patcher
+    if PY311:
+        from . import patch_zerocost as _patcher
+    else:
+        from . import patch_blocks as _patcher
+    return _patcher
+
+
+class _LazyPatcher:
+    """The patcher is imported when code is first patched or read back (a program that imports no
+    user module, from a cached main script, never needs it)."""
+
+    def __getattr__(self, name):
+        return getattr(_load_patcher(), name)
+
+
+_patcher = _LazyPatcher()
 
 LOOP_ITERATORS = True   # the main script's handlers hand over a running for loop's iterator
 CO_OPTIMIZED = 0x1
@@ -178,13 +193,11 @@ def _cache_key(kind, filename, data):
 
 
 def cache_path(key, kind, filename, data):
+    """The cache file for `key` (which covers agent version, Python, kind, file and source)."""
     d = S.config.cache_dir
     if not d:
         return None
-    import hashlib
-    h = hashlib.sha256(("%s|%s|%s|%s|%s|" % (key, AGENT_VERSION, sys.version, kind, filename)).encode())
-    h.update(data)
-    return os.path.join(d, h.hexdigest() + ".axl")
+    return os.path.join(d, "%s-%s.axl" % (kind.replace(":", "_"), key))
 
 
 def _cache_get(key, kind, filename, data):
@@ -239,11 +252,10 @@ def instrumented_main(source, filename, boot_module=None):
     key = _cache_key("main:%s" % (boot_module or ""), filename, data)
     code = _cache_get(key, "main", filename, data)
     if code is None:
-        plain = _plain(source, filename)
-        import ast
-        text = source if isinstance(source, str) else decode_source(source)
-        loops = loop_body_lines(ast.parse(text, filename))
-        code = patch_tree(plain, loops, boot_module)
+        # parsed once, as plain Python does (a second parse would repeat the parser's warnings)
+        tree = compile(source, filename, "exec", 0x400, dont_inherit=True)   # ast.PyCF_ONLY_AST
+        plain = compile(tree, filename, "exec", dont_inherit=True)
+        code = patch_tree(plain, loop_body_lines(tree), boot_module)
         _cache_put(key, code, "main", filename, data)
     return code
 

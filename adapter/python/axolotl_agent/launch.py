@@ -53,7 +53,26 @@ def _exec(argv, env):
     os.execve(sys.executable, argv, env)
 
 
+def _cache_own_bytecode():
+    """Write the agent's own modules' bytecode once (into its folder, when that can be written):
+    both interpreters import them, and with PYTHONDONTWRITEBYTECODE they would be compiled from
+    source at every start.  The program's files are not concerned."""
+    import importlib.util
+    tag = os.path.join(AGENT_DIR, "__pycache__", "_boot.%s.pyc" % sys.implementation.cache_tag)
+    if not sys.dont_write_bytecode or os.path.exists(tag):
+        return
+    try:
+        import py_compile
+        for name in os.listdir(AGENT_DIR):
+            if name.endswith(".py"):
+                src = os.path.join(AGENT_DIR, name)
+                py_compile.compile(src, importlib.util.cache_from_source(src), doraise=True)
+    except Exception:
+        pass   # a folder we may not write: the agent is compiled at each start, as before
+
+
 def run(args):
+    _cache_own_bytecode()
     name, orig_rest = _program_name()
     # the options the user gave before `-m axolotl_agent`: the new interpreter gets the same
     try:
@@ -97,15 +116,14 @@ def run(args):
 
 
 def _is_zip(path):
+    """Plain Python runs a script through runpy when the zip importer accepts it (a zip
+    application, with or without a #! line in front)."""
+    import zipimport
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-    except OSError:
-        return False
-    if head == b"PK\x03\x04":
+        zipimport.zipimporter(path)
         return True
-    import zipfile
-    return zipfile.is_zipfile(path)
+    except Exception:
+        return False
 
 
 def _write_pyc(code, source, filename):
@@ -129,11 +147,17 @@ def _write_pyc(code, source, filename):
             return cached, False
         except OSError:
             pass
-    import tempfile
-    fd, path = tempfile.mkstemp(prefix="axolotl-main-", suffix=".pyc")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    return path, True
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    for n in range(100):
+        path = os.path.join(tmp, "axolotl-main-%d-%d.pyc" % (os.getpid(), n))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return path, True
+    raise OSError("no temporary file for the instrumented script")
 
 
 def _encode(d):

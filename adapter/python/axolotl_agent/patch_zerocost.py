@@ -14,19 +14,18 @@ changes.  Added:
   stack slots above the snapshot.  If telling the agent fails (a NameError while the interpreter
   exits, a RecursionError), a cleanup entry re-raises the original exception.
 * For functions that rebind a parameter or assign a declared global: a prologue before RESUME that
-  pushes a tuple of their entry values and leaves it at the bottom of the value stack for the
-  frame's life (no new local variable: locals(), co_varnames and f_locals are unchanged).  A global
+  pushes their entry values and leaves them at the bottom of the value stack for the frame's life
+  (no new local variable: locals(), co_varnames and f_locals are unchanged; no allocation per call).  A global
   unbound at entry is recorded as MISSING_MARK (the NameError is caught by the prologue's own entry).
 * Main-script module code gets the same appendix with AGENT[(CONT, iterator)] in place of the
   restart; in the bodies of top-level ``for`` loops its entries keep the loop's iterator and hand it
   over, so a repaired loop can go on with the iterations that are left.
 """
-import dis
 import opcode
 import sys
 
 V = sys.version_info[:2]
-OP = dis.opmap
+OP = opcode.opmap
 _CACHE_TABLE = getattr(opcode, "_inline_cache_entries", None)
 
 from .hooknames import AGENT, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE  # noqa: E402
@@ -375,6 +374,7 @@ def rebound(code):
 
 def stack_depths(code):
     """Stack depth before each instruction (unit index -> depth), by following control flow."""
+    import dis
     instrs = list(dis.get_instructions(code))
     by_offset = {ins.offset // 2: k for k, ins in enumerate(instrs)}
     depth = {}
@@ -425,7 +425,7 @@ def patch(code, kind, loop_lines=(), boot=None):
     n = len(code.co_code) // 2
     pidx, gnames = rebound(code) if kind == "function" else ((), ())
     snap = bool(pidx or gnames)
-    base = 1 if snap else 0
+    base = len(pidx) + len(gnames)   # the entry values, one stack slot each (no tuple per call)
 
     # prologue (before RESUME: the frame is not traceable yet, and no jump can reach it)
     pro = Emitter(code.co_names, code.co_consts, 0)
@@ -437,7 +437,6 @@ def patch(code, kind, loop_lines=(), boot=None):
             s = pro.here
             pro.load_global(g)
             guarded.append((s, pro.here, len(pidx) + k, pro.here))
-        pro.op("BUILD_TUPLE", len(pidx) + len(gnames))
     P = pro.here
     start = P + n
     entries = [(s + P, e + P, t + P, d + base, l) for s, e, t, d, l in orig_table]
@@ -505,7 +504,9 @@ def patch(code, kind, loop_lines=(), boot=None):
             em.op("RETURN_VALUE")
         else:
             if snap:
-                em.op("COPY", 1)
+                for _ in range(base):
+                    em.op("COPY", base)
+                em.op("BUILD_TUPLE", base)
             else:
                 em.load_const(None)
             em.tell(RESTART)                           # [S?, S-or-None]
@@ -552,7 +553,9 @@ def patch(code, kind, loop_lines=(), boot=None):
                     line += d
             lt += encode_location(end - plain_end, code.co_firstlineno + (d0 or 0) - line)
 
-    need = 6 if loop_units else base + 4   # telling the agent; the restart path needs base + 4 too
+    need = 6 if loop_units else base + 4   # telling the agent; the restart path: base + max(base, 4)
+    if snap:
+        need = max(need, 2 * base, base + 4)
     stacksize = max(code.co_stacksize + base, need)
     new = code.replace(co_code=bytes(pro.code) + code.co_code + bytes(em.code), co_consts=tuple(em.consts),
                        co_names=tuple(em.names), co_exceptiontable=write_exception_table(entries),
@@ -630,17 +633,13 @@ def facts(code):
     if not ours:
         return None
     params, gnames, P = [], [], 0
-    for u, op, arg in instructions(co):
+    for u, op, arg in instructions(co):   # the prologue: loads, before anything the compiler emits
         name = opcode.opname[op]
         if name == "LOAD_FAST" and not gnames:
             params.append(arg)
         elif name == "LOAD_GLOBAL":
             gnames.append(names[arg >> 1])
-        elif name == "BUILD_TUPLE" and arg == len(params) + len(gnames) and arg:
-            P = u + 1
-            break
         else:
+            P = u
             break
-    if not P:
-        params, gnames = [], []
     return P, ours[0], tuple(params), tuple(gnames)

@@ -1,9 +1,6 @@
 """The source texts the agent compiled, and the AST views of them that the crash analysis, the hot
 swap and the top-level restart need (parsed lazily: a program that never crashes never parses)."""
-import ast
 import io
-
-_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
 class SourceVersion:
@@ -22,6 +19,7 @@ class SourceVersion:
     @property
     def tree(self):
         if self._tree is None:
+            import ast
             self._tree = ast.parse(self.text, self.filename)
         return self._tree
 
@@ -44,6 +42,7 @@ class SourceVersion:
 
     def statement_dumps(self):
         if self._dumps is None:
+            import ast
             self._dumps = [ast.dump(s) for s in self.tree.body]
         return self._dumps
 
@@ -69,6 +68,7 @@ def decode_source(data):
 
 def index_defs(tree):
     """qualname -> FunctionDef/ClassDef node, following CPython's __qualname__ rules."""
+    import ast
     out = {}
 
     def walk(node, prefix, in_func):
@@ -90,6 +90,8 @@ def index_defs(tree):
 
 
 def own_dump(node):
+    import ast
+
     def fmt(n, top=False):
         if isinstance(n, ast.AST):
             if not top and isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -108,17 +110,20 @@ def own_dump(node):
 
 def walk_scope(nodes):
     """ast.walk over statements, not entering nested function/class/lambda scopes."""
+    import ast
+    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
     stack = list(nodes)
     while stack:
         n = stack.pop()
         yield n
         for c in ast.iter_child_nodes(n):
-            if not isinstance(c, _SCOPES):
+            if not isinstance(c, scopes):
                 stack.append(c)
 
 
 def is_property(node):
     """A property/cached_property getter: AttributeError escaping it is the attribute protocol."""
+    import ast
     for d in getattr(node, "decorator_list", ()):
         if isinstance(d, ast.Name) and d.id in ("property", "cached_property"):
             return True
@@ -130,8 +135,9 @@ def is_property(node):
 def loop_body_lines(tree):
     """(first, last) line spans of the bodies of the top-level for loops whose body starts on a line
     of its own (there the loop's iterator is the only thing below the body's stack)."""
+    import _ast   # (what compile returns; the ast module takes a few ms to import)
     out = []
     for st in tree.body:
-        if isinstance(st, ast.For) and st.body and st.body[0].lineno > st.lineno:
+        if isinstance(st, _ast.For) and st.body and st.body[0].lineno > st.lineno:
             out.append((st.body[0].lineno, max(s.end_lineno or s.lineno for s in st.body)))
     return out

@@ -16,10 +16,7 @@ by the same alignment inside the body) runs again from the new body, then the re
 then the iterations left (a for loop takes the same iterator, so no item is fetched twice), then the
 new else clause.  Names the iteration had already bound keep their values.
 """
-import ast
 import builtins
-import copy
-import difflib
 import sys
 import weakref
 
@@ -31,6 +28,7 @@ _seq = [0]
 
 def align(old, new, i):
     """(index in `new` to run again, whether it changed) for index `i` in `old` (lists of dumps)."""
+    import difflib
     jr = len(new)
     tag = "delete"
     for t, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
@@ -47,6 +45,7 @@ def align(old, new, i):
 
 
 def _header(node):
+    import ast
     if isinstance(node, ast.For):
         return ("for", ast.dump(node.target), ast.dump(node.iter))
     if isinstance(node, ast.While):
@@ -120,6 +119,7 @@ class MainProgram:
 
     def plan(self, frame, line):
         """The Plan for restarting the top level, the module frame being at `line`."""
+        import ast
         ci = instrument.info_for(frame.f_code)
         old = ci.version
         new = instrument.CURRENT.get(old.filename, old)
@@ -146,6 +146,8 @@ class MainProgram:
 
     def run(self, frame, it):
         """cont[]: run the rest of the program as planned; the module frame then returns."""
+        import ast
+        import copy
         plan = self.pending
         self.pending = None
         S.restarting.pop(id(frame), None)
@@ -184,6 +186,8 @@ def _verified():
 def _resume_loop(loop, k, it):
     """Nodes that run body[k:] once (as an iteration of the loop: break and continue keep their
     meaning), then the iterations left, then the else clause."""
+    import ast
+    import copy
     loop = copy.deepcopy(loop)
     _seq[0] += 1
     it_name = "__axl_iter_%d__" % _seq[0]

@@ -119,7 +119,8 @@ def main():
             if a.k not in name:
                 continue
             p, g = bench(a.python, text, a.runs, eng.path if eng else None)
-            figures[name] = {"plain": p, "agent": g, "ratio": g / p}
+            figures[name] = {"plain": p, "agent": g, "ratio": g / p,
+                             "ratioWithoutStartup": (g - sg) / max(p - sp, 1e-9)}
             print("%-12s plain %.3fs  agent %.3fs  ratio %.3fx  (without startup: %.3fx)"
                   % (name, p, g, g / p, (g - sg) / max(p - sp, 1e-9)), flush=True)
     finally:
@@ -127,6 +128,8 @@ def main():
             eng.close()
     if a.json:
         import json
+        figures["python"] = subprocess.run([a.python, "-c", "import sys; print(sys.version.split()[0])"],
+                                           stdout=subprocess.PIPE).stdout.decode().strip()
         print(json.dumps(figures))
 
 

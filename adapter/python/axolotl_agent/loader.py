@@ -73,8 +73,8 @@ _ROOTS = ()
 
 def _path_hook(path):
     # string operations only: a debugger stepping into an import must meet no agent frame here
-    p = path or _getcwd()
-    if not p.startswith(_ROOTS) or "-packages" in p or p.startswith(_AGENT):
+    p = path if path.startswith("/") else _getcwd() + ("/" + path if path else "")
+    if not (p + "/").startswith(_ROOTS) or "-packages" in p or p.startswith(_AGENT):
         raise ImportError("not a folder of the user's code", path=path)
     return _m.FileFinder(path, *_SUPPORTED)
 
@@ -88,7 +88,7 @@ def install():
     global _SUPPORTED, _ROOTS, _AGENT, _SHIM_DIR, __name__
     import os
     root = instrument._ROOT
-    _ROOTS = tuple({r + os.sep for r in (root, os.path.abspath(root))} | {root} if root else ())
+    _ROOTS = tuple({r.rstrip("/") + "/" for r in (root, os.path.abspath(root))} if root else ())
     _AGENT = instrument.AGENT_DIR
     _SHIM_DIR = os.path.join(_AGENT, "_shim")
     _SUPPORTED = [(_m.ExtensionFileLoader, _m.EXTENSION_SUFFIXES),

@@ -39,7 +39,7 @@ class Config:
             self.generation = int(env.get("AXOLOTL_GENERATION", "0"))
         except ValueError:
             self.generation = 0
-        self.root = None      # set by the runner once the script is known
+        self.root = None      # set by the boot once the script is known
         self.script = None
 
 

@@ -1,8 +1,8 @@
 """Decides, in the frame that raised and before unwinding, whether any caller will catch an exception.
 
 The answer is asymmetric on purpose: a false "caught" only delays the report to the next instrumented
-frame outward (or to the top-level statement runner, which reports with the stack unwound); a false
-"uncaught" would pause a healthy program, so every doubt answers "caught".
+frame outward (at the latest the main script's module frame, where nothing is below to catch it);
+a false "uncaught" would pause a healthy program, so every doubt answers "caught".
 
 Exact parts
   * try/except: the caller frames are walked through f_back; for each, the try statements of its
@@ -33,6 +33,8 @@ Heuristic parts (documented guesses)
     would leave, not only the raising one.
   * a frame whose source is unavailable (frozen, C-generated) is assumed to catch; so is reaching
     the bottom of a stack that is not the main script's (threads: threading reports them itself).
+  * a RecursionError is left to the main script's module frame (there is no room to analyse at the
+    recursion limit).
   * any failure of this analysis counts as "caught".
 """
 import ast
@@ -124,29 +126,9 @@ def will_be_caught(exc, frame, notes):
 
 def _exception_table_covers(code, lasti):
     """3.11+: is instruction offset `lasti` inside any exception-table range of `code`?"""
-    table = code.co_exceptiontable
-    i = 0
-    n = len(table)
-
-    def varint():
-        nonlocal i
-        b = table[i]
-        i += 1
-        val = b & 63
-        while b & 64:
-            b = table[i]
-            i += 1
-            val = (val << 6) | (b & 63)
-        return val
-
-    while i < n:
-        start = varint() * 2
-        length = varint() * 2
-        varint()  # target
-        varint()  # depth/lasti
-        if start <= lasti < start + length:
-            return True
-    return False
+    from .patch_zerocost import read_exception_table
+    unit = lasti // 2
+    return any(s <= unit < e for s, e, _, _, _ in read_exception_table(code.co_exceptiontable))
 
 
 def _tree_for(code, frame):

@@ -26,4 +26,15 @@ RESTART, DONE, CONT = "axolotl:restart", "axolotl:done", "axolotl:cont"   # tags
 AUDIT_EVENT = "axolotl"
 
 MISSING_MARK = "<axolotl: unbound global>"   # a snapshot of a global that was unbound at entry
+
+
+def param_count(code):
+    """How many parameters `code` takes (positional, keyword-only, *args, **kwargs): the first
+    co_varnames, the ones a restart passes again."""
+    n = code.co_argcount + code.co_kwonlyargcount
+    if code.co_flags & 0x04:
+        n += 1
+    if code.co_flags & 0x08:
+        n += 1
+    return n
 CO_GENERATOR_LIKE = 0x20 | 0x80 | 0x100 | 0x200   # generator, coroutine, iterable coroutine, async gen

@@ -24,7 +24,7 @@ HASJABS = set(dis.hasjabs)
 _SETUPS = {OP[n] for n in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") if n in OP}
 MAXBLOCKS = 20
 
-from .hooknames import MISSING_MARK, AGENT, RESTART, DONE, CONT, CO_GENERATOR_LIKE  # noqa: E402
+from .hooknames import MISSING_MARK, AGENT, RESTART, DONE, CONT, CO_GENERATOR_LIKE, param_count  # noqa: E402
 
 
 class Ins:
@@ -220,15 +220,6 @@ def _encode_linetable(instrs, firstlineno):
 # ----------------------------------------------------------------------------------------------
 # What to snapshot
 
-def param_count(code):
-    n = code.co_argcount + code.co_kwonlyargcount
-    if code.co_flags & 0x04:
-        n += 1
-    if code.co_flags & 0x08:
-        n += 1
-    return n
-
-
 def rebound(code, instrs):
     """(('fast'|'deref', index) of the parameters the body rebinds, globals it assigns)."""
     nparams = param_count(code)
@@ -379,6 +370,18 @@ def _handler_code(pool, kind, snap, in_loop, L):
     return out, head
 
 
+def _insert_before(instrs, at, extra):
+    """`extra` runs before instruction `at`: on its line, at its line-table place, and jumps to `at`
+    land on the first of them."""
+    for x in extra:
+        x.line = at.line
+        x.anchor = at
+    for j in instrs:
+        if j.target is at:
+            j.target = extra[0]
+    return extra
+
+
 def _guard_loop(instrs, first_line, last_line, handler, L):
     """Put the body of the top-level for loop whose body spans those lines under a block that goes
     to `handler` (the iterator stays below it).  Returns (new instructions, stubs for the appendix),
@@ -432,14 +435,8 @@ def _guard_loop(instrs, first_line, last_line, handler, L):
     for k, i in enumerate(instrs):
         if k == start:
             out.append(setup)
-        extra = before.get(id(i), ())
-        for x in extra:
-            x.line = i.line
-            x.anchor = i
-            for j in instrs:
-                if j.target is i:
-                    j.target = extra[0]
-        out += extra
+        if id(i) in before:
+            out += _insert_before(instrs, i, before[id(i)])
         out.append(i)
     return out, stubs
 
@@ -514,15 +511,7 @@ def patch(code, kind, loop_lines=(), boot=None):
     out = [first] if gen_start else []
     for i in body:
         if snap and dis.opname[i.op] == "RETURN_VALUE":
-            pre = [L("ROT_TWO"), L("POP_TOP")]
-            for p in pre:
-                p.line = i.line
-                p.anchor = i
-            # jumps to the return must run the pops too
-            for j in instrs:
-                if j.target is i:
-                    j.target = pre[0]
-            out += pre
+            out += _insert_before(instrs, i, [L("ROT_TWO"), L("POP_TOP")])
         out.append(i)
     if gen_start:
         new_instrs = out[:1] + prologue + out[1:] + appendix

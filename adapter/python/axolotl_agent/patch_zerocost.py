@@ -28,7 +28,7 @@ V = sys.version_info[:2]
 OP = opcode.opmap
 _CACHE_TABLE = getattr(opcode, "_inline_cache_entries", None)
 
-from .hooknames import AGENT, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE  # noqa: E402
+from .hooknames import AGENT, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE, param_count  # noqa: E402
 
 
 def caches(name):
@@ -339,15 +339,6 @@ def instructions(co_code):
         ext = 0
         i += 2 * _CACHE_AFTER[op]
         yield start, op, arg
-
-
-def param_count(code):
-    n = code.co_argcount + code.co_kwonlyargcount
-    if code.co_flags & 0x04:
-        n += 1
-    if code.co_flags & 0x08:
-        n += 1
-    return n
 
 
 def rebound(code):

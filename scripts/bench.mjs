@@ -418,10 +418,14 @@ function table(r) {
 const AGENT_GOALS = { 'call-heavy': 1.05, 'loop-heavy': 1.05, 'global-calls': 1.10, dhrystone: 1.15, 'top-level': null };
 
 async function agentOverhead(results) {
-  const pythons = [PYTHON];
-  for (const v of ['3.11', '3.13']) {
-    const exe = spawnSync('sh', ['-c', `command -v python${v} || ls /root/.pyenv/versions/${v}.*/bin/python${v} 2>/dev/null | tail -1`], { encoding: 'utf8' }).stdout.trim().split('\n').pop();
-    if (exe && !pythons.some((p) => fs.realpathSync(p) === fs.realpathSync(exe))) pythons.push(exe);
+  // python3, then 3.11 and 3.13 as the Python tests find them (pyenv included), one per version
+  const found = spawnSync(PYTHON, ['-c', 'import sys; sys.path.insert(0, "test/python"); from run_tests import resolve_python as r; print("\\n".join(filter(None, (r("python3.11"), r("python3.13")))))'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+  const version = (py) => spawnSync(py, ['-c', 'import sys; print(sys.version.split()[0])'], { encoding: 'utf8' }).stdout.trim();
+  const pythons = [];
+  const seen = new Set();
+  for (const py of [PYTHON, ...found]) {
+    const v = version(py);
+    if (v && !seen.has(v)) { seen.add(v); pythons.push(py); }
   }
   results.agentOverhead = [];
   for (const py of pythons) {

@@ -54,19 +54,25 @@ def _exec(argv, env):
 
 
 def _cache_own_bytecode():
-    """Write the agent's own modules' bytecode once (into its folder, when that can be written):
-    both interpreters import them, and with PYTHONDONTWRITEBYTECODE they would be compiled from
-    source at every start.  The program's files are not concerned."""
-    import importlib.util
-    tag = os.path.join(AGENT_DIR, "__pycache__", "_boot.%s.pyc" % sys.implementation.cache_tag)
-    if not sys.dont_write_bytecode or os.path.exists(tag):
-        return
+    """Write the agent's own modules' bytecode when it is missing or older than the source (into the
+    agent's folder, when that can be written): both interpreters import them, and under
+    PYTHONDONTWRITEBYTECODE they would be compiled from source at every start.  The program's files
+    are not concerned."""
+    if not sys.dont_write_bytecode:
+        return   # Python writes it itself
     try:
-        import py_compile
+        from importlib.util import cache_from_source
         for name in os.listdir(AGENT_DIR):
             if name.endswith(".py"):
                 src = os.path.join(AGENT_DIR, name)
-                py_compile.compile(src, importlib.util.cache_from_source(src), doraise=True)
+                pyc = cache_from_source(src)
+                try:
+                    if os.stat(pyc).st_mtime >= os.stat(src).st_mtime:
+                        continue
+                except OSError:
+                    pass
+                import py_compile
+                py_compile.compile(src, pyc, doraise=True)
     except Exception:
         pass   # a folder we may not write: the agent is compiled at each start, as before
 

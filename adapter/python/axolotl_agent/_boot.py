@@ -51,7 +51,7 @@ def _as_plain_script(spec):
     main = sys.modules["__main__"]
     main.__file__ = filename
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", filename)
-    if spec.get("temporary"):
+    if pyc:
         try:
             os.unlink(pyc)   # the interpreter has read it
         except OSError:

@@ -192,50 +192,63 @@ def _cache_key(kind, filename, data):
     return "%08x%08x%08x%x" % (zlib.crc32(head), zlib.crc32(data), zlib.adler32(data), len(data))
 
 
-def cache_path(key, kind, filename, data):
-    """The cache file for `key` (which covers agent version, Python, kind, file and source)."""
+def cache_dir():
+    """AXOLOTL_CACHE_DIR, else the user's cache folder (the engine does not set one: without it
+    every start would patch every imported module again)."""
     d = S.config.cache_dir
-    if not d:
-        return None
-    return os.path.join(d, "%s-%s.axl" % (kind.replace(":", "_"), key))
+    if d:
+        return d
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "axolotl", "code")
+
+
+def cache_path(key, kind, filename, data):
+    """One cache file per source file, kind and Python (a new text replaces the old one); what it
+    holds is checked against the whole key."""
+    import zlib
+    head = ("%s|%s|%s|%s" % (AGENT_VERSION, sys.version, kind, filename)).encode()
+    return os.path.join(cache_dir(), "%s-%08x%08x.axl" % (kind.split(":")[0], zlib.crc32(head), zlib.adler32(head)))
 
 
 def _cache_get(key, kind, filename, data):
     v = _MEM_CACHE.get(key)
     if v is not None:
         return v
-    p = cache_path(key, kind, filename, data)
-    if p:
-        try:
-            with open(p, "rb") as fh:
-                v = marshal.load(fh)
-            _MEM_CACHE[key] = v
-            return v
-        except Exception:
-            return None
-    return None
+    try:
+        with open(cache_path(key, kind, filename, data), "rb") as fh:
+            stored_key, v = marshal.loads(fh.read())
+    except Exception:
+        return None
+    if stored_key != key:
+        return None
+    _MEM_CACHE[key] = v
+    return v
 
 
 def _cache_put(key, value, kind, filename, data):
     _MEM_CACHE[key] = value
     p = cache_path(key, kind, filename, data)
-    if p:
-        try:
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            tmp = "%s.%d.tmp" % (p, os.getpid())
-            with open(tmp, "wb") as fh:
-                marshal.dump(value, fh)
-            os.replace(tmp, p)
-        except Exception:
-            pass  # the cache is an optimisation only
+    try:
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        tmp = "%s.%d.tmp" % (p, os.getpid())
+        with open(tmp, "wb") as fh:
+            marshal.dump((key, value), fh)
+        os.replace(tmp, p)
+    except Exception:
+        pass  # the cache is an optimisation only
 
 
-def _plain(source, filename):
+def compile_plain(source, filename):
     return compile(source, filename, "exec", dont_inherit=True)
 
 
+_plain = compile_plain
+
+
 def instrumented_module(source, filename, plain_code=None):
-    """Instrumented code of an imported user module (its functions; module code stays plain)."""
+    """Instrumented code of an imported user module (its functions; module code stays plain).
+    plain_code: the code Python compiled (the loader gets it exactly as plain Python does, with its
+    warnings and __pycache__); the cache saves only the patching."""
     data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
     key = _cache_key("module", filename, data)
     code = _cache_get(key, "module", filename, data)
@@ -245,19 +258,22 @@ def instrumented_module(source, filename, plain_code=None):
     return code
 
 
-def instrumented_main(source, filename, boot_module=None):
+def instrumented_main(source, filename, boot_module=None, plain_code=None):
     """Instrumented code of a main script (module code included). boot_module: the module the code
-    imports before the first statement (the agent's boot, when the script is run from a .pyc)."""
-    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
-    key = _cache_key("main:%s" % (boot_module or ""), filename, data)
-    code = _cache_get(key, "main", filename, data)
-    if code is None:
+    imports before the first statement (the agent's boot, when the script is run from a .pyc).
+    plain_code: the code runpy got from the loader (a directory, zip app or -m): then the source is
+    parsed again only for the loops, its warnings already given.  Not cached: plain Python compiles
+    a script at every run, and its warnings must be given at every run."""
+    if plain_code is None:
         # parsed once, as plain Python does (a second parse would repeat the parser's warnings)
         tree = compile(source, filename, "exec", 0x400, dont_inherit=True)   # ast.PyCF_ONLY_AST
-        plain = compile(tree, filename, "exec", dont_inherit=True)
-        code = patch_tree(plain, loop_body_lines(tree), boot_module)
-        _cache_put(key, code, "main", filename, data)
-    return code
+        plain_code = compile(tree, filename, "exec", dont_inherit=True)
+    else:
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = compile(source, filename, "exec", 0x400, dont_inherit=True)
+    return patch_tree(plain_code, loop_body_lines(tree), boot_module)
 
 
 def compile_module(text, filename, generation=None):

@@ -5,8 +5,8 @@ The instrumented code goes into a .pyc that the new interpreter is given as its 
 runs it as __main__ itself, from C, so no agent frame is ever below the program (stack introspection,
 warnings' stacklevel, the recursion limit, tracebacks, exit handling, threads and interpreter
 shutdown are plain Python's).  Its first instruction imports axolotl_agent._boot, which puts back
-what naming a .pyc changed (sys.argv[0], sys.path[0], __file__, __loader__) before the script's
-first statement.
+what naming a .pyc changed (sys.argv[0], sys.path[0], __file__, __loader__) and deletes the .pyc
+before the script's first statement.
 
 Cases handed to the interpreter unchanged, so that they behave exactly as plain Python:
   * the script cannot be read or does not compile: plain Python reports it;
@@ -112,8 +112,8 @@ def run(args):
         code = instrument.instrumented_main(source, filename, BOOT_MODULE)
     except Exception:
         _exec([name] + opts + args, env)          # unreadable, or does not compile: Python says why
-    pyc, temporary = _write_pyc(code, source, filename)
-    boot.update(mode="script", script=target, file=filename, pyc=pyc, temporary="1" if temporary else "",
+    pyc = _write_pyc(code)
+    boot.update(mode="script", script=target, file=filename, pyc=pyc,
                 root=os.environ.get("AXOLOTL_ROOT") or os.path.dirname(os.path.realpath(target)),
                 orig_argv=LIST_SEP.join([name] + opts + args) if hasattr(sys, "orig_argv") else "")
     env["PYTHONPATH"] = os.pathsep.join([agent_path] + ([user_pp] if user_pp else []))
@@ -132,27 +132,12 @@ def _is_zip(path):
         return False
 
 
-def _write_pyc(code, source, filename):
-    """A .pyc of the instrumented script: in the code cache when there is one (reused by later
-    runs), else a temporary file that the boot deletes once the interpreter has read it."""
+def _write_pyc(code):
+    """A private .pyc of the instrumented script, that the boot deletes once the interpreter has
+    read it (the instrumented code itself is cached by instrument)."""
     import marshal
     magic = sys.modules["importlib._bootstrap_external"].MAGIC_NUMBER
     data = magic + b"\0\0\0\0" + b"\0" * 8 + marshal.dumps(code)
-    from . import instrument
-    key = instrument._cache_key("main-pyc", filename, source)
-    cached = instrument.cache_path(key, "main-pyc", filename, source)
-    if cached:
-        cached = cached[:-4] + ".pyc"
-        try:
-            if not os.path.exists(cached):
-                os.makedirs(os.path.dirname(cached), exist_ok=True)
-                tmp = "%s.%d.tmp" % (cached, os.getpid())
-                with open(tmp, "wb") as fh:
-                    fh.write(data)
-                os.replace(tmp, cached)
-            return cached, False
-        except OSError:
-            pass
     tmp = os.environ.get("TMPDIR") or "/tmp"
     for n in range(100):
         path = os.path.join(tmp, "axolotl-main-%d-%d.pyc" % (os.getpid(), n))
@@ -162,7 +147,7 @@ def _write_pyc(code, source, filename):
             continue
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        return path, True
+        return path
     raise OSError("no temporary file for the instrumented script")
 
 

@@ -44,20 +44,23 @@ def _code(loader, fullname, caller):
     # runpy asks for the code it runs as __main__ (a directory, a zip application, -m module)
     main = caller.co_name == "_get_module_details" and "runpy" in caller.co_filename
     text = instrument.OVERRIDES.get(path)
-    data = text.encode("utf-8", "surrogatepass") if text is not None else loader.get_data(path)
-    if text is None:
+    if text is not None:   # a repaired text of a module not imported before the repair
+        data = text.encode("utf-8", "surrogatepass")
+        plain = instrument.compile_plain(data, path)
+    else:
+        # exactly what plain Python does: __pycache__ read or written, the compiler's warnings
+        plain = _m.SourceFileLoader.get_code(loader, fullname)
+        data = loader.get_data(path)
         text = instrument.decode_source(data)
     if main:
-        code = instrument.instrumented_main(data, path)
+        code = instrument.instrumented_main(data, path, plain_code=plain)
         shim = sys.modules.get("sitecustomize")
         if getattr(shim, "__file__", "").startswith(_SHIM_DIR):
             del sys.modules["sitecustomize"]   # there was no real one
         if instrument.S.program is not None:
             instrument.S.program.filename = path
-    elif path in instrument.OVERRIDES:
-        code = instrument.instrumented_module(data, path)
     else:
-        code = instrument.instrumented_module(data, path, _m.SourceFileLoader.get_code(loader, fullname))
+        code = instrument.instrumented_module(data, path, plain)
     version = instrument.SourceVersion(path, text, instrument.S.generation, is_main=main)
     instrument.register_tree(code, version)
     instrument.CURRENT[path] = version

@@ -69,6 +69,9 @@ def read_exception_table(table):
 
 
 def _write_item(out, value, msb):
+    if value < 64:
+        out.append(value | msb)
+        return
     chunks = [value & 63]
     value >>= 6
     while value:
@@ -83,10 +86,14 @@ def _write_item(out, value, msb):
 def write_exception_table(entries):
     out = bytearray()
     for start, end, target, depth, lasti in sorted(entries):
-        _write_item(out, start, 128)
-        _write_item(out, end - start, 0)
-        _write_item(out, target, 0)
-        _write_item(out, (depth << 1) | lasti, 0)
+        for v, msb in ((start, 128), (end - start, 0), (target, 0), ((depth << 1) | lasti, 0)):
+            if v < 64:
+                out.append(v | msb)
+            elif v < 4096:
+                out.append((v >> 6) | 64 | msb)
+                out.append(v & 63)
+            else:
+                _write_item(out, v, msb)
     return bytes(out)
 
 
@@ -341,25 +348,42 @@ def instructions(co_code):
         yield start, op, arg
 
 
+def _args_of(co, op):
+    """The arguments of every `op` instruction in co_code (found with bytes.find, C-level)."""
+    out = []
+    needle = bytes((op,))
+    i = co.find(needle)
+    while i >= 0:
+        if not i & 1:
+            arg = co[i + 1]
+            k = i
+            shift = 8
+            while k >= 2 and co[k - 2] == _EXT:   # EXTENDED_ARG prefixes (a cache unit is 0, 0)
+                arg |= co[k - 1] << shift
+                shift += 8
+                k -= 2
+            out.append(arg)
+        i = co.find(needle, i + 1)
+    return out
+
+
 def rebound(code):
     """(localsplus indices of the parameters the body rebinds, names of the globals it assigns)."""
-    ops = code.co_code[0::2]
-    if not any(o in ops for o in _STORES_FAST | _STORES_DEREF | _STORES_GLOBAL):
-        return (), ()
+    co = code.co_code
     nparams = param_count(code)
     idx = set()
+    if nparams:
+        for name in ("STORE_FAST", "DELETE_FAST", "LOAD_FAST_AND_CLEAR", "STORE_DEREF", "DELETE_DEREF"):
+            if name in OP:   # (a parameter that is also a cell keeps its varnames index)
+                idx.update(a for a in _args_of(co, OP[name]) if a < nparams)
+        for name in ("STORE_FAST_STORE_FAST", "STORE_FAST_LOAD_FAST"):
+            if name in OP:
+                for a in _args_of(co, OP[name]):
+                    idx.update(x for x in ((a >> 4, a & 15) if name == "STORE_FAST_STORE_FAST" else (a >> 4,))
+                               if x < nparams)
     gl = set()
-    ssf = OP.get("STORE_FAST_STORE_FAST")
-    sfl = OP.get("STORE_FAST_LOAD_FAST")
-    for _, op, arg in instructions(code.co_code):
-        if op in _STORES_FAST:
-            targets = (arg >> 4, arg & 15) if op == ssf else (arg >> 4,) if op == sfl else (arg,)
-            idx.update(a for a in targets if a < nparams)
-        elif op in _STORES_DEREF:
-            if arg < nparams:   # a parameter that is also a cell keeps its varnames index
-                idx.add(arg)
-        elif op in _STORES_GLOBAL:
-            gl.add(code.co_names[arg])
+    for name in ("STORE_GLOBAL", "DELETE_GLOBAL"):
+        gl.update(code.co_names[a] for a in _args_of(co, OP[name]))
     return tuple(sorted(idx)), tuple(sorted(gl))
 
 
@@ -413,34 +437,164 @@ def patch(code, kind, loop_lines=(), boot=None):
     if boot:
         code = _import_first(code, boot)
     orig_table = read_exception_table(code.co_exceptiontable)
-    n = len(code.co_code) // 2
+    co = code.co_code
+    n = len(co) // 2
     pidx, gnames = rebound(code) if kind == "function" else ((), ())
-    snap = bool(pidx or gnames)
     base = len(pidx) + len(gnames)   # the entry values, one stack slot each (no tuple per call)
+    loop_units = _loop_units(code, loop_lines) if kind == "module" and loop_lines else []
+
+    # the names and constants the additions use, at fixed indices
+    names = list(code.co_names)
+    consts = list(code.co_consts)
+    idx = {}
+    for k, name in enumerate(names):
+        if name == AGENT:
+            idx["agent"] = k
+    if "agent" not in idx:
+        idx["agent"] = len(names)
+        names.append(AGENT)
+    wanted = [None] + ([CONT] if kind == "module" else [RESTART, DONE] if kind == "function" else []) + \
+        ([MISSING_MARK] if gnames else [])
+    for c in wanted:   # (None and strings equal only themselves: list.index finds the right one)
+        try:
+            idx[c] = consts.index(c)
+        except ValueError:
+            idx[c] = len(consts)
+            consts.append(c)
 
     # prologue (before RESUME: the frame is not traceable yet, and no jump can reach it)
-    pro = Emitter(code.co_names, code.co_consts, 0)
+    pro = Emitter(names, consts, 0)
     guarded = []   # (start, end, depth, resume unit) of each LOAD_GLOBAL
-    if snap:
-        for i in pidx:
-            pro.op("LOAD_FAST", i)
-        for k, g in enumerate(gnames):
-            s = pro.here
-            pro.load_global(g)
-            guarded.append((s, pro.here, len(pidx) + k, pro.here))
+    for i in pidx:
+        pro.op("LOAD_FAST", i)
+    for k, g in enumerate(gnames):
+        s = pro.here
+        pro.load_global(g)
+        guarded.append((s, pro.here, len(pidx) + k, pro.here))
     P = pro.here
     start = P + n
     entries = [(s + P, e + P, t + P, d + base, l) for s, e, t, d, l in orig_table]
 
-    em = Emitter(pro.names, pro.consts, start)
+    body, heads, bodies, cleanup, restart_from = _template(kind, base, bool(loop_units), idx)
+    em = Emitter(pro.names, pro.consts, start + len(body) // 2)
+    # globals unbound at entry: the prologue's NameError lands here, MISSING goes in its place
+    for s, e, depth, resume in guarded:
+        entries.append((s, e, em.here, depth, 0))
+        em.op("POP_TOP")
+        em.op("LOAD_CONST", idx[MISSING_MARK])
+        em.jump_back(resume)
+    end = em.here
+
+    for s, e in uncovered(orig_table, n):
+        s, e = s + P, e + P
+        pos = s
+        for a, b in loop_units:
+            a, b = max(a + P, s), min(b + P, e)
+            if a < b:
+                if a > pos:
+                    entries.append((pos, a, start + heads[0], base, 1))
+                entries.append((a, b, start + heads[1], 1, 1))
+                pos = b
+        if pos < e:
+            entries.append((pos, e, start + heads[0], base, 1))
+    for a, b, keep_iter in bodies:
+        entries.append((start + a, start + b, start + cleanup, (1 if keep_iter else base) + 2, 0))
+
+    # line table: prologue at the location of the first instruction; the appendix without location
+    # except the restart path, on the line of the first instruction (the def line)
+    lt = code.co_linetable
+    first_end = 1
+    while first_end < len(lt) and not lt[first_end] & 0x80:
+        first_end += 1
+    u0, d0, e0, c0, ec0 = decode_location(lt[:first_end]) if lt else (1, 0, 0, None, None)
+    if P:
+        lt = encode_location(P, d0, e0, c0, ec0) + \
+            encode_location(u0, 0 if d0 is not None else None, e0, c0, ec0) + lt[first_end:]
+    units = len(body) // 2
+    if restart_from < units and kind != "module":
+        last = code.co_firstlineno
+        for _, _, line in code.co_lines():
+            if line is not None:
+                last = line
+        lt += _none_location(restart_from) + \
+            encode_location(units - restart_from, code.co_firstlineno + (d0 or 0) - last)
+    else:
+        lt += _none_location(units)
+    if end > start + units:
+        lt += encode_location(end - start - units, None)
+
+    need = 6 if loop_units else base + 4   # telling the agent; the restart path: base + max(base, 4)
+    if base:
+        need = max(need, 2 * base, base + 4)
+    new = code.replace(co_code=bytes(pro.code) + co + body + bytes(em.code), co_consts=tuple(em.consts),
+                       co_names=tuple(em.names), co_exceptiontable=write_exception_table(entries),
+                       co_linetable=lt, co_stacksize=max(code.co_stacksize + base, need))
+    return new, (P, start, pidx, gnames)
+
+
+_TEMPLATES = {}
+_NONE = {}
+def _none_location(units):
+    b = _NONE.get(units)
+    if b is None:
+        b = _NONE[units] = encode_location(units, None)
+    return b
+
+
+_SLOTS = {"agent": 100, None: 101, RESTART: 102, DONE: 103, CONT: 104}   # placeholder indices
+_SHIFT = {OP["LOAD_GLOBAL"]: 1, OP["LOAD_ATTR"]: 1 if V >= (3, 12) else 0, OP["LOAD_CONST"]: 0}
+_BY_SLOT = {v: k for k, v in _SLOTS.items()}
+
+
+def _template(kind, base, with_loops, idx):
+    """_appendix for these indices: built once per kind and snapshot size with placeholder indices,
+    whose argument bytes are then set to the real ones (below 128: else it is built directly)."""
+    if max(idx.get(k, 0) for k in _SLOTS) > 127:
+        return _appendix(kind, base, with_loops, idx)
+    key = (kind, base, with_loops)
+    tpl = _TEMPLATES.get(key)
+    if tpl is None:
+        built = _appendix(kind, base, with_loops, _SLOTS)
+        spots = []   # (byte offset of an argument, what it stands for, shift)
+        for u, op, arg in instructions(built[0]):
+            shift = _SHIFT.get(op)
+            if shift is not None:
+                spots.append((2 * u + 1, _BY_SLOT[arg >> shift], shift))
+        tpl = _TEMPLATES[key] = (built, spots)
+    (code, heads, bodies, cleanup, restart_from), spots = tpl
+    out = bytearray(code)
+    for pos, k, shift in spots:
+        out[pos] = idx[k] << shift
+    return bytes(out), heads, bodies, cleanup, restart_from
+
+
+class _Fixed(Emitter):
+    """An emitter whose names and constants are at indices decided beforehand."""
+
+    def __init__(self, idx):
+        Emitter.__init__(self, (), (), 0)
+        self.idx = idx
+
+    def name(self, n):
+        return self.idx["agent"]
+
+    def const(self, c):
+        return self.idx.get(c, 0)
+
+
+def _appendix(kind, base, with_loops, idx):
+    """The handlers, the cleanup and the restart paths: the same bytes for every code object with
+    the same kind, snapshot size and indices (only relative jumps inside).  Returns (bytes, handler
+    heads, (from, to, keep_iter) of the calls to the agent, cleanup, start of the restart paths),
+    offsets relative to the appendix."""
+    em = _Fixed(idx)
     # Handler: [K, lasti, exc], K = the snapshot or a loop's iterator (kept) or nothing.  While the
     # agent is told, exc stays at its place: the cleanup entry can re-raise it whatever happens.
-    loop_units = _loop_units(code, loop_lines) if kind == "module" and loop_lines else []
-    variants = (False, True) if loop_units else (False,)
-    heads = {}
-    bodies = []     # (from, to, keep_iter): telling the agent, covered by the cleanup entry
+    variants = (False, True) if with_loops else (False,)
+    heads = []
+    bodies = []
     for tag, keep_iter in enumerate(variants):
-        heads[keep_iter] = em.here
+        heads.append(em.here)
         body = em.here
         em.jump_if_agent_off("same%d" % tag)
         em.load_agent()
@@ -469,13 +623,7 @@ def patch(code, kind, loop_lines=(), boot=None):
     cleanup = em.here
     em.op("POP_TOP")
     em.op("RERAISE", 1)
-    # globals unbound at entry: the prologue's NameError lands here, MISSING goes in its place
-    for s, e, depth, resume in guarded:
-        entries.append((s, e, em.here, depth, 0))
-        em.op("POP_TOP")
-        em.load_const(MISSING_MARK)
-        em.jump_back(resume)
-    plain_end = em.here
+    restart_from = em.here
     for tag, keep_iter in enumerate(variants):
         if kind == "generator":
             break
@@ -494,7 +642,7 @@ def patch(code, kind, loop_lines=(), boot=None):
             em.load_const(None)
             em.op("RETURN_VALUE")
         else:
-            if snap:
+            if base:
                 for _ in range(base):
                     em.op("COPY", base)
                 em.op("BUILD_TUPLE", base)
@@ -507,51 +655,7 @@ def patch(code, kind, loop_lines=(), boot=None):
             em.tell(DONE)
             em.op("RETURN_VALUE")
     em.resolve()
-    end = em.here
-
-    for s, e in uncovered(orig_table, n):
-        s, e = s + P, e + P
-        pos = s
-        for a, b in loop_units:
-            a, b = max(a + P, s), min(b + P, e)
-            if a < b:
-                if a > pos:
-                    entries.append((pos, a, heads[False], base, 1))
-                entries.append((a, b, heads[True], 1, 1))
-                pos = b
-        if pos < e:
-            entries.append((pos, e, heads[False], base, 1))
-    for body, body_end, keep_iter in bodies:
-        entries.append((body, body_end, cleanup, (1 if keep_iter else base) + 2, 0))
-
-    # line table: prologue at the location of the first instruction; appendix without location,
-    # the restart path on the line of the first instruction (the def line)
-    parts = _split_linetable(code.co_linetable)
-    lt = code.co_linetable
-    u0, d0, e0, c0, ec0 = decode_location(parts[0]) if parts else (1, 0, 0, None, None)
-    if P:
-        lt = encode_location(P, d0, e0, c0, ec0) + \
-            encode_location(u0, 0 if d0 is not None else None, e0, c0, ec0) + b"".join(parts[1:])
-    lt += encode_location(plain_end - start, None)
-    if end > plain_end:
-        if kind == "module":
-            lt += encode_location(end - plain_end, None)
-        else:
-            line = code.co_firstlineno
-            for part in parts:
-                d = decode_location(part)[1]
-                if d is not None:
-                    line += d
-            lt += encode_location(end - plain_end, code.co_firstlineno + (d0 or 0) - line)
-
-    need = 6 if loop_units else base + 4   # telling the agent; the restart path: base + max(base, 4)
-    if snap:
-        need = max(need, 2 * base, base + 4)
-    stacksize = max(code.co_stacksize + base, need)
-    new = code.replace(co_code=bytes(pro.code) + code.co_code + bytes(em.code), co_consts=tuple(em.consts),
-                       co_names=tuple(em.names), co_exceptiontable=write_exception_table(entries),
-                       co_linetable=lt, co_stacksize=stacksize)
-    return new, (P, start, pidx, gnames)
+    return bytes(em.code), heads, bodies, cleanup, restart_from
 
 
 def _import_first(code, module):

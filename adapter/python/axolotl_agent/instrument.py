@@ -261,19 +261,23 @@ def instrumented_module(source, filename, plain_code=None):
 def instrumented_main(source, filename, boot_module=None, plain_code=None):
     """Instrumented code of a main script (module code included). boot_module: the module the code
     imports before the first statement (the agent's boot, when the script is run from a .pyc).
-    plain_code: the code runpy got from the loader (a directory, zip app or -m): then the source is
-    parsed again only for the loops, its warnings already given.  Not cached: plain Python compiles
-    a script at every run, and its warnings must be given at every run."""
+    plain_code: the code runpy got from the loader (a directory, zip app or -m).  Otherwise the
+    script is compiled here as plain Python compiles it at every run (its compile-time warnings and
+    errors are plain Python's); the cache saves the patching, and the parse for the loops that
+    patching needs (that parse gives no warnings: the compile gave them)."""
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
     if plain_code is None:
-        # parsed once, as plain Python does (a second parse would repeat the parser's warnings)
-        tree = compile(source, filename, "exec", 0x400, dont_inherit=True)   # ast.PyCF_ONLY_AST
-        plain_code = compile(tree, filename, "exec", dont_inherit=True)
-    else:
+        plain_code = compile(source, filename, "exec", dont_inherit=True)
+    key = _cache_key("main:%s" % (boot_module or ""), filename, data)
+    code = _cache_get(key, "main", filename, data)
+    if code is None:
         import warnings
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = compile(source, filename, "exec", 0x400, dont_inherit=True)
-    return patch_tree(plain_code, loop_body_lines(tree), boot_module)
+            tree = compile(source, filename, "exec", 0x400, dont_inherit=True)   # ast.PyCF_ONLY_AST
+        code = patch_tree(plain_code, loop_body_lines(tree), boot_module)
+        _cache_put(key, code, "main", filename, data)
+    return code
 
 
 def compile_module(text, filename, generation=None):

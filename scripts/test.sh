@@ -35,14 +35,25 @@ rm -rf out && npx tsc -p tsconfig.test.json >/dev/null || true   # type errors w
 node_suite unit out/test/unit/
 node_suite integration out/test/integration/
 
-if [ -f test/python/run_tests.py ]; then
-  echo "=== python agent"
-  python3 test/python/run_tests.py | tee "$results/python.txt"
-  rc=${PIPESTATUS[0]}
-  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$results/python.txt" | tail -1)
-  passed=$((passed + $(echo "$line" | cut -d' ' -f1))); failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
-  [ "$rc" -ne 0 ] && failures+=(python)
-fi
+# Python runners that end with "N passed, M failed".
+python_suite() {
+  local name=$1; shift
+  echo "=== $name"
+  python3 "$@" | tee "$results/$name.txt"
+  local rc=${PIPESTATUS[0]}
+  local line
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$results/$name.txt" | tail -1)
+  if [ -n "$line" ]; then
+    passed=$((passed + $(echo "$line" | cut -d' ' -f1))); failed=$((failed + $(echo "$line" | cut -d' ' -f3)))
+  else
+    failed=$((failed + 1))
+  fi
+  [ "$rc" -ne 0 ] && failures+=("$name")
+}
+
+[ -f test/python/run_tests.py ] && python_suite "python agent" test/python/run_tests.py
+# real programs (CPython's own tests, probes) under plain python and under the agent, compared
+[ -f test/python/transparency.py ] && python_suite "python transparency" test/python/transparency.py
 
 if ls out/test/e2e/*.e2e.js >/dev/null 2>&1; then node_suite e2e --test-concurrency=1 out/test/e2e/*.e2e.js; fi
 

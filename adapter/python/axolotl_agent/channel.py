@@ -67,9 +67,8 @@ def note(msg):
 
 
 def hello():
-    import platform
     from . import debugger
-    debugger.on_reply(note({"type": "hello", "pid": os.getpid(), "python": platform.python_version(),
+    debugger.on_reply(note({"type": "hello", "pid": os.getpid(), "python": sys.version.split()[0],
                             "script": S.config.script or "", "root": S.config.root or "",
                             "generation": S.generation}))
     debugger.after_poll(None)  # a pause asked before the program started stops at its first line

@@ -8,10 +8,11 @@ rebound in its module/class namespace if it has no closure, otherwise it keeps i
 new code takes effect the next time its enclosing function creates it.  lru_cache/cache wrappers of
 swapped functions are cleared.  New top-level imports, defs, classes (new methods of existing classes
 are added) and literal constant assignments are executed; other top-level code is never re-run by a
-swap.  linecache gets the new text so tracebacks show the new lines.
+swap (in the main script: only before the statement that crashed).  linecache gets the new text so
+tracebacks show the new lines.
 
-Restart choice (documented rule): among the frames on the crashed stack (the top-level statement
-counts as the outermost frame), take the outermost whose code changed semantically (AST dump of the
+Restart choice (documented rule): among the frames on the crashed stack (the main script's module
+frame is the outermost; restarting it re-runs a top-level statement, see toplevel.py), take the outermost whose code changed semantically (AST dump of the
 function's own code, nested defs reduced to their header; a top-level statement changed when it is not
 in an `equal` block of the statement alignment).  If it cannot be restarted (generator, coroutine,
 lambda, comprehension, already restarting) its nearest restartable caller is restarted instead.  If no
@@ -26,7 +27,7 @@ import os
 import sys
 import types
 
-from .state import S, RUNNER, MISSING
+from .state import S, MISSING
 from . import instrument, channel
 
 SWAPPED_FROM = {}   # id(old code) -> (old code, [functions that had it])
@@ -73,7 +74,7 @@ def _literal_assign(st):
 def apply_patch(files, generation):
     """Swap in the new texts. Returns (semantically changed qualnames, errors)."""
     errors = []
-    compiled = []  # (path, old version, new version, new qualname->code, units or None)
+    compiled = []  # (path, old version, new version, new qualname->code)
     for path, text in files.items():
         path = instrument.current_key(path)
         old = instrument.CURRENT.get(path)
@@ -86,16 +87,10 @@ def apply_patch(files, generation):
             continue
         try:
             if old.is_main:
-                units, new = instrument.compile_main(text, path, generation)
-                qmap = {}
-                for u in units:
-                    if u.code is not None:
-                        instrument.codes_by_qualname(u.code, qmap)
+                code, new = instrument.compile_main(text, path, generation)
             else:
                 code, new = instrument.compile_module(text, path, generation)
-                units = None
-                qmap = instrument.codes_by_qualname(code)
-            compiled.append((path, old, new, qmap, units))
+            compiled.append((path, old, new, instrument.codes_by_qualname(code)))
         except SyntaxError as e:
             instrument.CURRENT[path] = old
             errors.append("%s: SyntaxError: %s (line %s)" % (path, e.msg, e.lineno))
@@ -103,18 +98,18 @@ def apply_patch(files, generation):
             instrument.CURRENT[path] = old
             errors.append("%s: %s: %s" % (path, type(e).__name__, e))
     if errors:
-        for path, old, new, qmap, units in compiled:
+        for path, old, new, qmap in compiled:
             instrument.CURRENT[path] = old
         return [], errors
 
-    by_file = {path: (old, new, qmap) for path, old, new, qmap, units in compiled}
+    by_file = {path: (old, new, qmap) for path, old, new, qmap in compiled}
     swapped = set()
     swapped_funcs = set()
     for obj in gc.get_objects():
         if type(obj) is not types.FunctionType:
             continue
         ci = instrument.info_for(obj.__code__)
-        if ci is None or ci.kind != "function":
+        if ci is None or ci.kind not in ("function", "generator"):
             continue
         entry = by_file.get(ci.version.filename)
         if entry is None:
@@ -124,19 +119,14 @@ def apply_patch(files, generation):
         if newcode is None or newcode is obj.__code__:
             continue
         oldcode = obj.__code__
-        if oldcode.co_freevars == newcode.co_freevars:
-            SWAPPED_FROM.setdefault(id(oldcode), (oldcode, []))[1].append(obj)
-            obj.__code__ = newcode
-            swapped_funcs.add(id(obj))
-        elif obj.__closure__ is None and not newcode.co_freevars:
+        if oldcode.co_freevars == newcode.co_freevars or (obj.__closure__ is None and not newcode.co_freevars):
             SWAPPED_FROM.setdefault(id(oldcode), (oldcode, []))[1].append(obj)
             obj.__code__ = newcode
             swapped_funcs.add(id(obj))
         else:
             errors.append("%s: closure variables changed; new code applies when it is next created" % ci.qualname)
-            continue
     _clear_caches(swapped_funcs)
-    for path, old, new, qmap, units in compiled:
+    for path, old, new, qmap in compiled:
         oldq = old.qualnames()
         for q, node in new.qualnames().items():
             if isinstance(node, ast.ClassDef):
@@ -144,22 +134,21 @@ def apply_patch(files, generation):
             if q not in oldq or old.fingerprint(q) != new.fingerprint(q):
                 swapped.add(q)
 
-    for path, old, new, qmap, units in compiled:
-        if units is not None and S.program is not None and S.program.filename == path:
-            S.program.update(units, new)
-            g = S.program.g
-            limit = S.program.cur
-            for idx, st in enumerate(new.tree.body):
-                if idx < limit and _is_new_definition(st, old, g):
-                    _run_definition(st, units[idx].code, g, path, new)
+    for path, old, new, qmap in compiled:
+        prog = S.program
+        if new.is_main and prog is not None:
+            g = prog.g
+            limit = prog.crash_stmt(new)
         else:
             mod = _module_for(path)
-            if mod is not None:
-                g = mod.__dict__
-                for st in new.tree.body:
-                    if _is_new_definition(st, old, g):
-                        code = instrument.compile_statement(copy.deepcopy(st), path, new)
-                        _run_definition(st, code, g, path, new)
+            if mod is None:
+                _update_linecache(path, new.text)
+                continue
+            g = mod.__dict__
+            limit = len(new.tree.body)
+        for idx, st in enumerate(new.tree.body):
+            if idx < limit and _is_new_definition(st, old, g):
+                _run_definition(st, g, new)
         _update_linecache(path, new.text)
     S.generation = max(S.generation, generation)
     # errors here are warnings (closure mismatch); the swap itself happened
@@ -167,10 +156,7 @@ def apply_patch(files, generation):
 
 
 def _is_new_definition(st, old, g):
-    old_dumps = getattr(old, "_dumps", None)
-    if old_dumps is None:
-        old_dumps = old._dumps = set(ast.dump(s) for s in old.tree.body)
-    if ast.dump(st) in old_dumps:
+    if ast.dump(st) in set(old.statement_dumps()):
         return False
     if isinstance(st, (ast.Import, ast.ImportFrom)):
         return True
@@ -181,10 +167,9 @@ def _is_new_definition(st, old, g):
     return _literal_assign(st)
 
 
-def _run_definition(st, code, g, path, version):
-    if code is None:
-        return
+def _run_definition(st, g, version):
     try:
+        code = instrument.compile_statements([copy.deepcopy(st)], version, main=False)
         if isinstance(st, ast.ClassDef) and isinstance(g.get(st.name), type):
             scratch = dict(g)
             exec(code, scratch)
@@ -264,29 +249,31 @@ def functions_for(frames):
     return out
 
 
+def _main(f):
+    return S.program is not None and S.program.is_main_frame(f)
+
+
 def frame_restartable(f, funcs):
-    if f is RUNNER:
+    if _main(f):
         return True
     ci = instrument.info_for(f.f_code)
     if ci is None or S.restarting.get(id(f)) is f:
         return False
-    if ci.kind == "loopbody":
-        return S.program is not None and ci.loopkey in S.program.loops
     if ci.kind != "function" or f.f_code.co_flags & _GEN_FLAGS:
         return False
     return id(f) in funcs
 
 
+def _top_plan(f):
+    return S.program.plan(f, S.program.line_of(f))
+
+
 def frame_changed(f):
-    if f is RUNNER:
-        return S.program is not None and S.program.stmt_changed
+    if _main(f):
+        p = _top_plan(f)
+        return p is not None and p.changed
     ci = instrument.info_for(f.f_code)
-    if ci is None:
-        return False
-    if ci.kind == "loopbody":
-        loop = S.program.loops.get(ci.loopkey) if S.program else None
-        return loop is not None and loop.fn.__code__ is not f.f_code
-    if ci.kind != "function":
+    if ci is None or ci.kind != "function":
         return False
     cur = instrument.CURRENT.get(ci.version.filename)
     if cur is None or cur is ci.version or cur.node_for(ci.qualname) is None:
@@ -294,18 +281,10 @@ def frame_changed(f):
     return ci.version.fingerprint(ci.qualname) != cur.fingerprint(ci.qualname)
 
 
-def describe(f):
-    if f is RUNNER:
-        return "statement at line %d re-run" % S.program.current_line()
-    ci = instrument.info_for(f.f_code)
-    if ci.kind == "loopbody":
-        return "iteration of the loop at line %d restarted" % S.program.loops[ci.loopkey].line
-    return "function %s restarted" % ci.qualname
-
-
-def plan(chain, under_runner, mode):
-    """chain: live frames outermost first ending with the crashed frame (may be empty)."""
-    entries = ([RUNNER] if under_runner and S.program is not None else []) + list(chain)
+def plan(chain, mode):
+    """chain: live frames outermost first (the main script's module frame first when it is below),
+    ending with the frame the exception is leaving."""
+    entries = list(chain)
     funcs = functions_for(chain)
     ok = [frame_restartable(e, funcs) for e in entries]
     target = None
@@ -327,10 +306,11 @@ def plan(chain, under_runner, mode):
     if target is None:
         return None
     e = entries[target]
-    if e is RUNNER:
-        return Plan(RUNNER, None, describe(e))
+    if _main(e):
+        top = _top_plan(e)
+        if top is None:
+            return None
+        S.program.pending = top
+        return Plan(e, None, top.desc)
     ci = instrument.info_for(e.f_code)
-    if ci.kind == "loopbody":
-        key = ci.loopkey
-        return Plan(e, lambda: S.program.restart_iteration(key), describe(e))
-    return Plan(e, funcs[id(e)], describe(e))
+    return Plan(e, funcs[id(e)], "function %s restarted" % ci.qualname)

@@ -15,7 +15,8 @@ MISSING = _Missing()
 
 
 class RestartFrame(BaseException):
-    """Unwinds the stack to `target` (a frame, or RUNNER for the top-level statement), which then calls `fn`.
+    """Unwinds the stack to `target` (a frame), which then calls `fn` (the main script's module frame:
+    goes on as toplevel.py planned).
 
     Derives from BaseException so ordinary `except Exception` handlers in between do not swallow it.
     """
@@ -24,9 +25,6 @@ class RestartFrame(BaseException):
         BaseException.__init__(self, "axolotl restart")
         self.target = target
         self.fn = fn
-
-
-RUNNER = object()  # RestartFrame target meaning "re-run the current top-level statement"
 
 
 class Config:
@@ -42,7 +40,7 @@ class Config:
             self.generation = int(env.get("AXOLOTL_GENERATION", "0"))
         except ValueError:
             self.generation = 0
-        self.root = None      # set by the runner once the script is known
+        self.root = None      # set by the boot once the script is known
         self.script = None
 
 
@@ -57,8 +55,9 @@ class State:
         self.restarting = {}       # id(frame) -> frame: frames whose wrapper is running a restart call
         self.verify_pending = False
         self.decided = {}          # id(exc) -> exc: exceptions already reported (abort) - never report twice
-        self.caught_hint = None    # (exc, catcher frame) from the last "will be caught" decision
-        self.program = None        # runner.Program of the main script
+        self.caught_hint = None    # (exc, id(catcher frame)) from the last "will be caught" decision
+        self.program = None        # toplevel.MainProgram of the main script
+        self.exit_exc = None       # the exception that ended the main script, for the exit message
         self.tail = None           # report.OutputTail when output is teed
         self.snapshot_seq = 0
         self.snapshot_children = set()  # fork snapshots the engine holds and later kills: ours to reap
@@ -78,7 +77,3 @@ def is_agent_file(filename):
 
 
 PY311 = sys.version_info >= (3, 11)
-
-# Code-object ids of the runner's own frames (kept here so the runner need not import the analysis).
-RUNNER_CODES = set()   # the function that execs one top-level statement: the bottom of user stacks
-ITER_CODES = set()     # the per-iteration function of hoisted top-level loops

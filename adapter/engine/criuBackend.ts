@@ -234,7 +234,8 @@ export class CriuBackend implements CheckpointBackend {
       this.dirs.delete(h.id);
       this.lastDir = dir;
       this.pages.dumped(dir);
-      this.events?.saved(h.id, { bytes: dirBytes(dir), dumpMs });
+      // (A woken snapshot's replacement holds the checkpoint under another pid than the first.)
+      this.events?.saved(h.id, { bytes: dirBytes(dir), dumpMs, pid: h.pid });
       return;
     }
     // A snapshot criu failed on may hold criu's parasite: it is no rewind point any more.

@@ -659,6 +659,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         if (!rec) return;
         rec.saved = true;
         rec.bytes = info.bytes;
+        rec.pid = info.pid;
         writeCheckpointRecord(rec);
         this.note('debug', `checkpoint ${id} saved: ${(info.bytes / 1e6).toFixed(1)} MB in ${info.dumpMs.toFixed(0)} ms`);
         this.emit('checkpointUpdated', rec);

@@ -56,6 +56,14 @@ def _as_plain_script(spec):
             os.unlink(pyc)   # the interpreter has read it
         except OSError:
             pass
+        # and the private folders it was in (launch._write_pyc), up to their root
+        root, d = spec.get("pyc_root") or "", os.path.dirname(pyc)
+        while root and d.startswith(root):
+            try:
+                os.rmdir(d)
+            except OSError:
+                break
+            d = os.path.dirname(d)
 
 
 def _register_main(spec):
@@ -99,14 +107,15 @@ def _at_exit():
 def boot():
     spec = launch.decode(os.environ.pop("AXOLOTL_BOOT", ""))
     _fix_path_entry(spec)
-    from . import filejournal
-    filejournal.install()  # before any user code: every file the program changes is journaled
-    from . import crashhook, instrument, loader
+    from . import crashhook, filejournal, instrument, loader
     if spec.get("mode") == "script":
         _as_plain_script(spec)
         S.config.script = os.path.abspath(spec["script"])
     else:
         S.config.script = spec.get("target") or ""
+    # Before any user code (and after the agent's own files are gone): every file the program
+    # changes is journaled.
+    filejournal.install()
     root = spec.get("root") or os.getcwd()
     instrument.set_root(root)
     S.config.root = os.path.realpath(root)

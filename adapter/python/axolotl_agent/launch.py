@@ -112,8 +112,8 @@ def run(args):
         code = instrument.instrumented_main(source, filename, BOOT_MODULE)
     except Exception:
         _exec([name] + opts + args, env)          # unreadable, or does not compile: Python says why
-    pyc = _write_pyc(code)
-    boot.update(mode="script", script=target, file=filename, pyc=pyc,
+    pyc, pyc_root = _write_pyc(code, target)
+    boot.update(mode="script", script=target, file=filename, pyc=pyc, pyc_root=pyc_root,
                 root=os.environ.get("AXOLOTL_ROOT") or os.path.dirname(os.path.realpath(target)),
                 orig_argv=LIST_SEP.join([name] + opts + args) if hasattr(sys, "orig_argv") else "")
     env["PYTHONPATH"] = os.pathsep.join([agent_path] + ([user_pp] if user_pp else []))
@@ -132,22 +132,27 @@ def _is_zip(path):
         return False
 
 
-def _write_pyc(code):
+def _write_pyc(code, script):
     """A private .pyc of the instrumented script, that the boot deletes once the interpreter has
-    read it (the instrumented code itself is cached by instrument)."""
+    read it (the instrumented code itself is cached by instrument); and the private folder it is in.
+    Its path ends with the script's own absolute path ("…/axolotl-main-42-0/home/me/job.py.pyc"), so
+    that ps, /proc/PID/cmdline and whoever looks for the program by its script still find it."""
     import marshal
     magic = sys.modules["importlib._bootstrap_external"].MAGIC_NUMBER
     data = magic + b"\0\0\0\0" + b"\0" * 8 + marshal.dumps(code)
     tmp = os.environ.get("TMPDIR") or "/tmp"
     for n in range(100):
-        path = os.path.join(tmp, "axolotl-main-%d-%d.pyc" % (os.getpid(), n))
+        root = os.path.join(tmp, "axolotl-main-%d-%d" % (os.getpid(), n))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.mkdir(root, 0o700)
         except FileExistsError:
             continue
+        path = os.path.join(root, os.path.abspath(script).lstrip(os.sep) + ".pyc")
+        os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        return path
+        return path, root
     raise OSError("no temporary file for the instrumented script")
 
 

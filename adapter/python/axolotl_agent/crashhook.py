@@ -14,6 +14,9 @@ def axl_hook(flags):
     """Called in the except clause of every instrumented function. True: re-raise unchanged.
     False: this frame must restart (the wrapper then calls __axl_fn__)."""
     if not S.active:
+        if S.worker:
+            from . import workers
+            return workers.on_exception(sys._getframe(1))
         return True
     exc = sys.exc_info()[1]
     frame = sys._getframe(1)
@@ -25,6 +28,8 @@ def axl_hook(flags):
         return True
     if S.busy:
         return True
+    from . import workers
+    workers.mark_raised(exc)
     try:
         return _decide(exc, frame, flags)
     except (RestartFrame, KeyboardInterrupt):
@@ -102,7 +107,7 @@ def _live_chain(frame):
 
 
 def _decide(exc, frame, flags):
-    from . import channel, debugger, hotswap, report, uncaught
+    from . import channel, debugger, hotswap, report, uncaught, workers
     if S.decided.get(id(exc)) is exc:
         return True
     hint = S.caught_hint
@@ -128,6 +133,7 @@ def _decide(exc, frame, flags):
             return _execute(auto, frame)
         funcs = hotswap.functions_for(chain)
         rep = report.build_report(exc, callers, lambda f: hotswap.frame_restartable(f, funcs), notes)
+        workers.report_raised(rep, exc)
         with debugger.crash_scope(exc, callers):
             plan = _decision_loop(rep, chain, under_runner)
         if plan is None:
@@ -173,7 +179,7 @@ def _decision_loop(rep, chain, under_runner):
                 channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": False,
                               "swapped": [], "error": "; ".join(errors)})
                 continue  # still crashed: the engine may send another patch or abort
-            plan = hotswap.plan(chain, under_runner, "patch")
+            plan = hotswap.plan(chain, under_runner, "patch", toplevel=reply.get("topLevel") is not False)
         elif kind == "retry":
             swapped = []
             plan = hotswap.plan(chain, under_runner, "retry")
@@ -182,7 +188,9 @@ def _decision_loop(rep, chain, under_runner):
         msg = {"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": plan is not None,
                "swapped": swapped}
         if plan is None:
-            msg["error"] = "nothing on the stack can be restarted"
+            msg["error"] = hotswap.REFUSED[0] or "nothing on the stack can be restarted"
+            if hotswap.REFUSED[0]:
+                msg["cannotResume"] = True
             channel.note(msg)
             return None
         msg["restarted"] = plan.desc
@@ -195,12 +203,13 @@ def toplevel_crash(exc):
     """An exception reached the top-level statement runner unreported (raised in top-level code,
     or a heuristic said "caught" on the way). The stack is unwound; only re-running the statement
     is possible. Returns True to re-run, False to abort."""
-    from . import debugger, report
+    from . import debugger, report, workers
     S.busy = True
     try:
         notes = ["reached top-level code uncaught"]
         rep = report.build_report(exc, [], lambda f: f.f_code.co_name == "<module>"
                                   and f.f_code.co_filename == (S.program.filename if S.program else None), notes)
+        workers.report_raised(rep, exc)
         with debugger.crash_scope(exc, []):
             plan = _decision_loop(rep, [], True)
         return plan is not None

@@ -75,6 +75,7 @@ def apply_patch(files, generation):
     errors = []
     compiled = []  # (path, old version, new version, new qualname->code, units or None)
     for path, text in files.items():
+        _drop_cached_bytecode(path)
         path = instrument.current_key(path)
         old = instrument.CURRENT.get(path)
         if old is None:
@@ -218,6 +219,26 @@ def _clear_caches(swapped_ids):
                 seen += 1
 
 
+def _drop_cached_bytecode(path):
+    """Workers started by multiprocessing's spawn or forkserver are plain interpreters: they import the
+    repaired file from disk, but a user module through __pycache__, whose .pyc counts as fresh while the
+    source has its size and its modification time in whole seconds. A repair of the same size written
+    within the same second as the old text would be served the old bytecode: it goes (the repaired file
+    is on disk already; the next import compiles it)."""
+    folder = os.path.join(os.path.dirname(path), "__pycache__")
+    prefix = "%s.%s." % (os.path.splitext(os.path.basename(path))[0], sys.implementation.cache_tag)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".pyc"):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
 def _update_linecache(path, text):
     lines = text.splitlines(True)
     if lines and not lines[-1].endswith("\n"):
@@ -303,8 +324,24 @@ def describe(f):
     return "function %s restarted" % ci.qualname
 
 
-def plan(chain, under_runner, mode):
-    """chain: live frames outermost first ending with the crashed frame (may be empty)."""
+REFUSED = [None]   # why the last plan() refused to restart (toplevel=False), for the `patched` message
+
+
+def plan(chain, under_runner, mode, toplevel=True):
+    """chain: live frames outermost first ending with the crashed frame (may be empty).
+    toplevel=False: a plan that would run a top-level statement again from its start (the whole `if
+    __name__ == "__main__":` block, a `with Pool() as pool:` block) is refused: None, the reason in
+    REFUSED[0]. Resuming so repeats what the statement did before the crash (its prologue, every batch)."""
+    REFUSED[0] = None
+    found = _plan(chain, under_runner, mode)
+    if found is not None and found.target is RUNNER and not toplevel:
+        REFUSED[0] = ("cannot resume in place: the crash reached the program's top level, and resuming would run "
+                      "the statement at line %d again from its start" % S.program.current_line())
+        return None
+    return found
+
+
+def _plan(chain, under_runner, mode):
     entries = ([RUNNER] if under_runner and S.program is not None else []) + list(chain)
     funcs = functions_for(chain)
     ok = [frame_restartable(e, funcs) for e in entries]

@@ -76,6 +76,9 @@ export interface CrashReport {
    */
   raisedAt?: number;
   raisedGeneration?: number;
+  /** the exception reached the top level before the agent could stop it: the stack is unwound, and only a
+   *  top-level statement could run again */
+  unwound?: boolean;
 }
 
 /** Sent once at start, and again after every restore handled by `poll`.

@@ -170,9 +170,13 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
     this.attempts.push({ attempt: accepted.attempt, repair: accepted, applied: true });
     this.emit('status', { repairId, status: 'accepted', proposedAt: this.proposedAt.get(repairId) });
     const mode = how.resume ?? this.opts.resume;
-    // A checkpoint taken after the exception was raised holds it on its way to the report (a worker's
-    // result not yet read, a `with` block closing its pool): restored, it would crash the same way.
-    const raisedAt = this.sup.crashReport?.raisedAt;
+    // A checkpoint taken after the exception was raised holds it on its way to the report. Where the
+    // exception went up to the top level (a `with Pool()` block closing its pool on the way), a copy
+    // restored there reaches the top level again, where the repair can only re-run the statement: such
+    // checkpoints are passed over. (Caught with its frames alive, a copy restored on the way takes the
+    // repair and restarts the frame: see the supervisor's stale crashes.)
+    const report = this.sup.crashReport;
+    const raisedAt = report?.unwound ? report.raisedAt : undefined;
     const candidates = [...this.sup.checkpoints].reverse()
       .filter((c) => !c.atCrash && (typeof raisedAt !== 'number' || c.time <= raisedAt)).slice(0, 3);
     if (mode === 'checkpoint' && candidates.length) {

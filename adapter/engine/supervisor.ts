@@ -483,16 +483,18 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         return { type: 'ok', ...this.debugCtl.extras() };
       case 'crash': {
         this.crashes++;
-        if (msg.generation < this.generation && this.restores > 0) {
+        const older = Math.min(msg.generation, msg.raisedGeneration ?? msg.generation);
+        if (older < this.generation && this.restores > 0) {
           // A restored copy reports a crash of code older than the accepted repair: its checkpoint was
           // taken while the agent was already handling this crash (after the exception, before the
-          // report reached us), so it never got to swap the repair in. Answer with the repair, as for a
-          // restored crash checkpoint, rather than reporting a crash of the repaired code.
+          // report reached us), so it never got to swap the repair in; or the exception was raised by
+          // older code (a worker's, on its way to the program) before the copy swapped. Answer with the
+          // repair, as for a restored crash checkpoint, rather than reporting a crash of the repaired code.
           this.staleCrash = msg;
           this.state = 'crashed';
           if (this.timer) clearTimeout(this.timer);
           this.decision = { type: 'patch', generation: this.generation, files: this.patchFiles };
-          this.note('info', `process ${msg.pid} reported a crash of generation ${msg.generation} (restored while handling it): swapping in generation ${this.generation}`);
+          this.note('info', `process ${msg.pid} reported a crash of generation ${older} (restored while handling it): swapping in generation ${this.generation}`);
           setImmediate(() => this.current?.signal('SIGUSR1'));
           return { type: 'wait' };
         }

@@ -210,6 +210,7 @@ def toplevel_crash(exc):
         rep = report.build_report(exc, [], lambda f: f.f_code.co_name == "<module>"
                                   and f.f_code.co_filename == (S.program.filename if S.program else None), notes)
         workers.report_raised(rep, exc)
+        rep["unwound"] = True
         with debugger.crash_scope(exc, []):
             plan = _decision_loop(rep, [], True)
         return plan is not None

@@ -79,9 +79,10 @@ def mark_raised(exc):
 
 
 def report_raised(rep, exc):
-    """Adds the note of mark_raised to a crash report (raisedAt in epoch ms, raisedGeneration)."""
+    """Adds the note of mark_raised to a crash report (raisedAt in epoch ms, raisedGeneration), and takes
+    it off the exception: raised again later (a stored exception), it is new again."""
     try:
-        generation, at = exc.__dict__[RAISED]
+        generation, at = exc.__dict__.pop(RAISED)
         rep["raisedGeneration"] = int(generation)
         rep["raisedAt"] = float(at) * 1000.0
     except Exception:

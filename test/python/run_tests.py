@@ -10,7 +10,8 @@ For each catalogue program in crashes/NN_name and each Python:
   abort       stderr is exactly plain Python's traceback, exit 1, and the report's traceback equals it
 Plus: caught exceptions are never reported; restart after restore (SIGUSR1 + patch while running);
 automatic restart of a frame still running replaced code; fork snapshots; the debugger (breakpoints,
-steps, pause, evaluate and the other commands of a paused agent).
+steps, pause, evaluate and the other commands of a paused agent); the program's workers and resuming
+in place (worker_cases.py).
 Prints one line per test and finally `N passed, M failed`.
 """
 import argparse
@@ -28,6 +29,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fake_engine as fe  # noqa: E402
+import worker_cases  # noqa: E402
 
 DEFAULT_PYTHONS = ["python3.%d" % v for v in range(8, 14)]
 
@@ -599,6 +601,8 @@ def main():
         jobs.append((label, exe, "debug_breakpoint_kinds", test_debug_conditions_logpoints_raised))
         jobs.append((label, exe, "debug_pause", test_debug_pause))
         jobs.append((label, exe, "snapshot_after_journaled_operation", test_snapshot_after_journaled_operation))
+        for name, fn in worker_cases.CASES:
+            jobs.append((label, exe, name, fn))
     if a.k:
         jobs = [j for j in jobs if a.k in j[2]]
     passed = failed = 0

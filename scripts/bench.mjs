@@ -20,6 +20,9 @@
 //   files       the agent's file journal: microseconds per open-write-close step of a program, plain
 //               python3 vs the agent without and with the journal (bench/filewrites.py); the pause
 //               section also checkpoints a program that writes files each step (workload.py files)
+//   tree        a program with worker processes (a parent and 3 workers, as a pool) against one process
+//               of the same total RSS, both dumped frozen by the engine: criu's frozen time, dump and
+//               restore wall time (probe)
 //   extension   activation time with a fake `vscode`, bundle sizes
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -49,10 +52,12 @@ const wanted = (section) => !ONLY || ONLY.has(section);
 const CFG = QUICK ? {
   sizes: [200], runs: 3, workS: { 200: 3 }, refReps: 3, pauseCheckpoints: 3, restoreSizes: [200], restoreReps: 3,
   crashSizes: [200], crashReps: 2, diskCheckpoints: 20, activationReps: 5, memcpyMB: 256, freshSizes: [300], freshReps: 1,
+  treeSizes: [200], treeReps: 3,
 } : {
   sizes: [20, 200, 1000], runs: 5, workS: { 20: 3, 200: 8, 1000: 3 }, refReps: 5, pauseCheckpoints: 5,
   restoreSizes: [20, 200, 1000], restoreReps: 5, crashSizes: [20, 200], crashReps: 5, diskCheckpoints: 100,
   activationReps: 10, memcpyMB: 1024, freshSizes: [20, 300, 1000], freshReps: 3,
+  treeSizes: [20, 200, 1000], treeReps: 5,
 };
 // --sizes 200,1000 / --runs N: override the mode's choice (while working on something)
 {
@@ -389,6 +394,24 @@ async function freshness(results) {
   }
 }
 
+async function trees(results) {
+  for (const mb of CFG.treeSizes) {
+    say(`tree: 4 processes holding ${mb} MB in all against one process of the same RSS, ${CFG.treeReps} rounds`);
+    const r = await probe(['tree', '--mb', String(mb), '--processes', '4', '--reps', String(CFG.treeReps)]);
+    const of = (which, f) => stats(r.rows.filter((x) => x.which === which).map(f));
+    const tree = r.rows.filter((x) => x.which === 'tree');
+    const single = r.rows.filter((x) => x.which === 'single');
+    // Pairwise: round k of the tree against round k of the single process (interleaved, same load).
+    const ratio = (f) => stats(tree.map((t, k) => f(t) / f(single[k])));
+    results.tree.push({
+      mb, processes: r.processes, treeMb: r.treeMb, singleMb: r.singleMb,
+      frozenMs: { tree: of('tree', (x) => x.frozenMs), single: of('single', (x) => x.frozenMs), ratio: ratio((x) => x.frozenMs) },
+      dumpMs: { tree: of('tree', (x) => x.dumpMs), single: of('single', (x) => x.dumpMs), ratio: ratio((x) => x.dumpMs) },
+      restoreMs: { tree: of('tree', (x) => x.restoreMs), single: of('single', (x) => x.restoreMs), ratio: ratio((x) => x.restoreMs) },
+    });
+  }
+}
+
 async function extension(results) {
   say('extension: bundle sizes, activation time');
   const dist = {};
@@ -482,6 +505,15 @@ function table(r) {
     L.push('age of the checkpoint restored | passes done again after the repair | held snapshots\' memory, peak');
     for (const f of r.freshness) {
       L.push(`  ${String(f.mb).padStart(4)} MB: age ${fmt(f.ageMs, 0, ' ms')} | redone ${fmt(f.redonePct, 1, '%')} | held ${fmt(f.heldMB, 0, ' MB')} = ${fmt(f.heldPerRss, 2, '× RSS')} | pause per checkpoint ${fmt(f.pauseMs, 1, ' ms')}`);
+    }
+  }
+  if (r.tree?.length) {
+    L.push('');
+    L.push('A program with worker processes (a parent and 3 idle workers, as a pool) against one process of the');
+    L.push('same total RSS, both dumped frozen by the engine (ms; ratio tree ÷ single, pairwise per round):');
+    for (const t of r.tree) {
+      const row = (what, x) => `${what} ${fmt(x.tree, 0)} vs ${fmt(x.single, 0)}, ${fmt(x.ratio, 2, '×')}`;
+      L.push(`  ${String(t.mb).padStart(4)} MB (tree ${t.treeMb.toFixed(0)} MB, single ${t.singleMb.toFixed(0)} MB): ${row('frozen', t.frozenMs)} | ${row('dump', t.dumpMs)} | ${row('restore', t.restoreMs)}`);
     }
   }
   if (r.files.length) {
@@ -583,7 +615,7 @@ async function main() {
   fs.writeFileSync(PROBE, "require('./probe.js');\n");
   const results = {
     quick: QUICK, date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, load ${os.loadavg()[0].toFixed(1)} at start, Python ${spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim()}`,
-    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], freshness: [], files: [], extension: {},
+    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], freshness: [], files: [], tree: [], extension: {},
   };
   say(`calibrating the workloads (${PYTHON})`);
   const perUnit = await calibrate();
@@ -596,6 +628,7 @@ async function main() {
   if (wanted('disk')) await disk(results);
   if (wanted('freshness')) await freshness(results);
   if (wanted('files')) await fileWrites(results);
+  if (wanted('tree')) await trees(results);
   if (wanted('extension')) await extension(results);
   if (wanted('agent')) {
     await agentOverhead(results);

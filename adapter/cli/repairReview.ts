@@ -20,7 +20,7 @@ export function repairingCrashHandler(opts: CliRunOptions): { handler: CrashHand
     flow.on('progress', (line) => term.setStatus(`asking the model · ${line}`, true));
     flow.on('status', (s) => {
       if (s.status === 'verified') term.say(term.green('✓ the repaired program ran past the crash point'));
-      if (s.status === 'failed') term.say(term.yellow(`the repair did not hold: ${s.message ?? ''}`));
+      if (s.status === 'failed') term.say(term.yellow(s.cannotResume ? s.message ?? 'cannot resume' : `the repair did not hold: ${s.message ?? ''}`));
     });
   };
   const handler: CrashHandler = async (sup: Supervisor, crash: CrashEvent, term: Terminal) => {

@@ -259,6 +259,16 @@ export function dumpFailure(pid: number, dir: string, res: { signal?: string; st
   if (res.signal) {
     return new AxolotlError(`criu could not checkpoint process ${pid}: criu was killed (${res.signal})`, 'The program was left running; the next checkpoint is taken at the next interval.');
   }
+  // glibc opens a named semaphore under a temporary name it then renames: criu finds the mapping's file
+  // deleted yet linked, and wants --link-remap, whose links a restore uses up. Named semaphores are what
+  // multiprocessing's spawn and forkserver start methods use (fork unlinks them at once).
+  if (/link remap for \/?dev\/shm\/sem\./.test(log)) {
+    return new AxolotlError(
+      `criu cannot checkpoint process ${pid}: it holds named semaphores (/dev/shm/sem.*), as multiprocessing's spawn and forkserver start methods make`,
+      'Start its workers with the fork method (multiprocessing.get_context("fork"), the default on Linux before Python 3.14): criu then checkpoints the program with its workers.',
+      log || undefined,
+    );
+  }
   const ours = /^axolotl: .*$/m.exec(stderr)?.[0];
   if (ours) return new AxolotlError(`criu could not checkpoint process ${pid}: ${ours.replace(/^axolotl: /, '')}`, undefined, log || undefined);
   return new AxolotlError(`criu could not checkpoint process ${pid}`, 'See the criu log below; `axolotl doctor` checks the environment.', log || stderr);

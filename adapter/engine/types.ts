@@ -109,7 +109,7 @@ export interface EngineEvents {
   /** a dump began (consumers show progress when it takes long) */
   checkpointStarted: [{ atCrash: boolean }];
   /** the agent swapped in repaired code (ok) or could not (error) */
-  patched: [{ generation: number; ok: boolean; restarted?: string; error?: string }];
+  patched: [{ generation: number; ok: boolean; restarted?: string; error?: string; /** resuming in place would re-run top-level code */ cannotResume?: boolean }];
   /** the repaired code ran past the crash point */
   verified: [{ generation: number }];
   /** a rewind is about to replace the live program: the files it put back, what it cannot undo (sideEffects.ts) */

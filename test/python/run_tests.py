@@ -11,7 +11,7 @@ For each catalogue program in crashes/NN_name and each Python:
 Plus: caught exceptions are never reported; restart after restore (SIGUSR1 + patch while running);
 automatic restart of a frame still running replaced code; fork snapshots; programs Python runs
 through runpy (a directory, -m package); the debugger (breakpoints, steps, pause, evaluate and the
-other commands of a paused agent).
+other commands of a paused agent); the program's workers and resuming in place (worker_cases.py).
 Prints one line per test and finally `N passed, M failed`.
 """
 import argparse
@@ -29,6 +29,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fake_engine as fe  # noqa: E402
+import worker_cases  # noqa: E402
 
 DEFAULT_PYTHONS = ["python3.%d" % v for v in range(8, 14)]
 
@@ -645,6 +646,8 @@ def main():
         jobs.append((label, exe, "snapshot_after_journaled_operation", test_snapshot_after_journaled_operation))
         jobs.append((label, exe, "directory_app", test_directory_app))
         jobs.append((label, exe, "module_package", test_module_package))
+        for name, fn in worker_cases.CASES:
+            jobs.append((label, exe, name, fn))
     if a.k:
         jobs = [j for j in jobs if a.k in j[2]]
     passed = failed = 0

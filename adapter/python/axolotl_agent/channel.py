@@ -114,6 +114,10 @@ def poll_and_swap(frame=None):
     before any more user code runs (we are in a signal handler between two bytecodes).
     `frame`: where the program was interrupted, for a pause the engine asked for (debugger.py)."""
     from . import hotswap
+    if S.worker:
+        from . import workers
+        workers.poll_and_swap()
+        return
     S.busy = True
     try:
         S.poked = False
@@ -302,7 +306,11 @@ def take_snapshot():
             pass
     offsets = _write_offsets()
     epoch = filejournal.before_snapshot()  # the files' next epoch starts with this snapshot
-    pid = os.fork()
+    S.snapshot_forking = True  # the copy is the program's, not a worker (workers.py)
+    try:
+        pid = os.fork()
+    finally:
+        S.snapshot_forking = False
     if pid == 0:
         S.snapshot_children = set()
         # The SIGUSR2 queued for a woken snapshot (fork a replacement) must wait for the offsets.
@@ -335,9 +343,18 @@ def take_snapshot():
         pass
 
 
+def forget_requests():
+    """In a process just forked: the connections other threads of its parent had open are not its own."""
+    global _open_requests, _snapshot_wanted
+    _open_requests = 0
+    _snapshot_wanted = False
+
+
 def install_signals():
     if threading.current_thread() is not threading.main_thread():
         return
+    from . import workers
+    workers.install()
     signal.signal(signal.SIGUSR1, _on_usr1)
     if S.config.snapshots:
         signal.signal(signal.SIGUSR2, _on_usr2)

@@ -85,8 +85,15 @@ def on_exception(exc, frame):
         if main:
             S.exit_exc = exc
         return exc
-    if not S.active or S.busy:
+    if not S.active:
+        if S.worker and not S.busy:
+            from . import workers
+            return workers.on_exception(exc, frame)
         return exc
+    if S.busy:
+        return exc
+    from . import workers
+    workers.mark_raised(exc)
     try:
         plan = decide(exc, frame)
     finally:
@@ -104,6 +111,14 @@ def on_exception(exc, frame):
         S.restarting[id(frame)] = frame
         return None
     return RestartFrame(plan.target, plan.fn)
+
+
+def _raised_below(exc, frame):
+    """The exception was raised in a frame called from `frame` (now gone), not in `frame` itself."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame is not frame:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_next is not None
 
 
 def restart_call(frame, fn, snapshot):
@@ -169,7 +184,7 @@ def _is_ancestor(anc_id, frame):
 
 def decide(exc, frame):
     """Returns a hotswap.Plan when the crash was repaired and something must restart, else None."""
-    from . import channel, debugger, hotswap, report, uncaught
+    from . import channel, debugger, hotswap, report, uncaught, workers
     if S.decided.get(id(exc)) is exc:
         return None
     # The exception itself (ids get reused at once by the next one), the catcher by id (it is alive
@@ -198,6 +213,9 @@ def decide(exc, frame):
             return auto
         funcs = hotswap.functions_for(chain)
         rep = report.build_report(exc, chain[:-1], lambda f: hotswap.frame_restartable(f, funcs), notes)
+        workers.report_raised(rep, exc)
+        if S.program is not None and S.program.is_main_frame(frame) and _raised_below(exc, frame):
+            rep["unwound"] = True   # it reached the top level with the frames it was raised in gone
         with debugger.crash_scope(exc, chain[:-1]):
             plan = _decision_loop(rep, chain)
         if plan is None:
@@ -234,7 +252,7 @@ def _decision_loop(rep, chain):
                 channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": False,
                               "swapped": [], "error": "; ".join(errors)})
                 continue  # still crashed: the engine may send another patch or abort
-            plan = hotswap.plan(chain, "patch")
+            plan = hotswap.plan(chain, "patch", toplevel=reply.get("topLevel") is not False)
         elif kind == "retry":
             swapped = []
             plan = hotswap.plan(chain, "retry")
@@ -243,7 +261,9 @@ def _decision_loop(rep, chain):
         msg = {"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": plan is not None,
                "swapped": swapped}
         if plan is None:
-            msg["error"] = "nothing on the stack can be restarted"
+            msg["error"] = hotswap.REFUSED[0] or "nothing on the stack can be restarted"
+            if hotswap.REFUSED[0]:
+                msg["cannotResume"] = True
             channel.note(msg)
             return None
         msg["restarted"] = plan.desc

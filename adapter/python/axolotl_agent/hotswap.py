@@ -76,6 +76,7 @@ def apply_patch(files, generation):
     errors = []
     compiled = []  # (path, old version, new version, new qualname->code)
     for path, text in files.items():
+        _drop_cached_bytecode(path)
         path = instrument.current_key(path)
         old = instrument.CURRENT.get(path)
         if old is None:
@@ -203,6 +204,26 @@ def _clear_caches(swapped_ids):
                 seen += 1
 
 
+def _drop_cached_bytecode(path):
+    """Workers started by multiprocessing's spawn or forkserver are plain interpreters: they import the
+    repaired file from disk, but a user module through __pycache__, whose .pyc counts as fresh while the
+    source has its size and its modification time in whole seconds. A repair of the same size written
+    within the same second as the old text would be served the old bytecode: it goes (the repaired file
+    is on disk already; the next import compiles it)."""
+    folder = os.path.join(os.path.dirname(path), "__pycache__")
+    prefix = "%s.%s." % (os.path.splitext(os.path.basename(path))[0], sys.implementation.cache_tag)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".pyc"):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
+
+
 def _update_linecache(path, text):
     lines = text.splitlines(True)
     if lines and not lines[-1].endswith("\n"):
@@ -281,9 +302,38 @@ def frame_changed(f):
     return ci.version.fingerprint(ci.qualname) != cur.fingerprint(ci.qualname)
 
 
-def plan(chain, mode):
+REFUSED = [None]   # why the last plan() refused to restart (toplevel=False), for the `patched` message
+
+
+def describe(f):
+    """What restarting frame `f` does, in words."""
+    ci = instrument.info_for(f.f_code)
+    return "function %s restarted" % (ci.qualname if ci is not None else f.f_code.co_name)
+
+
+def plan(chain, mode, toplevel=True):
     """chain: live frames outermost first (the main script's module frame first when it is below),
-    ending with the frame the exception is leaving."""
+    ending with the frame the exception is leaving.
+    toplevel=False: a plan that would run a compound top-level statement again from its start (the
+    whole `if __name__ == "__main__":` block, a `with Pool() as pool:` block) is refused: None, the
+    reason in REFUSED[0]. Resuming so repeats what the statement did before the crash (its prologue,
+    every batch). A loop resumed at the crashed iteration, or a simple statement run again, is not."""
+    REFUSED[0] = None
+    found = _plan(chain, mode)
+    if found is not None and not toplevel and _main(found.target):
+        top = S.program.pending
+        if top is not None and top.body_index is None:
+            body = top.version.tree.body
+            st = body[top.stmt] if top.stmt < len(body) else None
+            if st is not None and getattr(st, "body", None) is not None:
+                S.program.pending = None
+                REFUSED[0] = ("cannot resume in place: the crash reached the program's top level, and resuming "
+                              "would run the statement at line %d again from its start" % st.lineno)
+                return None
+    return found
+
+
+def _plan(chain, mode):
     entries = list(chain)
     funcs = functions_for(chain)
     ok = [frame_restartable(e, funcs) for e in entries]

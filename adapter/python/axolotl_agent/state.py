@@ -61,11 +61,14 @@ class State:
         self.tail = None           # report.OutputTail when output is teed
         self.snapshot_seq = 0
         self.snapshot_children = set()  # fork snapshots the engine holds and later kills: ours to reap
+        self.snapshot_forking = False   # the fork in progress is a snapshot's, not a worker's (workers.py)
+        self.worker = False        # a process forked from the program (workers.py): polls, never pauses
 
     @property
     def active(self):
-        """True when an engine is listening: only then does the agent ever pause."""
-        return self.config.socket is not None
+        """True when an engine is listening and this is the program itself: only then does the agent
+        ever pause (a worker's exceptions are the program's to report: its pool hands them over)."""
+        return self.config.socket is not None and not self.worker
 
 
 S = State()

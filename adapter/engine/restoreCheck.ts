@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CheckpointRecord } from './runDir';
+import { keeperPids } from './sessionKeeper';
 import { AxolotlError } from './types';
 
 const IMG_COMMON_MAGIC = 0x54564319;
@@ -138,7 +139,8 @@ export function killSession(sid: number): number {
  * program's children). Nothing is waited for.
  */
 export function killDescendants(root = process.pid): void {
-  const tree = processTree(root).slice(1);
+  // The session keepers stay: once we are gone they end what this misses (a snapshot forked meanwhile).
+  const tree = processTree(root, keeperPids).slice(1);
   const leaders = tree.filter((p) => {
     try {
       const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { RepairProposal } from '../../adapter/engine/repairFlow';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { PROGRAMS, REPO, processesMatching, requireCriu, tempDir } from '../support/engineHelpers';
 
 const ADAPTER = path.join(REPO, 'dist', 'adapter.js');

@@ -1,6 +1,6 @@
 // Pure helpers of the repair review (no vscode import, unit-tested): run-time checks of the
 // adapter's repair events, the virtual paths the diff editors use, and the texts shown.
-import type { RepairProposal, RepairStatusBody } from '../adapter/session/customProtocol';
+import type { RepairProposal, RepairStatusBody } from '../adapter/protocol/customProtocol';
 import { COMMANDS } from './ids';
 
 type Obj = Record<string, unknown>;

@@ -19,13 +19,13 @@ import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types'
 import { parseSnapshotMemory } from '../engine/forkBackend';
 import {
   checkpointInfo, crashInfo, restoreInfo, sessionEnd, stopInfo, TIMELINE_DAP_EVENT, type TimelineUpdate,
-} from '../../webview/protocol';
+} from '../protocol/timeline';
 import {
   APPLY_REPAIR_REQUEST, CHECKPOINTS_REQUEST, PROPOSE_REPAIR_REQUEST, REJECT_REPAIR_REQUEST, REPAIR_PROPOSED_EVENT,
   REPAIR_STATUS_EVENT, RESTORE_REQUEST, type ApplyRepairArgs, type ProposeRepairArgs, type RejectRepairArgs,
   type RepairStatusBody, type RestoreArgs,
-} from './customProtocol';
-import type { AxolotlLaunchArgs, PythonSource, ResolvedLaunchArgs } from './launchArgs';
+} from '../protocol/customProtocol';
+import type { AxolotlLaunchArgs, PythonSource, ResolvedLaunchArgs } from '../protocol/launchArgs';
 import { checkLaunchArgs } from './launchValidation';
 
 const THREAD_ID = 1;

@@ -4,9 +4,9 @@
 // system checks (program exists, cwd exists) that only make sense once variables are substituted.
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveLaunchConfig } from '../../extension/configuration';
+import { resolveLaunchConfig } from '../protocol/launchConfig';
 import { AxolotlError } from '../engine/types';
-import type { AxolotlLaunchArgs } from './launchArgs';
+import type { AxolotlLaunchArgs } from '../protocol/launchArgs';
 
 export function checkLaunchArgs(args: unknown): AxolotlLaunchArgs {
   args ??= {}; // a client may send no arguments at all

@@ -35,7 +35,7 @@ function launchInterfaceName(sf: ts.SourceFile): string {
   sf.forEachChild((node) => {
     if (ts.isInterfaceDeclaration(node) && node.heritageClauses?.some((h) => h.getText(sf).includes('LaunchRequestArguments'))) name = node.name.text;
   });
-  assert.ok(name, 'adapter/session/launchArgs.ts declares an interface extending DebugProtocol.LaunchRequestArguments');
+  assert.ok(name, 'adapter/protocol/launchArgs.ts declares an interface extending DebugProtocol.LaunchRequestArguments');
   return name;
 }
 
@@ -83,7 +83,7 @@ function registeredCommands(): Set<string> {
 }
 
 describe('launch attributes', () => {
-  const sf = parse('adapter/session/launchArgs.ts');
+  const sf = parse('adapter/protocol/launchArgs.ts');
   const members = interfaceMembers(sf, launchInterfaceName(sf));
   const props = launch?.properties ?? {};
 

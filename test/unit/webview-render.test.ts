@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { timelineHtml } from '../../extension/timeline/timelineHtml';
-import type { FromWebviewMessage, ToWebviewMessage } from '../../webview/protocol';
+import type { FromWebviewMessage, ToWebviewMessage } from '../../adapter/protocol/timeline';
 import { SAMPLE_T0, sampleCheckpoint, sampleInit, sampleStory } from '../../webview/sampleTimeline';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');

@@ -8,8 +8,8 @@
 // Neither side trusts the other: `isToWebviewMessage` / `isFromWebviewMessage` check every field
 // at run time. This file must stay free of DOM, Node and vscode imports: the adapter, the extension
 // and the browser bundle all use it.
-import type { DebugStop } from '../adapter/engine/debugControl';
-import type { Checkpoint, CrashEvent, ExitEvent, RestoredEvent } from '../adapter/engine/types';
+import type { DebugStop } from '../engine/debugControl';
+import type { Checkpoint, CrashEvent, ExitEvent, RestoredEvent } from '../engine/types';
 
 /** Name of the custom DAP event whose body is one TimelineUpdate. */
 export const TIMELINE_DAP_EVENT = 'axolotl/timeline';

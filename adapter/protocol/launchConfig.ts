@@ -1,13 +1,14 @@
-// Fills in and checks an `axolotl` launch configuration. Pure logic: no vscode import, so every
-// default and every error message is unit-tested (test/unit/extension-configuration.test.ts).
+// Fills in and checks an `axolotl` launch configuration, for the extension (before VS Code starts a
+// session) and for the debug adapter (which may be driven by another editor). Pure logic: no vscode
+// import, so every default and every error message is unit-tested (test/unit/protocol-launchConfig.test.ts).
 //
 // VS Code resolves a configuration in two passes: before variables such as ${file} are substituted
 // and after. The first pass (`substituted: false`) fills defaults and checks types; checks that need
 // final values (a relative path, the .py extension, the file existing) wait for the second pass
 // when a value still holds a ${variable}.
 import path from 'node:path';
-import type { AxolotlLaunchArgs, PythonSource, RepairLaunchArgs } from '../adapter/session/launchArgs';
-import { DEBUG_TYPE } from './ids';
+import type { AxolotlLaunchArgs, PythonSource, RepairLaunchArgs } from './launchArgs';
+import { DEBUG_TYPE } from './launchArgs';
 
 export const BACKENDS = ['auto', 'criu', 'fork'] as const;
 export type Backend = (typeof BACKENDS)[number];

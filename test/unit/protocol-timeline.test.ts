@@ -15,7 +15,7 @@ import {
   restoreInfo,
   sessionEnd,
   stopInfo,
-} from '../../webview/protocol';
+} from '../../adapter/protocol/timeline';
 import { apply, initialState, toInitMessage } from '../../webview/timelineModel';
 import { SAMPLE_T0, sampleCheckpoint, sampleInit, sampleStory } from '../../webview/sampleTimeline';
 

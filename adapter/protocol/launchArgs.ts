@@ -2,6 +2,9 @@
 // in package.json (a unit test keeps the two in step).
 import type { DebugProtocol } from '@vscode/debugprotocol';
 
+/** The debug type of Axolotl's launch configurations (package.json: contributes.debuggers[0].type). */
+export const DEBUG_TYPE = 'axolotl';
+
 export interface RepairLaunchArgs {
   /** ask a model for repairs on a crash (default true) */
   enabled?: boolean;

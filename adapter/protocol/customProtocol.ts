@@ -2,7 +2,7 @@
 // Plain types only (no vscode, no DAP library imports), so both sides share this file.
 //
 // Timeline updates travel as the custom event TIMELINE_DAP_EVENT ('axolotl/timeline', body: one
-// TimelineUpdate from webview/protocol.ts). Repairs use the names below.
+// TimelineUpdate from timeline.ts). Repairs use the names below.
 
 import type { RepairProposal } from '../engine/repairFlow';
 

@@ -1,9 +1,9 @@
-// Launch configuration resolution: every default and every error message of extension/configuration.ts.
+// Launch configuration resolution: every default and every error message of adapter/protocol/launchConfig.ts.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   DEFAULT_CONFIG_NAME, MISSING_PROGRAM, defaultLaunchConfig, resolveLaunchConfig, type ResolveContext, type ResolvedLaunchConfig,
-} from '../../extension/configuration';
+} from '../../adapter/protocol/launchConfig';
 
 const WS = '/home/u/proj';
 const FILE = '/home/u/proj/train.py';

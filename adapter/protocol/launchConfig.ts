@@ -8,6 +8,7 @@
 // when a value still holds a ${variable}.
 import path from 'node:path';
 import type { AxolotlLaunchArgs, PythonSource, RepairLaunchArgs } from './launchArgs';
+import { isObj, type Obj } from './guards';
 import { DEBUG_TYPE } from './launchArgs';
 
 export const BACKENDS = ['auto', 'criu', 'fork'] as const;
@@ -68,8 +69,6 @@ export type ResolveResult = { ok: true; config: ResolvedLaunchConfig } | { ok: f
 
 class ConfigError extends Error {}
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** still holds a ${variable} that VS Code substitutes later */
 const hasVariable = (s: string): boolean => s.includes('${');
 const quote = (v: unknown): string => {

@@ -17,9 +17,7 @@ import { killDescendants } from '../engine/restoreCheck';
 import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';
 import { parseSnapshotMemory } from '../engine/forkBackend';
-import {
-  checkpointInfo, crashInfo, restoreInfo, sessionEnd, stopInfo, TIMELINE_DAP_EVENT, type TimelineUpdate,
-} from '../protocol/timeline';
+import { TIMELINE_DAP_EVENT, type TimelineUpdate } from '../protocol/timeline';
 import {
   APPLY_REPAIR_REQUEST, CHECKPOINTS_REQUEST, PROPOSE_REPAIR_REQUEST, REJECT_REPAIR_REQUEST, REPAIR_PROPOSED_EVENT,
   REPAIR_STATUS_EVENT, RESTORE_REQUEST, type ApplyRepairArgs, type ProposeRepairArgs, type RejectRepairArgs,
@@ -27,6 +25,7 @@ import {
 } from '../protocol/customProtocol';
 import type { AxolotlLaunchArgs, PythonSource, ResolvedLaunchArgs } from '../protocol/launchArgs';
 import { checkLaunchArgs } from './launchValidation';
+import { checkpointInfo, crashInfo, restoreInfo, sessionEnd, stopInfo } from './timelineEvents';
 
 const THREAD_ID = 1;
 /** How long the unfinished end of an output line waits for the rest of the line (a prompt does not get one). */

@@ -106,20 +106,6 @@ export class ForkBackend implements CheckpointBackend {
   }
 }
 
-/**
- * A memory budget for held snapshots as users write it: "1x" (times the program's size; the default),
- * "1.5x", or an amount ("512M", "2G", "0" for none beyond the newest snapshot).
- */
-export function parseSnapshotMemory(text: string): SnapshotMemory | undefined {
-  const t = text.trim();
-  const factor = /^(\d+(?:\.\d+)?)x$/i.exec(t);
-  if (factor) return { rssFactor: Number(factor[1]) };
-  const amount = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(t);
-  if (!amount) return undefined;
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[amount[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return { bytes: Math.round(Number(amount[1]) * unit) };
-}
-
 /** The pool's limits for a program `pid` of its current size. */
 export function poolLimits(memory: SnapshotMemory, pid: number): PoolLimits {
   if (memory.bytes !== undefined) return { maxHeld: MAX_HELD_SNAPSHOTS, budgetBytes: memory.bytes };

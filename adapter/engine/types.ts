@@ -2,10 +2,9 @@
 // Nothing here may import vscode or DAP types.
 import type { CrashReport } from './agentProtocol';
 import type { Checkpoint } from './checkpoint';
+import type { BackendKind } from './runDefaults';
 
-export type { Checkpoint };
-
-export type BackendKind = 'auto' | 'criu' | 'fork';
+export type { BackendKind, Checkpoint };
 
 export interface RunOptions {
   /** absolute path of the .py file */
@@ -13,9 +12,9 @@ export interface RunOptions {
   args: string[];
   cwd: string;
   env: Record<string, string>;
-  /** interpreter, default "python3" */
+  /** interpreter (runDefaults.ts: python3) */
   python: string;
-  /** seconds between checkpoints (default 1); a floor when dumps are slow (adaptiveInterval.ts) */
+  /** seconds between checkpoints; a floor when dumps are slow (adaptiveInterval.ts) */
   interval: number;
   /**
    * largest share of the run the program may spend frozen by checkpoints, e.g. 0.02: the interval

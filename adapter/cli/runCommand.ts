@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import { chooseBackend } from '../engine/backendChoice';
-import { killDescendants } from '../engine/restoreCheck';
+import { killDescendants } from '../engine/procTree';
 import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type ExitEvent } from '../engine/types';
 import type { CliRunOptions } from './options';

@@ -16,7 +16,8 @@ import {
   type CheckpointRecord, type RunInfo,
 } from './runDir';
 import type { BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
-import { checkRestorable, explainRestoreFailure, killSession, processTree, threadIds, waitIdsFree } from './restoreCheck';
+import { killSession, processTree, threadIds, waitIdsFree } from './procTree';
+import { checkRestorable, explainRestoreFailure } from './restoreCheck';
 import { SessionKeeper } from './sessionKeeper';
 import { FileJournal, rewindFiles, type FileRewindResult } from './fileRewind';
 import { DEFAULT_MAX_COPY_BYTES, describeRewind, rewindNotice, type FileSaveOptions } from './sideEffects';

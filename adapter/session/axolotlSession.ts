@@ -12,7 +12,7 @@ import { chooseBackend } from '../engine/backendChoice';
 import type { DebugStop, ExceptionFilters } from '../engine/debugControl';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
-import { killDescendants } from '../engine/restoreCheck';
+import { killDescendants } from '../engine/procTree';
 import { RUN_DEFAULTS } from '../engine/runDefaults';
 import { Supervisor } from '../engine/supervisor';
 import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';

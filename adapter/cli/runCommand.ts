@@ -2,8 +2,7 @@
 // everything Axolotl says goes to stderr, prefixed.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { chooseBackend } from '../engine/backendChoice';
-import { Supervisor } from '../engine/supervisor';
+import { createEngine } from '../engine/backendChoice';
 import { AxolotlError, type ExitEvent } from '../engine/types';
 import { describeCrash } from './crashText';
 import { dieOfHangup, Interrupts } from './interrupts';
@@ -14,9 +13,8 @@ import { formatBytes, Terminal } from './terminal';
 export async function runCommand(opts: CliRunOptions): Promise<number> {
   if (opts.normalRun) return normalRun(opts);
   const term = new Terminal();
-  const choice = await chooseBackend(opts.backend);
-  if (choice.note) term.say(choice.note);
-  const sup = new Supervisor(opts, choice.deps);
+  const { supervisor: sup, note } = await createEngine(opts);
+  if (note) term.say(note);
   let onCrash: CrashHandler | undefined;
   if (opts.repair && opts.agent) {
     const review = repairingCrashHandler(opts);

@@ -8,7 +8,7 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { AgentFrame, AgentValue, DebugValue, ResumeMode, VariablesTarget } from '../engine/agentProtocol';
-import { chooseBackend } from '../engine/backendChoice';
+import { createEngine, type EngineFactory } from '../engine/backendChoice';
 import type { DebugStop, ExceptionFilters } from '../engine/debugControl';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
@@ -49,6 +49,12 @@ type VariablesSource = { kind: 'agent'; target: VariablesTarget; frame: number }
 export interface AxolotlSessionOptions {
   /** the model API key (from SecretStorage, or AXOLOTL_API_KEY for the standalone adapter) */
   apiKey?: string;
+  /**
+   * Where a launch gets its engine (as mock-debug's session takes its runtime): by default the one
+   * on the backend chosen for this machine. Tests give the fork backend (no root) or an engine on a
+   * backend of their own.
+   */
+  engine?: EngineFactory;
 }
 
 export class AxolotlSession extends LoggingDebugSession {
@@ -126,15 +132,14 @@ export class AxolotlSession extends LoggingDebugSession {
         this.sendResponse(response);
         return;
       }
-      const choice = await chooseBackend(opts.backend);
-      const sup = new Supervisor(opts, choice.deps);
+      const { supervisor: sup, note } = await (this.options.engine ?? createEngine)(opts);
       this.sup = sup;
       // The first lines: which interpreter runs the program, then how it is checkpointed.
       sup.once('started', () => {
         const py = sup.python;
         const source = PYTHON_SOURCES[config.pythonSource];
         if (py) this.output('console', `axolotl: Python ${py.version} (${py.executable}), ${source}\n`);
-        if (choice.note) this.output('console', `axolotl: ${choice.note}\n`);
+        if (note) this.output('console', `axolotl: ${note}\n`);
       });
       this.wireEngine(sup);
       for (const [file, bps] of this.breakpoints) sup.debug.setBreakpoints(file, this.breakpointSpecs(bps));

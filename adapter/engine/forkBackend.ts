@@ -10,18 +10,13 @@ import { residentBytes } from './adaptiveInterval';
 import type { AgentMessage } from './agentProtocol';
 import type { BackendEvents, CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import { LiveCopy, spawnProgram } from './programCopy';
+import type { SnapshotMemory } from './runDefaults';
 import type { CheckpointRecord } from './runDir';
 import { SnapshotPool, type PoolLimits, type WakeVerdict } from './snapshotPool';
 
 const SNAPSHOT_TIMEOUT_MS = 10_000;
 /** Snapshots kept alive at once, whatever the memory budget allows. */
 export const MAX_HELD_SNAPSHOTS = 10;
-
-export interface SnapshotMemory {
-  /** bytes the held snapshots may cost together; when absent, `rssFactor` times the program's size */
-  bytes?: number;
-  rssFactor?: number;
-}
 
 export class ForkBackend implements CheckpointBackend {
   readonly kind = 'fork';

@@ -1,9 +1,8 @@
 // What a run does when nobody says otherwise, and the words its options take: written once here for
 // the CLI (cli/options.ts), the launch configuration (protocol/launchConfig.ts) and the mapping of a
 // launch to the engine (session/launchOptions.ts). package.json's schema repeats them for VS Code's
-// editor; a unit test (extension-package.test.ts) keeps it in step. Nothing imported at run time: the
-// extension loads this at activation.
-import type { SnapshotMemory } from './forkBackend';
+// editor; a unit test (extension-package.test.ts) keeps it in step. No imports: the extension loads
+// this at activation.
 
 /** How checkpoints are taken: criu when it works here (else fork), criu, or fork snapshots. */
 export const BACKENDS = ['auto', 'criu', 'fork'] as const;
@@ -34,6 +33,13 @@ export const RUN_DEFAULTS = {
   python: string; interval: number; pauseBudget: number; snapshotMemory: string; backend: BackendKind; resume: RepairResume;
   maxRepairAttempts: number; workingDirName: string;
 };
+
+/** What the fork snapshots held as rewind points may cost (forkBackend.ts poolLimits). */
+export interface SnapshotMemory {
+  /** bytes the held snapshots may cost together; when absent, `rssFactor` times the program's size */
+  bytes?: number;
+  rssFactor?: number;
+}
 
 /**
  * A memory budget for held snapshots as users write it: "1x" (times the program's size; the default),

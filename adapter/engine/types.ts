@@ -2,7 +2,7 @@
 // Nothing here may import vscode or DAP types.
 import type { CrashReport } from './agentProtocol';
 import type { Checkpoint } from './checkpoint';
-import type { BackendKind } from './runDefaults';
+import type { BackendKind, SnapshotMemory } from './runDefaults';
 
 export type { BackendKind, Checkpoint };
 
@@ -24,7 +24,7 @@ export interface RunOptions {
   /** keep at most this many checkpoints (ring buffer); undefined = unlimited */
   maxSaves?: number;
   /** how much memory the fork snapshots held as rewind points may cost (default: 1x the program's size) */
-  snapshotMemory?: { bytes?: number; rssFactor?: number };
+  snapshotMemory?: SnapshotMemory;
   /** parent of the run folders; default `<script dir>/.axolotl` */
   workingDir: string;
   backend: BackendKind;

@@ -11,19 +11,8 @@ import { PROGRAMS, REPO, processesMatching, requireCriu, tempDir } from '../supp
 
 const ADAPTER = path.join(REPO, 'dist', 'adapter.js');
 
-const FIX = `Shard 5 is empty, so the mean divides by zero. Skip empty shards.
-
-\`\`\`diff
---- a/shards.py
-+++ b/shards.py
-@@ -12,3 +12,5 @@
- def summarize(values):
-     # the bug: an empty shard
-+    if not values:
-+        return {"n": 0, "mean": None}
-     return {"n": len(values), "mean": sum(values) / len(values)}
-\`\`\`
-`;
+/** The model's reply: a diff that skips the empty shard. */
+const FIX = fs.readFileSync(path.join(PROGRAMS, 'shards-fix.md'), 'utf8');
 
 let model: ModelServer;
 before(async () => {

@@ -19,19 +19,8 @@ import { InlineDap } from '../support/inlineDap';
 
 const TIMEOUT = { timeout: 90_000 };
 
-const FIX = `Shard 5 is empty, so the mean divides by zero. Skip empty shards.
-
-\`\`\`diff
---- a/shards.py
-+++ b/shards.py
-@@ -12,3 +12,5 @@
- def summarize(values):
-     # the bug: an empty shard
-+    if not values:
-+        return {"n": 0, "mean": None}
-     return {"n": len(values), "mean": sum(values) / len(values)}
-\`\`\`
-`;
+/** The model's reply: a diff that skips the empty shard (as in test/integration/adapter.test.ts). */
+const FIX = fs.readFileSync(path.join(PROGRAMS, 'shards-fix.md'), 'utf8');
 
 let model: ModelServer;
 before(async () => { model = await ModelServer.start({ fallback: FIX }); });

@@ -90,7 +90,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
     // An explicit --interval is taken literally unless a budget is given too (adaptiveInterval.ts).
     pauseBudget: v['pause-budget'] !== undefined ? percent('--pause-budget', v['pause-budget'])
       : v.interval === undefined ? RUN_DEFAULTS.pauseBudget : 0,
-    maxSaves: v['max-saves'] === undefined ? undefined : wholeNumber('--max-saves', v['max-saves'], 1),
+    maxSaves: v['max-saves'] === undefined ? RUN_DEFAULTS.maxSaves : wholeNumber('--max-saves', v['max-saves'], 1),
     snapshotMemory: v['snapshot-memory'] === undefined ? undefined : memory('--snapshot-memory', v['snapshot-memory']),
     workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, RUN_DEFAULTS.workingDirName)),
     backend,

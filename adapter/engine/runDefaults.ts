@@ -23,6 +23,8 @@ export const RUN_DEFAULTS = {
   pauseBudget: 0.02,
   /** what the fork snapshots held as rewind points may cost: a multiple of the program's size */
   snapshotMemory: '1x',
+  /** checkpoints kept: all (a number makes a ring buffer) */
+  maxSaves: undefined,
   backend: 'auto',
   resume: 'checkpoint',
   /** model attempts per crash */
@@ -30,7 +32,7 @@ export const RUN_DEFAULTS = {
   /** the run folders' parent, next to the script */
   workingDirName: '.axolotl',
 } as const satisfies {
-  python: string; interval: number; pauseBudget: number; snapshotMemory: string; backend: BackendKind; resume: RepairResume;
+  python: string; interval: number; pauseBudget: number; snapshotMemory: string; maxSaves: number | undefined; backend: BackendKind; resume: RepairResume;
   maxRepairAttempts: number; workingDirName: string;
 };
 

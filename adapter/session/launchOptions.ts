@@ -40,7 +40,7 @@ export function runOptionsFrom(config: ResolvedLaunchConfig): RunOptions {
     // As in the CLI: the interval is a floor, and a large program is checkpointed less often so that
     // checkpoints freeze it at most this share of the time (adaptiveInterval.ts).
     pauseBudget: config.pauseBudget !== undefined ? config.pauseBudget / 100 : RUN_DEFAULTS.pauseBudget,
-    maxSaves: config.maxCheckpoints,
+    maxSaves: config.maxCheckpoints ?? RUN_DEFAULTS.maxSaves,
     snapshotMemory: config.snapshotMemory === undefined ? undefined : parseSnapshotMemory(config.snapshotMemory),
     workingDir: config.workingDir ? path.resolve(dir, config.workingDir) : path.join(dir, RUN_DEFAULTS.workingDirName),
     backend: config.backend,

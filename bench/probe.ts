@@ -18,7 +18,7 @@ import { privateBytes } from '../adapter/engine/snapshotPool';
 import { RepairFlow } from '../adapter/engine/repairFlow';
 import { Supervisor, type SupervisorDeps } from '../adapter/engine/supervisor';
 import type { Checkpoint, RestoredEvent, RunOptions } from '../adapter/engine/types';
-import { ModelServer } from '../test/support/modelServer';
+import { ModelServer } from '../dev/modelServer';
 
 const BENCH = path.resolve(__dirname, '..', '..', 'bench');
 const WORKLOAD = path.join(BENCH, 'workload.py');

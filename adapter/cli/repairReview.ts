@@ -10,8 +10,10 @@ import type { Supervisor } from '../engine/supervisor';
 import type { CrashEvent } from '../engine/types';
 import { openKeyboard, readKey } from './keyPrompt';
 import type { CliRunOptions } from './options';
-import type { CrashHandler } from './runCommand';
 import type { Terminal } from './terminal';
+
+/** What the run does with a crash the program reported: ask the model, review, decide. */
+export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) => Promise<void>;
 
 export function repairingCrashHandler(opts: CliRunOptions): { handler: CrashHandler; attach: (sup: Supervisor, term: Terminal) => void } {
   let flow: RepairFlow | undefined;

@@ -9,7 +9,7 @@
 // so the signal can never kill a process that does not expect it (a `sleep` the program started).
 import fs from 'node:fs';
 import os from 'node:os';
-import { processTree } from './restoreCheck';
+import { processTree } from './procTree';
 
 /** How many announced processes are remembered (a program forking forever must not grow the engine). */
 const MAX_KNOWN = 4096;

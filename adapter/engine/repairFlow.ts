@@ -10,6 +10,7 @@ import type { PatchFiles } from './agentProtocol';
 import {
   applyRepair, proposeRepair, resolveModelConfig, type ModelConfig, type Repair, type RepairAttempt, type RepairFile, type RepairProgress,
 } from './repair';
+import { RUN_DEFAULTS } from './runDefaults';
 import type { Supervisor } from './supervisor';
 import { AxolotlError, type CrashEvent } from './types';
 
@@ -30,7 +31,7 @@ export interface RepairProposal {
 
 export interface RepairFlowOptions {
   model: { model?: string; baseUrl?: string; apiKey?: string; configFile?: string };
-  /** model attempts per crash chain (default: config, else 3) */
+  /** model attempts per crash chain (default: config, else RUN_DEFAULTS) */
   maxAttempts?: number;
   /** how an accepted repair resumes: restore the last checkpoint before the crash, or in place */
   resume: 'checkpoint' | 'in-place';
@@ -95,7 +96,7 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
   }
 
   get maxAttempts(): number {
-    return this.opts.maxAttempts ?? this.config?.maxRepairs ?? 3;
+    return this.opts.maxAttempts ?? this.config?.maxRepairs ?? RUN_DEFAULTS.maxRepairAttempts;
   }
 
   /** Asks the model for a repair of the paused crash, continuing the crash chain's attempts. */

@@ -17,7 +17,9 @@ import {
 } from './runDir';
 import type { BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
 import { AgentProcesses, descendantsOf, isStopped, signalAll } from './programTree';
-import { checkRestorable, describeProcess, explainRestoreFailure, killSession, processTree, restoreTimeoutMs, threadIds, waitIdsFree } from './restoreCheck';
+import { describeProcess, killSession, processTree, threadIds, waitIdsFree } from './procTree';
+import { checkRestorable, explainRestoreFailure } from './restoreCheck';
+import { restoreTimeoutMs } from './criuRun';
 import { SessionKeeper } from './sessionKeeper';
 import { FileJournal, rewindFiles, type FileRewindResult } from './fileRewind';
 import { DEFAULT_MAX_COPY_BYTES, describeRewind, rewindNotice, type FileSaveOptions } from './sideEffects';

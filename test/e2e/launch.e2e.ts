@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { assertNothingLeft, axolotlVsix, fixtureFiles, showTimeline } from './axolotl';
 import { waitFor, withWorkbench, type Workbench } from './workbench';
 

@@ -1,5 +1,5 @@
 // Acceptance tests of the repair loop: `axolotl run --yes` on real criu, real Python processes and a
-// real local OpenAI-compatible HTTP server (test/support/modelServer.ts) that answers with scripted
+// real local OpenAI-compatible HTTP server (dev/modelServer.ts) that answers with scripted
 // replies. Each test copies a fixture project (test/fixtures/repair-e2e/) to a temporary folder,
 // runs the CLI on it and checks, for a repaired run: exit status 0; stdout identical to the FIXED
 // program run from scratch with plain python3 (the fixtures print results only at the end, so stdout
@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, before, beforeEach, describe, test } from 'node:test';
-import { ModelServer, type RecordedRequest, type ScriptedReply } from '../support/modelServer';
+import { ModelServer, type RecordedRequest, type ScriptedReply } from '../../dev/modelServer';
 import { CLI, REPO, requireCriu, spawnInGroup, tempDir } from '../support/engineHelpers';
 
 const FIXTURES = path.join(REPO, 'test', 'fixtures', 'repair-e2e');

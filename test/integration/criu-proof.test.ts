@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { CLI, REPO, processesMatching, requireCriu, tempDir } from '../support/engineHelpers';
 import { LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, criuProcesses, workspace } from '../support/reliabilityHelpers';
 

@@ -1,22 +1,21 @@
-// Fills in and checks an `axolotl` launch configuration. Pure logic: no vscode import, so every
-// default and every error message is unit-tested (test/unit/extension-configuration.test.ts).
+// Fills in and checks an `axolotl` launch configuration, for the extension (before VS Code starts a
+// session) and for the debug adapter (which may be driven by another editor). Pure logic: no vscode
+// import, so every default and every error message is unit-tested (test/unit/protocol-launchConfig.test.ts).
 //
 // VS Code resolves a configuration in two passes: before variables such as ${file} are substituted
 // and after. The first pass (`substituted: false`) fills defaults and checks types; checks that need
 // final values (a relative path, the .py extension, the file existing) wait for the second pass
 // when a value still holds a ${variable}.
+//
+// The debug adapter resolves again what it is given (another editor has no extension to do it), with
+// the file system checks; session/launchOptions.ts then maps the result to the engine's options
+// without checking anything twice.
 import path from 'node:path';
-import type { AxolotlLaunchArgs, PythonSource, RepairLaunchArgs } from '../adapter/session/launchArgs';
-import { DEBUG_TYPE } from './ids';
-
-export const BACKENDS = ['auto', 'criu', 'fork'] as const;
-export type Backend = (typeof BACKENDS)[number];
-export const RESUME_MODES = ['checkpoint', 'in-place'] as const;
+import { BACKENDS, parseSnapshotMemory, RESUME_MODES, RUN_DEFAULTS, type BackendKind } from '../engine/runDefaults';
+import { isObj, type Obj } from './guards';
+import { DEBUG_TYPE, type AxolotlLaunchArgs, type PythonSource, type RepairLaunchArgs } from './launchArgs';
 
 export const DEFAULT_CONFIG_NAME = 'Axolotl: Run current file';
-export const DEFAULT_PYTHON = 'python3';
-export const DEFAULT_INTERVAL = 1;
-export const DEFAULT_MAX_ATTEMPTS = 3;
 
 export const MISSING_PROGRAM = 'Open a Python file or set "program" in launch.json';
 
@@ -42,6 +41,8 @@ export interface ResolveContext {
   substituted?: boolean;
   /** checks that the program exists (second pass only); omitted: not checked */
   fileExists?: (file: string) => boolean;
+  /** checks that cwd is a folder (second pass only); omitted: not checked */
+  dirExists?: (dir: string) => boolean;
   /** the interpreter selected in the Python extension, if it is installed and has one (second pass) */
   pythonFromExtension?: string;
 }
@@ -57,7 +58,7 @@ export type ResolvedLaunchConfig = AxolotlLaunchArgs & {
   python: string;
   pythonSource: PythonSource;
   checkpointInterval: number;
-  backend: Backend;
+  backend: BackendKind;
   repair: RepairLaunchArgs & { autoAccept: boolean; maxAttempts: number; enabled: boolean };
   normalRun: boolean;
   [key: string]: unknown;
@@ -67,8 +68,6 @@ export type ResolveResult = { ok: true; config: ResolvedLaunchConfig } | { ok: f
 
 class ConfigError extends Error {}
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** still holds a ${variable} that VS Code substitutes later */
 const hasVariable = (s: string): boolean => s.includes('${');
 const quote = (v: unknown): string => {
@@ -137,7 +136,7 @@ function resolveRepair(config: Obj, settings: AxolotlSettings, substituted: bool
     const fromSettings = nonEmpty(settings.baseUrl);
     if (fromSettings !== undefined) baseUrl = checkUrl(fromSettings, 'The setting "axolotl.baseUrl"');
   }
-  const maxAttempts = r.maxAttempts === undefined || r.maxAttempts === null ? DEFAULT_MAX_ATTEMPTS : positiveInteger(r.maxAttempts, '"repair.maxAttempts"');
+  const maxAttempts = r.maxAttempts === undefined || r.maxAttempts === null ? RUN_DEFAULTS.maxRepairAttempts : positiveInteger(r.maxAttempts, '"repair.maxAttempts"');
   const repair: ResolvedLaunchConfig['repair'] = {
     ...r,
     enabled: optBoolean(r, 'enabled', 'repair.') ?? true,
@@ -149,6 +148,26 @@ function resolveRepair(config: Obj, settings: AxolotlSettings, substituted: bool
   if (baseUrl !== undefined) repair.baseUrl = baseUrl;
   else delete repair.baseUrl;
   return repair;
+}
+
+/**
+ * The program's absolute path: "program", else (F5 without a launch.json) the Python file in the
+ * active editor; a relative one is taken from `cwd`, else the workspace folder. Checked here only.
+ */
+function resolveProgram(config: Obj, ctx: ResolveContext, cwd: string | undefined): string {
+  const given = optString(config, 'program');
+  let program = given ?? ctx.activeFile ?? fail(MISSING_PROGRAM);
+  if (!(ctx.substituted ?? false) && hasVariable(program)) return program;
+  if (!path.isAbsolute(program)) {
+    const base = cwd ?? ctx.workspaceFolder;
+    if (!base) fail(`"program" is relative (${quote(program)}) but no folder is open to resolve it from; use an absolute path or \${workspaceFolder}/….`);
+    program = path.resolve(base!, program);
+  }
+  if (!isPython(program)) {
+    fail(given === undefined ? MISSING_PROGRAM : `"program" must be a Python file (.py), got ${quote(program)}. Open the Python file to run, or point "program" at one.`);
+  }
+  if (ctx.substituted && ctx.fileExists && !ctx.fileExists(program)) fail(`Cannot find the program ${program}. Check "program" in launch.json.`);
+  return program;
 }
 
 function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
@@ -171,22 +190,12 @@ function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
     cwd = path.resolve(ctx.workspaceFolder!, cwd);
   }
 
-  let program = optString(config, 'program');
-  if (program === undefined) {
-    if (!ctx.activeFile || !isPython(ctx.activeFile)) fail(MISSING_PROGRAM);
-    program = ctx.activeFile!;
-  }
-  if (final(program)) {
-    if (!path.isAbsolute(program)) {
-      const base = cwd !== undefined && final(cwd) ? cwd : ctx.workspaceFolder;
-      if (!base) fail(`"program" is relative (${quote(program)}) but no folder is open to resolve it from; use an absolute path or \${workspaceFolder}/….`);
-      program = path.resolve(base!, program);
-    }
-    if (!isPython(program)) fail(`"program" must be a Python file (.py), got ${quote(program)}. Open the Python file to run, or point "program" at one.`);
-    if (substituted && ctx.fileExists && !ctx.fileExists(program)) fail(`Cannot find the program ${program}. Check "program" in launch.json.`);
-  }
+  const program = resolveProgram(config, ctx, cwd !== undefined && final(cwd) ? cwd : undefined);
   config.program = program;
   config.cwd = cwd ?? ctx.workspaceFolder ?? path.dirname(program);
+  if (substituted && ctx.dirExists && !ctx.dirExists(config.cwd as string)) {
+    fail(`"cwd" is not a folder: ${config.cwd as string}. Check "cwd" in launch.json.`);
+  }
 
   const args = config.args ?? [];
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string')) {
@@ -211,7 +220,7 @@ function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
     config.python = given;
     config.pythonSource = marked ?? 'launch';
   } else {
-    config.python = fromSetting ?? DEFAULT_PYTHON;
+    config.python = fromSetting ?? RUN_DEFAULTS.python;
     config.pythonSource = fromSetting !== undefined ? 'setting' : 'default';
   }
   const fromExtension = nonEmpty(ctx.pythonFromExtension);
@@ -225,7 +234,7 @@ function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
   } else if (settings.checkpointInterval !== undefined && settings.checkpointInterval !== null) {
     config.checkpointInterval = positiveNumber(settings.checkpointInterval, 'The setting "axolotl.checkpointInterval"');
   } else {
-    config.checkpointInterval = DEFAULT_INTERVAL;
+    config.checkpointInterval = RUN_DEFAULTS.interval;
   }
 
   if (config.pauseBudget !== undefined && config.pauseBudget !== null) {
@@ -248,10 +257,16 @@ function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
     }
   }
 
+  const snapshotMemory = optString(config, 'snapshotMemory');
+  if (snapshotMemory === undefined) delete config.snapshotMemory;
+  else if (!parseSnapshotMemory(snapshotMemory)) {
+    fail(`"snapshotMemory" must be a multiple of the program's size ("1x", "1.5x") or an amount ("512M", "2G") (got ${quote(snapshotMemory)}).`);
+  }
+
   const workingDir = optString(config, 'workingDir');
   if (workingDir === undefined) delete config.workingDir;
 
-  const backend = config.backend ?? nonEmpty(settings.backend) ?? 'auto';
+  const backend = config.backend ?? nonEmpty(settings.backend) ?? RUN_DEFAULTS.backend;
   if (typeof backend !== 'string' || !(BACKENDS as readonly string[]).includes(backend)) {
     const where = config.backend !== undefined ? '"backend"' : 'The setting "axolotl.backend"';
     fail(`${where} must be one of ${BACKENDS.join(', ')} (got ${quote(backend)}).`);

@@ -6,10 +6,11 @@
 // TIMELINE_DAP_EVENT, so the extension only validates and forwards them.
 //
 // Neither side trusts the other: `isToWebviewMessage` / `isFromWebviewMessage` check every field
-// at run time. This file must stay free of DOM, Node and vscode imports: the adapter, the extension
-// and the browser bundle all use it.
-import type { DebugStop } from '../adapter/engine/debugControl';
-import type { Checkpoint, CrashEvent, ExitEvent, RestoredEvent } from '../adapter/engine/types';
+// at run time. The debug session builds the records from engine events (session/timelineEvents.ts).
+// This file must stay free of DOM, Node and vscode imports: the adapter, the extension and the
+// browser bundle all use it (webview/tsconfig.json type-checks it without Node's types).
+import type { Checkpoint } from '../engine/checkpoint';
+import { isArrayOf, isInt, isNonNeg, isNum, isObj, isOneOf, isStr, opt } from './guards';
 
 /** Name of the custom DAP event whose body is one TimelineUpdate. */
 export const TIMELINE_DAP_EVENT = 'axolotl/timeline';
@@ -29,29 +30,11 @@ export const LIMITS = {
 // ---------------------------------------------------------------------------------------------
 // Domain records as the timeline sees them (JSON, no Buffers, no engine-internal paths)
 
-export interface CheckpointInfo {
-  /** 1, 2, 3 … in the order taken within the session */
-  id: number;
-  /** ms since the epoch */
-  time: number;
-  /** bytes on disk */
-  bytes: number;
-  /** how long the program was frozen (ms) */
-  frozenMs: number;
-  /** wall time of the whole dump (ms) */
-  dumpMs: number;
-  /** code generation (accepted repairs) running when it was taken */
-  generation: number;
-  /** taken at a crash, with the stack alive */
-  atCrash?: boolean;
-  /** last line the program printed before it, if known */
-  lastOutput?: string;
-  backend?: 'criu' | 'fork';
-  /** held in memory as a fork snapshot (a rewind is instant; gone with the session) */
-  inMemory?: boolean;
-  /** saved on disk by criu (survives the session) */
-  saved?: boolean;
-}
+/**
+ * A checkpoint as the timeline sees it: the engine's record without its image folder. `lastOutput`
+ * is only the last line; `backend` may be absent in a state saved before it was sent.
+ */
+export type CheckpointInfo = Omit<Checkpoint, 'dir' | 'backend'> & Partial<Pick<Checkpoint, 'backend'>>;
 
 /** A crash; sent again with the same id when it changes (paused → decided), keeping its first time. */
 export interface CrashInfo {
@@ -231,34 +214,10 @@ export type FromWebviewMessage =
 // ---------------------------------------------------------------------------------------------
 // Run-time guards
 
-type Obj = Record<string, unknown>;
-
-function isObj(v: unknown): v is Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-function isStr(v: unknown, max: number = LIMITS.text): v is string {
-  return typeof v === 'string' && v.length <= max;
-}
-function isNum(v: unknown): v is number {
-  return typeof v === 'number' && Number.isFinite(v);
-}
-function isNonNeg(v: unknown): v is number {
-  return isNum(v) && v >= 0;
-}
-function isInt(v: unknown, min = 0): v is number {
-  return Number.isSafeInteger(v) && (v as number) >= min;
-}
-function isOneOf<T extends string>(v: unknown, values: readonly T[]): v is T {
-  return typeof v === 'string' && (values as readonly string[]).includes(v);
-}
-/** `undefined` or passes `check` (JSON has no undefined, so absent keys land here). */
-function opt(v: unknown, check: (x: unknown) => boolean): boolean {
-  return v === undefined || check(v);
-}
-function isArrayOf<T>(v: unknown, check: (x: unknown) => x is T, max: number = LIMITS.items): v is T[] {
-  return Array.isArray(v) && v.length <= max && v.every((x) => check(x));
-}
+// The limits of this protocol on top of the shared checks.
+const isText = (v: unknown): v is string => isStr(v, LIMITS.text);
 const isShort = (v: unknown): v is string => isStr(v, LIMITS.shortText);
+const isList = <T>(v: unknown, check: (x: unknown) => x is T): v is T[] => isArrayOf(v, check, LIMITS.items);
 
 export function isCheckpointInfo(v: unknown): v is CheckpointInfo {
   return (
@@ -270,7 +229,7 @@ export function isCheckpointInfo(v: unknown): v is CheckpointInfo {
     isNonNeg(v.dumpMs) &&
     isInt(v.generation) &&
     opt(v.atCrash, (x) => typeof x === 'boolean') &&
-    opt(v.lastOutput, (x) => isStr(x)) &&
+    opt(v.lastOutput, isText) &&
     opt(v.backend, (x) => x === 'criu' || x === 'fork') &&
     opt(v.inMemory, (x) => typeof x === 'boolean') &&
     opt(v.saved, (x) => typeof x === 'boolean')
@@ -283,8 +242,8 @@ export function isCrashInfo(v: unknown): v is CrashInfo {
     isInt(v.id, 1) &&
     isNonNeg(v.time) &&
     isShort(v.exceptionType) &&
-    isStr(v.message) &&
-    opt(v.file, (x) => isStr(x)) &&
+    isText(v.message) &&
+    opt(v.file, isText) &&
     opt(v.line, (x) => isInt(x)) &&
     opt(v.function, isShort) &&
     typeof v.paused === 'boolean' &&
@@ -300,10 +259,10 @@ export function isRepairInfo(v: unknown): v is RepairInfo {
     isNonNeg(v.time) &&
     isOneOf(v.status, REPAIR_STATUSES) &&
     opt(v.crashId, (x) => isInt(x, 1)) &&
-    opt(v.summary, (x) => isStr(x)) &&
-    opt(v.files, (x) => isArrayOf(x, (f): f is string => isStr(f), LIMITS.files)) &&
+    opt(v.summary, isText) &&
+    opt(v.files, (x) => isArrayOf(x, isText, LIMITS.files)) &&
     opt(v.generation, (x) => isInt(x)) &&
-    opt(v.detail, (x) => isStr(x))
+    opt(v.detail, isText)
   );
 }
 
@@ -324,10 +283,10 @@ export function isStopInfo(v: unknown): v is StopInfo {
     isInt(v.id, 1) &&
     isNonNeg(v.time) &&
     isOneOf(v.reason, STOP_REASONS) &&
-    opt(v.file, (x) => isStr(x)) &&
+    opt(v.file, isText) &&
     opt(v.line, (x) => isInt(x)) &&
     opt(v.function, isShort) &&
-    opt(v.exception, (x) => isStr(x))
+    opt(v.exception, isText)
   );
 }
 
@@ -336,7 +295,7 @@ export function isSessionInfo(v: unknown): v is SessionInfo {
     isObj(v) &&
     isShort(v.id) &&
     v.id.length > 0 &&
-    isStr(v.program) &&
+    isText(v.program) &&
     isNonNeg(v.startTime) &&
     isOneOf(v.backend, ['criu', 'fork', 'none'] as const) &&
     opt(v.pid, (x) => isInt(x, 1)) &&
@@ -351,7 +310,7 @@ export function isSessionEnd(v: unknown): v is SessionEnd {
     isNonNeg(v.time) &&
     opt(v.status, (x) => isInt(x)) &&
     opt(v.signal, isShort) &&
-    opt(v.reason, (x) => isStr(x))
+    opt(v.reason, isText)
   );
 }
 
@@ -362,7 +321,7 @@ export function isHeadInfo(v: unknown): v is HeadInfo {
 }
 
 export function isNotice(v: unknown): v is Notice {
-  return isObj(v) && isOneOf(v.level, ['info', 'warning', 'error'] as const) && isStr(v.text);
+  return isObj(v) && isOneOf(v.level, ['info', 'warning', 'error'] as const) && isText(v.text);
 }
 
 /** A message the adapter may send (everything but `init`). */
@@ -396,11 +355,11 @@ export function isInitMessage(v: unknown): v is InitMessage {
     v.type === 'init' &&
     (v.session === null || isSessionInfo(v.session)) &&
     (v.end === null || isSessionEnd(v.end)) &&
-    isArrayOf(v.checkpoints, isCheckpointInfo) &&
-    isArrayOf(v.crashes, isCrashInfo) &&
-    isArrayOf(v.repairs, isRepairInfo) &&
-    isArrayOf(v.restores, isRestoreInfo) &&
-    opt(v.stops, (x) => isArrayOf(x, isStopInfo)) &&
+    isList(v.checkpoints, isCheckpointInfo) &&
+    isList(v.crashes, isCrashInfo) &&
+    isList(v.repairs, isRepairInfo) &&
+    isList(v.restores, isRestoreInfo) &&
+    opt(v.stops, (x) => isList(x, isStopInfo)) &&
     (v.head === null || isHeadInfo(v.head)) &&
     isInt(v.dropped) &&
     (v.notice === null || isNotice(v.notice))
@@ -429,90 +388,4 @@ export function isFromWebviewMessage(v: unknown): v is FromWebviewMessage {
     default:
       return false;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Builders from the engine's events (for the debug adapter)
-
-const MAX_OUTPUT_LINE = 300;
-
-/** The last non-empty line of `text`, shortened to fit a tooltip. */
-export function lastLine(text: string, max = MAX_OUTPUT_LINE): string | undefined {
-  const lines = text.split(/\r?\n/);
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i]!.trimEnd();
-    if (line.trim() !== '') return line.length > max ? `${line.slice(0, max - 1)}…` : line;
-  }
-  return undefined;
-}
-
-export function checkpointInfo(cp: Checkpoint): CheckpointInfo {
-  const info: CheckpointInfo = {
-    id: cp.id,
-    time: cp.time,
-    bytes: cp.bytes,
-    frozenMs: cp.frozenMs,
-    dumpMs: cp.dumpMs,
-    generation: cp.generation,
-    backend: cp.backend,
-  };
-  if (cp.atCrash) info.atCrash = true;
-  if (cp.inMemory !== undefined) info.inMemory = cp.inMemory;
-  if (cp.saved !== undefined) info.saved = cp.saved;
-  const out = cp.lastOutput === undefined ? undefined : lastLine(cp.lastOutput);
-  if (out !== undefined) info.lastOutput = out;
-  return info;
-}
-
-/** Splits the last line of a Python traceback ("KeyError: 'x'") into type and message. */
-export function parseExceptionLine(traceback: string): { exceptionType: string; message: string } {
-  const line = lastLine(traceback, LIMITS.text) ?? '';
-  const m = /^([A-Za-z_][\w.]*)(?::\s?(.*))?$/.exec(line.trim());
-  if (!m) return { exceptionType: 'Exception', message: line.trim() };
-  const type = m[1]!;
-  return { exceptionType: type.slice(type.lastIndexOf('.') + 1), message: m[2] ?? '' };
-}
-
-export function crashInfo(id: number, time: number, ev: CrashEvent): CrashInfo {
-  const report = ev.report;
-  const base = report
-    ? { exceptionType: report.exception.type, message: report.exception.message }
-    : parseExceptionLine(ev.traceback);
-  const info: CrashInfo = {
-    id,
-    time,
-    exceptionType: base.exceptionType.slice(0, LIMITS.shortText),
-    message: base.message.slice(0, LIMITS.text),
-    paused: ev.paused,
-    generation: ev.generation,
-  };
-  const frame = report ? [...report.frames].reverse().find((f) => f.user) ?? report.frames[report.frames.length - 1] : undefined;
-  if (frame) {
-    info.file = frame.file;
-    info.line = frame.line;
-    info.function = frame.qualname.slice(0, LIMITS.shortText);
-  }
-  return info;
-}
-
-export function restoreInfo(time: number, ev: RestoredEvent): RestoreInfo {
-  return { time, checkpointId: ev.checkpoint.id, ms: ev.ms, generation: ev.generation, pid: ev.pid };
-}
-
-export function stopInfo(id: number, stop: DebugStop): StopInfo {
-  const info: StopInfo = { id, time: stop.time, reason: stop.reason };
-  const frame = stop.frames[stop.frames.length - 1];
-  if (frame) {
-    info.file = frame.file.slice(0, LIMITS.text);
-    info.line = frame.line;
-    info.function = frame.qualname.slice(0, LIMITS.shortText);
-  }
-  if (stop.exception) info.exception = `${stop.exception.type}: ${stop.exception.message}`.slice(0, LIMITS.text);
-  return info;
-}
-
-export function sessionEnd(time: number, ev: ExitEvent): SessionEnd {
-  const end: SessionEnd = { time, status: ev.status };
-  if (ev.signal) end.signal = ev.signal;
-  return end;
 }

@@ -1,21 +1,23 @@
-// Run-time guards of the timeline protocol, both ways, and the builders from engine events.
+// Run-time guards of the timeline protocol, both ways, and the session's builders from engine events.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Checkpoint, CrashEvent } from '../../adapter/engine/types';
 import {
-  checkpointInfo,
-  crashInfo,
   isFromWebviewMessage,
   isInitMessage,
   isTimelineUpdate,
   isToWebviewMessage,
-  lastLine,
   LIMITS,
+} from '../../adapter/protocol/timeline';
+import {
+  checkpointInfo,
+  crashInfo,
+  lastLine,
   parseExceptionLine,
   restoreInfo,
   sessionEnd,
   stopInfo,
-} from '../../webview/protocol';
+} from '../../adapter/session/timelineEvents';
 import { apply, initialState, toInitMessage } from '../../webview/timelineModel';
 import { SAMPLE_T0, sampleCheckpoint, sampleInit, sampleStory } from '../../webview/sampleTimeline';
 

@@ -2,9 +2,10 @@
 // Plain types only (no vscode, no DAP library imports), so both sides share this file.
 //
 // Timeline updates travel as the custom event TIMELINE_DAP_EVENT ('axolotl/timeline', body: one
-// TimelineUpdate from webview/protocol.ts). Repairs use the names below.
+// TimelineUpdate from timeline.ts). Repairs use the names below.
 
 import type { RepairProposal } from '../engine/repairFlow';
+import type { RepairResume } from '../engine/runDefaults';
 
 export type { RepairProposal };
 
@@ -45,7 +46,7 @@ export interface ApplyRepairArgs {
   /** the extension already wrote the files (WorkspaceEdit, for undo); the adapter must not write them */
   written: boolean;
   /** default: the launch configuration's resume mode */
-  resume?: 'checkpoint' | 'in-place';
+  resume?: RepairResume;
 }
 export interface ApplyRepairResponse {
   /** the checkpoint restored, when resume was 'checkpoint' */

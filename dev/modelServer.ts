@@ -1,4 +1,5 @@
-// A scripted OpenAI-compatible server for tests and the demo (node:http only, so it bundles).
+// A scripted OpenAI-compatible server for the demo, the bench and the tests (node:http only, so it
+// bundles to dist/dev/modelServer.js; never shipped in the .vsix).
 //   POST /v1/chat/completions  streaming (SSE) and not
 //   GET  /v1/models
 // Replies come from a queue (consumed in order), then from rules (`when` regex on the last user
@@ -6,7 +7,7 @@
 // Retry-After), a hang, a connection closed mid-stream, a server that refuses or ignores `stream`.
 // Every request body is recorded for assertions.
 //
-// CLI: node out/test/support/modelServer.js --port 0 --script replies.json [--host 127.0.0.1]
+// CLI: node dist/dev/modelServer.js --port 0 --script replies.json [--host 127.0.0.1]
 //   prints the base URL (http://127.0.0.1:<port>/v1) as the first line of stdout.
 //   The script is a JSON array of replies, or {"replies": [...], "rules": [{"when": "KeyError", "reply": ...}], "fallback": reply}.
 import http from 'node:http';

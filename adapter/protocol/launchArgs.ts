@@ -1,6 +1,10 @@
 // The `axolotl` launch configuration: mirrors `contributes.debuggers[0].configurationAttributes.launch`
 // in package.json (a unit test keeps the two in step).
 import type { DebugProtocol } from '@vscode/debugprotocol';
+import type { BackendKind, RepairResume } from '../engine/runDefaults';
+
+/** The debug type of Axolotl's launch configurations (package.json: contributes.debuggers[0].type). */
+export const DEBUG_TYPE = 'axolotl';
 
 export interface RepairLaunchArgs {
   /** ask a model for repairs on a crash (default true) */
@@ -32,18 +36,13 @@ export interface AxolotlLaunchArgs extends DebugProtocol.LaunchRequestArguments 
   snapshotMemory?: string;
   /** parent of the run folders (default .axolotl next to the program) */
   workingDir?: string;
-  backend?: 'auto' | 'criu' | 'fork';
+  backend?: BackendKind;
   repair?: RepairLaunchArgs;
   /** run with plain python: no checkpoints, no agent */
   normalRun?: boolean;
   /** how an accepted repair resumes (default checkpoint) */
-  resume?: 'checkpoint' | 'in-place';
+  resume?: RepairResume;
 }
 
 /** Where the interpreter came from; shown in the Debug Console's first line. */
 export type PythonSource = 'launch' | 'setting' | 'python-extension' | 'default';
-
-/** What the extension adds when it resolves a configuration (not for users to set). */
-export interface ResolvedLaunchArgs extends AxolotlLaunchArgs {
-  pythonSource?: PythonSource;
-}

@@ -1,9 +1,9 @@
-// Launch configuration resolution: every default and every error message of extension/configuration.ts.
+// Launch configuration resolution: every default and every error message of adapter/protocol/launchConfig.ts.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   DEFAULT_CONFIG_NAME, MISSING_PROGRAM, defaultLaunchConfig, resolveLaunchConfig, type ResolveContext, type ResolvedLaunchConfig,
-} from '../../extension/configuration';
+} from '../../adapter/protocol/launchConfig';
 
 const WS = '/home/u/proj';
 const FILE = '/home/u/proj/train.py';
@@ -185,6 +185,24 @@ describe('errors', () => {
     assert.match(error({ pauseBudget: -1 }), /^"pauseBudget" must be a percentage from 0 up to \(not including\) 100 \(got -1\)/);
     assert.match(error({ pauseBudget: 100 }), /\(got 100\)/);
     assert.match(error({ pauseBudget: '2' }), /\(got "2"\)/);
+  });
+
+  test('snapshotMemory: a multiple of the program\'s size or an amount, absent unless given', () => {
+    assert.equal('snapshotMemory' in ok({}), false);
+    assert.equal(ok({ snapshotMemory: '1.5x' }).snapshotMemory, '1.5x');
+    assert.equal(ok({ snapshotMemory: '512M' }).snapshotMemory, '512M');
+    assert.equal(error({ snapshotMemory: 'lots' }), '"snapshotMemory" must be a multiple of the program\'s size ("1x", "1.5x") or an amount ("512M", "2G") (got "lots").');
+    assert.equal(error({ snapshotMemory: 2 }), '"snapshotMemory" must be a string (got 2).');
+  });
+
+  test('cwd must be a folder, checked in the second pass when the caller can look (the adapter)', () => {
+    const dirs = new Set([WS]);
+    const second = ctx({ substituted: true, dirExists: (d) => dirs.has(d) });
+    assert.equal(ok({}, second).cwd, WS);
+    assert.equal(error({ cwd: '/gone' }, second), '"cwd" is not a folder: /gone. Check "cwd" in launch.json.');
+    // The first pass, and a caller without dirExists (the extension), leave it to the adapter.
+    assert.equal(ok({ cwd: '/gone' }, ctx({ dirExists: () => false })).cwd, '/gone');
+    assert.equal(ok({ cwd: '/gone' }, ctx({ substituted: true })).cwd, '/gone');
   });
 
   test('bad maxCheckpoints', () => {

@@ -132,6 +132,8 @@ export interface PatchedMessage {
   error?: string;
   /** ok:false because resuming would re-run top-level code the engine did not allow (`topLevel: false`) */
   cannotResume?: boolean;
+  /** swapped, but some code only takes effect later ("f: closure variables changed; new code applies when it is next created") */
+  warnings?: string[];
 }
 
 /** The restarted frame (or re-run statement) completed: the program has passed the crash point. */

@@ -536,6 +536,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         this.note(msg.ok ? 'info' : msg.cannotResume ? 'debug' : 'warn', msg.ok
           ? `agent swapped in generation ${msg.generation}${msg.restarted ? `; ${msg.restarted}` : ''}`
           : `agent could not apply generation ${msg.generation}: ${msg.error}`);
+        for (const w of msg.warnings ?? []) this.note('warn', `repair ${msg.generation}: ${w}`);
         return { type: 'ok' };
       }
       case 'verified':

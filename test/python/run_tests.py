@@ -604,6 +604,25 @@ def test_snapshot_after_journaled_operation(py):
         shutil.rmtree(d, ignore_errors=True)
 
 
+SECRET_CHECK = """import json, sys
+from axolotl_agent import report
+t = json.load(open(sys.argv[1]))
+wrong = [n for n in t["secret"] if not report.is_secret(n)] + [n for n in t["notSecret"] if report.is_secret(n)]
+words = sorted(report.SECRET_WORDS) == sorted(t["words"])
+print(json.dumps({"wrong": wrong, "words": words}))
+"""
+
+
+def test_secret_names(py):
+    """The agent redacts by the one rule the engine applies too (test/fixtures/redaction/secret-names.json)."""
+    table = os.path.join(HERE, "..", "fixtures", "redaction", "secret-names.json")
+    r = subprocess.run([py, "-c", SECRET_CHECK, table], env=fe.agent_env(), capture_output=True, timeout=60)
+    check(r.returncode == 0, r.stderr.decode()[-1500:])
+    got = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    check(got["words"], "the agent's secret words are not the table's")
+    check(not got["wrong"], "names the agent judges against the table: %s" % got["wrong"])
+
+
 def run_one(py_label, py, name, fn, *args):
     t0 = time.time()
     try:
@@ -640,6 +659,7 @@ def main():
         jobs.append((label, exe, "auto_restart_old_frame", test_auto_restart_old_frame))
         jobs.append((label, exe, "fork_snapshot", test_fork_snapshot))
         jobs.append((label, exe, "snapshot_without_engine", test_snapshot_without_engine))
+        jobs.append((label, exe, "secret_names", test_secret_names))
         jobs.append((label, exe, "debug_steps_evaluate", test_debug_breakpoints_steps_evaluate))
         jobs.append((label, exe, "debug_breakpoint_kinds", test_debug_conditions_logpoints_raised))
         jobs.append((label, exe, "debug_pause", test_debug_pause))

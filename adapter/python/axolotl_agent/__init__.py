@@ -13,8 +13,16 @@ See adapter/engine/agentProtocol.ts for the wire protocol with the engine.
               add the exception handler the agent is told through (hooknames); loader: the import
               path hook for the user's modules
   crashhook   the audit hook instrumented code reaches, and the decision flow (uncaught: will anyone
-              catch it; report; channel: the engine; hotswap: swap and choose the restart;
+              catch it; report: what is sent, secrets redacted; hotswap: swap and choose the restart;
               toplevel: the main script's top level after a repair)
+  channel     the socket to the engine (one short connection per message); signals: what SIGUSR1
+              does (poll for repaired code) and the crash wait; snapshots: fork snapshots (SIGUSR2)
+              and their wait for the engine's go
+  workers     processes forked from the program (pool workers): they poll and swap too
+  debugger    breakpoints, steps, pause (tracing: sys.monitoring or settrace; evaluate: the
+              Debug Console's commands); filejournal: the undo journal of files the program writes
+Modules import downward in that order: channel knows none of the others, hotswap uses channel,
+signals and snapshots use both.
 """
 import os
 

@@ -116,9 +116,7 @@ def boot():
     # Before any user code (and after the agent's own files are gone): every file the program
     # changes is journaled.
     filejournal.install()
-    root = spec.get("root") or os.getcwd()
-    instrument.set_root(root)
-    S.config.root = os.path.realpath(root)
+    S.config.root = os.path.realpath(spec.get("root") or os.getcwd())
     if spec.get("mode") == "script":
         _register_main(spec)
     else:
@@ -128,11 +126,11 @@ def boot():
     loader.install()
     if S.active:
         import atexit
-        from . import channel, tee
+        from . import channel, signals, tee
         atexit.register(_at_exit)
         tee.install()
-        channel.install_signals()
-        channel.hello()
+        signals.install()
+        signals.hello()
 
 
 boot()

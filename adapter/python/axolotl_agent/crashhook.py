@@ -100,8 +100,8 @@ def on_exception(exc, frame):
         if S.program is not None:
             S.program.crash_exc = None
         if S.poked and not S.crashed and not S.busy:
-            from . import channel
-            channel.flush_deferred()
+            from . import signals
+            signals.flush_deferred()
     if plan is None:
         if main:
             S.exit_exc = exc
@@ -193,9 +193,8 @@ def decide(exc, frame):
     if hint is not None and hint[0] is exc and hint[1] != id(frame) and _is_ancestor(hint[1], frame):
         return None
     notes = []
-    if uncaught.will_be_caught(exc, frame, notes):
-        catcher = uncaught.LAST_CATCHER[0]
-        uncaught.LAST_CATCHER[0] = None
+    caught, catcher = uncaught.catcher_of(exc, frame, notes)
+    if caught:
         S.caught_hint = (exc, id(catcher)) if catcher is not None else None
         return None
     S.caught_hint = None
@@ -230,14 +229,14 @@ def decide(exc, frame):
 
 def _decision_loop(rep, chain):
     """Send the report, pause until the engine decides. Returns a Plan, or None for abort."""
-    from . import channel, debugger, hotswap
+    from . import channel, debugger, hotswap, signals
     reply = channel.request(rep)
     if not reply or reply.get("type") != "wait":
         return None  # unreachable engine (or a refusal) behaves like abort
     S.crashed = True
     while True:
-        channel.wait_for_poke()
-        reply = debugger.serve(channel.poll(True))  # evaluate & co. at the crash, then the decision
+        signals.wait_for_poke()
+        reply = debugger.serve(signals.poll(True))  # evaluate & co. at the crash, then the decision
         if reply is None:
             return None
         kind = reply.get("type")
@@ -245,24 +244,29 @@ def _decision_loop(rep, chain):
             return None
         if kind == "patch":
             gen = int(reply.get("generation", 0) or 0)
-            swapped, errors = [], []
+            swapped, errors, warnings, refused = [], [], [], None
             if gen > S.generation:
-                swapped, errors = hotswap.apply_patch(reply.get("files") or {}, gen)
+                swapped, errors, warnings = hotswap.apply_patch(reply.get("files") or {}, gen)
             if errors:
                 channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": False,
                               "swapped": [], "error": "; ".join(errors)})
                 continue  # still crashed: the engine may send another patch or abort
-            plan = hotswap.plan(chain, "patch", toplevel=reply.get("topLevel") is not False)
+            try:
+                plan = hotswap.plan(chain, "patch", toplevel=reply.get("topLevel") is not False)
+            except hotswap.CannotResume as e:
+                plan, refused = None, str(e)
         elif kind == "retry":
-            swapped = []
+            swapped, refused = [], None
             plan = hotswap.plan(chain, "retry")
         else:
             continue  # "continue" while crashed: keep waiting
         msg = {"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": plan is not None,
                "swapped": swapped}
+        if kind == "patch" and warnings:
+            msg["warnings"] = warnings
         if plan is None:
-            msg["error"] = hotswap.REFUSED[0] or "nothing on the stack can be restarted"
-            if hotswap.REFUSED[0]:
+            msg["error"] = refused or "nothing on the stack can be restarted"
+            if refused:
                 msg["cannotResume"] = True
             channel.note(msg)
             return None

@@ -208,7 +208,7 @@ def on_raise(frame, exc):
 
 
 def after_poll(frame):
-    """End of a poll while running (channel.poll_and_swap): a pause the reply asked for. In the signal
+    """End of a poll while running (signals.poll_and_swap): a pause the reply asked for. In the signal
     handler (`frame`: where the program was interrupted) it stops at once; elsewhere at the next line."""
     if not D.pause_wanted or S.busy or S.crashed:
         return
@@ -323,7 +323,7 @@ def _frame_dict(f):
 
 def stop(frame, reason, ids=(), exc=None, notes=()):
     """Stops the program at `frame` until the engine says resume; then arms what the resume asked."""
-    from . import channel, evaluate, report, tracing
+    from . import channel, evaluate, report, signals, tracing
     D.step = None
     D.pause_wanted = False
     frames = report.live_stack(frame) + [frame]
@@ -350,7 +350,7 @@ def stop(frame, reason, ids=(), exc=None, notes=()):
         on_reply(reply)
         if reply and reply.get("type") == "wait":
             while True:
-                channel.wait_for_poke()
+                signals.wait_for_poke()
                 reply = serve(channel.request({"type": "poll", "pid": os.getpid(), "generation": S.generation,
                                                "crashed": False, "stopped": True}))
                 if not reply:
@@ -365,7 +365,7 @@ def stop(frame, reason, ids=(), exc=None, notes=()):
         D.step = Step(STEP_MODES[mode], frame)
     tracing.update()
     if S.poked and not S.busy:
-        channel.flush_deferred()
+        signals.flush_deferred()
 
 
 def serve(reply):

@@ -42,13 +42,15 @@ class Plan:
 
 
 def apply_and_report(files, generation, restarted=None):
-    swapped, errors = apply_patch(files, generation)
+    swapped, errors, warnings = apply_patch(files, generation)
     msg = {"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": not errors,
            "swapped": swapped}
     if restarted:
         msg["restarted"] = restarted
     if errors:
         msg["error"] = "; ".join(errors)
+    if warnings:
+        msg["warnings"] = warnings
     channel.note(msg)
     return swapped, errors
 
@@ -72,8 +74,10 @@ def _literal_assign(st):
 
 
 def apply_patch(files, generation):
-    """Swap in the new texts. Returns (semantically changed qualnames, errors)."""
+    """Swap in the new texts: all of them, or none when one does not compile. Returns (semantically
+    changed qualnames, errors: nothing was swapped, warnings: swapped, but some code only applies later)."""
     errors = []
+    warnings = []
     compiled = []  # (path, old version, new version, new qualname->code)
     for path, text in files.items():
         _drop_cached_bytecode(path)
@@ -93,15 +97,13 @@ def apply_patch(files, generation):
                 code, new = instrument.compile_module(text, path, generation)
             compiled.append((path, old, new, instrument.codes_by_qualname(code)))
         except SyntaxError as e:
-            instrument.CURRENT[path] = old
             errors.append("%s: SyntaxError: %s (line %s)" % (path, e.msg, e.lineno))
         except Exception as e:
-            instrument.CURRENT[path] = old
             errors.append("%s: %s: %s" % (path, type(e).__name__, e))
     if errors:
-        for path, old, new, qmap in compiled:
-            instrument.CURRENT[path] = old
-        return [], errors
+        return [], errors, []
+    for path, old, new, qmap in compiled:
+        instrument.CURRENT[path] = new
 
     by_file = {path: (old, new, qmap) for path, old, new, qmap in compiled}
     swapped = set()
@@ -125,7 +127,7 @@ def apply_patch(files, generation):
             obj.__code__ = newcode
             swapped_funcs.add(id(obj))
         else:
-            errors.append("%s: closure variables changed; new code applies when it is next created" % ci.qualname)
+            warnings.append("%s: closure variables changed; new code applies when it is next created" % ci.qualname)
     _clear_caches(swapped_funcs)
     for path, old, new, qmap in compiled:
         oldq = old.qualnames()
@@ -152,8 +154,7 @@ def apply_patch(files, generation):
                 _run_definition(st, g, new)
         _update_linecache(path, new.text)
     S.generation = max(S.generation, generation)
-    # errors here are warnings (closure mismatch); the swap itself happened
-    return sorted(swapped), []
+    return sorted(swapped), [], warnings
 
 
 def _is_new_definition(st, old, g):
@@ -302,7 +303,8 @@ def frame_changed(f):
     return ci.version.fingerprint(ci.qualname) != cur.fingerprint(ci.qualname)
 
 
-REFUSED = [None]   # why the last plan() refused to restart (toplevel=False), for the `patched` message
+class CannotResume(Exception):
+    """plan() with toplevel=False: restarting would run a compound top-level statement again."""
 
 
 def describe(f):
@@ -316,9 +318,8 @@ def plan(chain, mode, toplevel=True):
     ending with the frame the exception is leaving.
     toplevel=False: a plan that would run a compound top-level statement again from its start (the
     whole `if __name__ == "__main__":` block, a `with Pool() as pool:` block) is refused: None, the
-    reason in REFUSED[0]. Resuming so repeats what the statement did before the crash (its prologue,
-    every batch). A loop resumed at the crashed iteration, or a simple statement run again, is not."""
-    REFUSED[0] = None
+    reason in CannotResume, raised. Resuming so repeats what the statement did before the crash (its
+    prologue, every batch). A loop resumed at the crashed iteration, or a simple statement run again, is not."""
     found = _plan(chain, mode)
     if found is not None and not toplevel and _main(found.target):
         top = S.program.pending
@@ -327,9 +328,8 @@ def plan(chain, mode, toplevel=True):
             st = body[top.stmt] if top.stmt < len(body) else None
             if st is not None and getattr(st, "body", None) is not None:
                 S.program.pending = None
-                REFUSED[0] = ("cannot resume in place: the crash reached the program's top level, and resuming "
-                              "would run the statement at line %d again from its start" % st.lineno)
-                return None
+                raise CannotResume("cannot resume in place: the crash reached the program's top level, and "
+                                   "resuming would run the statement at line %d again from its start" % st.lineno)
     return found
 
 

@@ -281,22 +281,22 @@ def instrumented_main(source, filename, boot_module=None, plain_code=None):
 
 
 def compile_module(text, filename, generation=None):
-    """A new text of a user module, instrumented and registered (hot swap)."""
+    """A new text of a user module, instrumented and its code registered (hot swap). It becomes the
+    file's current text only when the caller says so (CURRENT): a swap makes all files current or none."""
     gen = S.generation if generation is None else generation
     version = SourceVersion(filename, text, gen)
     code = instrumented_module(text, filename)
     register_tree(code, version)
-    CURRENT[filename] = version
     return code, version
 
 
 def compile_main(text, filename, generation=None):
-    """A new text of the main script, instrumented and registered (hot swap)."""
+    """A new text of the main script, instrumented and its code registered (hot swap; see
+    compile_module for CURRENT)."""
     gen = S.generation if generation is None else generation
     version = SourceVersion(filename, text, gen, is_main=True)
     code = instrumented_main(text, filename)
     register_tree(code, version)
-    CURRENT[filename] = version
     return code, version
 
 
@@ -333,27 +333,21 @@ def _future_flags(tree):
 # ----------------------------------------------------------------------------------------------
 # Which files are the user's
 
-_ROOT = None
-
-
-def set_root(root):
-    global _ROOT
-    _ROOT = os.path.realpath(root)
-
-
 def is_user_file(path):
-    if not path or _ROOT is None or path.startswith("<"):
+    root = S.config.root
+    if not path or root is None or path.startswith("<"):
         return False
     p = os.path.realpath(path)
     if not p.endswith(".py") or p.startswith(AGENT_DIR + os.sep):
         return False
     if "site-packages" in p or "dist-packages" in p:
         return False
-    return p == _ROOT or p.startswith(_ROOT + os.sep)
+    return p == root or p.startswith(root + os.sep)
 
 
 def is_user_dir(path):
-    if not path or _ROOT is None:
+    root = S.config.root
+    if not path or root is None:
         return False
     try:
         p = os.path.realpath(path or ".")
@@ -361,4 +355,4 @@ def is_user_dir(path):
         return False
     if p.startswith(AGENT_DIR) or "site-packages" in p or "dist-packages" in p:
         return False
-    return p == _ROOT or p.startswith(_ROOT + os.sep)
+    return p == root or p.startswith(root + os.sep)

@@ -90,7 +90,7 @@ def install():
     """Put the hook before the standard one and forget the finders already made for user folders."""
     global _SUPPORTED, _ROOTS, _AGENT, _SHIM_DIR, __name__
     import os
-    root = instrument._ROOT
+    root = instrument.S.config.root
     _ROOTS = tuple({r.rstrip("/") + "/" for r in (root, os.path.abspath(root))} if root else ())
     _AGENT = instrument.AGENT_DIR
     _SHIM_DIR = os.path.join(_AGENT, "_shim")

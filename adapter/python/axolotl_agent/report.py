@@ -12,7 +12,18 @@ from . import instrument
 REPR_LIMIT = 200
 MAX_CHILDREN = 20
 MAX_DEPTH = 2
-SECRET_WORDS = ("key", "token", "password", "passwd", "secret", "credential", "auth")
+# The one rule for secret-looking names (the engine's repair/redact.ts applies the same to program
+# output; both are tested against test/fixtures/redaction/secret-names.json): a name is split into
+# words at every character that is not an ASCII letter, between a lower-case and an upper-case letter
+# (apiKey) and before the last capital of a run of capitals followed by lower case (APIToken); it is
+# secret when a word is one of these, or when its last word is "key" after another (api_key). Whole
+# words only: `keys`, `author`, `monkey`, `tokenizer` are shown, and so is `key` alone (the most
+# common name in a KeyError: hiding it would hide the bug).
+SECRET_WORDS = frozenset((
+    "token", "tokens", "password", "passwords", "passwd", "pwd", "secret", "secrets", "credential", "credentials",
+    "apikey", "auth", "authorization", "cookie", "session", "private", "passphrase", "signature",
+))
+_NAME_WORDS = None
 
 class _Repr(reprlib.Repr):
     """reprlib gives bytes and bytearray no bound: it would build the whole repr (800 MB for a 200 MB
@@ -41,9 +52,22 @@ def make_repr(limit, items, levels):
 _repr = make_repr(REPR_LIMIT, 20, 3)
 
 
+def name_words(name):
+    """`apiKey`, `API_KEY`, `db-password2`, `APIToken` as lower-case words."""
+    global _NAME_WORDS
+    if _NAME_WORDS is None:
+        import re
+        _NAME_WORDS = (re.compile(r"([a-z])([A-Z])"), re.compile(r"([A-Z]+)([A-Z][a-z])"), re.compile(r"[^A-Za-z]+"))
+    camel, acronym, sep = _NAME_WORDS
+    text = acronym.sub(r"\1_\2", camel.sub(r"\1_\2", str(name)))
+    return [w.lower() for w in sep.split(text) if w]
+
+
 def is_secret(name):
-    n = str(name).lower()
-    return any(w in n for w in SECRET_WORDS)
+    words = name_words(name)
+    if any(w in SECRET_WORDS for w in words):
+        return True
+    return len(words) > 1 and words[-1] == "key"
 
 
 def bounded_repr(value, r=_repr, limit=REPR_LIMIT):

@@ -1,4 +1,7 @@
-"""Process-wide agent configuration and mutable state (one place, so modules do not import each other in cycles)."""
+"""What the agent's modules share: the configuration and the state of the crash, restart, signal and
+snapshot flow (S), so that they need not import each other for it. A module's own caches stay with it
+and are documented there: instrument's code registry (which code is which version of which file),
+hotswap's swapped-from table, the debugger's breakpoints (debugger.D), the file journal's epoch page."""
 import os
 import sys
 
@@ -40,7 +43,7 @@ class Config:
             self.generation = int(env.get("AXOLOTL_GENERATION", "0"))
         except ValueError:
             self.generation = 0
-        self.root = None      # set by the boot once the script is known
+        self.root = None      # real path of the folder whose files are the user's (set by the boot)
         self.script = None
 
 
@@ -59,6 +62,8 @@ class State:
         self.program = None        # toplevel.MainProgram of the main script
         self.exit_exc = None       # the exception that ended the main script, for the exit message
         self.tail = None           # report.OutputTail when output is teed
+        self.open_requests = 0     # connections to the engine open now (channel.request)
+        self.when_idle = None      # run once none is open: a snapshot asked for meanwhile (snapshots.py)
         self.snapshot_seq = 0
         self.snapshot_children = set()  # fork snapshots the engine holds and later kills: ours to reap
         self.snapshot_forking = False   # the fork in progress is a snapshot's, not a worker's (workers.py)

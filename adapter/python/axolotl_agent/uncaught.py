@@ -79,23 +79,19 @@ def protocol_catches(exc, code):
     return None
 
 
-LAST_CATCHER = [None]  # frame that will handle the exception, from the last "caught" answer
-
-
-def will_be_caught(exc, frame, notes):
-    """True if some caller handles `exc`, which is escaping `frame` right now."""
-    LAST_CATCHER[0] = None
+def catcher_of(exc, frame, notes):
+    """Whether some caller handles `exc`, which is escaping `frame` right now: (caught, the frame that
+    will handle it or None when unknown). Why it was decided goes into `notes`."""
     if isinstance(exc, _NEVER):
-        return True
+        return True, None
     try:
         prog = S.program
         if prog is not None and prog.is_main_frame(frame):
-            return False                # leaving the main script's module code: nobody catches
+            return False, None          # leaving the main script's module code: nobody catches
         why = protocol_catches(exc, frame.f_code)
         if why:
             notes.append(why)
-            LAST_CATCHER[0] = frame.f_back
-            return True
+            return True, frame.f_back
         f = frame.f_back
         while f is not None:
             c = f.f_code
@@ -105,21 +101,19 @@ def will_be_caught(exc, frame, notes):
             why = frame_catches(f, exc)
             if why:
                 notes.append(why)
-                LAST_CATCHER[0] = f
-                return True
+                return True, f
             if prog is not None and prog.is_main_frame(f):
-                return False            # the main script's module code does not catch it: nobody does
+                return False, None      # the main script's module code does not catch it: nobody does
             why = protocol_catches(exc, c)
             if why:
                 notes.append(why)
-                LAST_CATCHER[0] = f.f_back
-                return True
+                return True, f.f_back
             f = f.f_back
         notes.append("not below the main script's module code: assumed handled elsewhere")
-        return True
+        return True, None
     except Exception as e:  # the analysis must never make the program worse
         notes.append("analysis failed (%r): assumed caught" % (e,))
-        return True
+        return True, None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -157,6 +157,23 @@ describe('scripts/install-criu.sh', () => {
   });
 });
 
+describe('the proof where the caller\'s session leader is out of sight', () => {
+  // A CI runner or container: the pid namespace holds the test, not the session leader it inherited.
+  // criu refuses a --shell-job task whose session leader it cannot see; the probe must not take that
+  // for a broken criu (the program Axolotl checkpoints always leads a session of its own).
+  test('a working criu passes the probe run in a new pid namespace, whatever its process group', () => {
+    const probe = path.join(REPO, 'adapter', 'python', 'axolotl_criu_probe.py');
+    for (const setpgrp of [false, true]) {
+      const code = `import os, subprocess, sys
+${setpgrp ? 'os.setpgrp()' : ''}
+sys.exit(subprocess.run([sys.executable, ${JSON.stringify(probe)}, ${JSON.stringify(real)}]).returncode)`;
+      const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'python3', '-c', code], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      assert.equal(JSON.parse(r.stdout.trim()).ok, true);
+    }
+  });
+});
+
 describe('nothing is left behind', () => {
   test('the CLI SIGKILLed while criu hangs in a dump and snapshots are held: the keeper ends them all', async () => {
     const ws = workspace('job.py');

@@ -192,6 +192,13 @@ def decide(exc, frame):
     hint = S.caught_hint
     if hint is not None and hint[0] is exc and hint[1] != id(frame) and _is_ancestor(hint[1], frame):
         return None
+    # A call still running code a repair replaced raises: it is made again with the new code, whoever
+    # would catch the exception (a thread pool would hand it to the program as the repair's failure).
+    again = hotswap.replaced_call(frame)
+    if again is not None:
+        channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": True, "swapped": [],
+                      "restarted": again.desc + " (automatically: it raised in code the repair replaced)"})
+        return again
     notes = []
     caught, catcher = uncaught.catcher_of(exc, frame, notes)
     if caught:

@@ -303,6 +303,17 @@ def frame_changed(f):
     return ci.version.fingerprint(ci.qualname) != cur.fingerprint(ci.qualname)
 
 
+def replaced_call(frame):
+    """A Plan that makes `frame`'s call again with the new code, when it still runs code a repair
+    replaced (a checkpoint caught it half done) and can be restarted; else None."""
+    if S.generation == 0 or _main(frame) or not frame_changed(frame):
+        return None
+    funcs = functions_for([frame])
+    if not frame_restartable(frame, funcs):
+        return None
+    return Plan(frame, funcs[id(frame)], describe(frame))
+
+
 class CannotResume(Exception):
     """plan() with toplevel=False: restarting would run a compound top-level statement again."""
 

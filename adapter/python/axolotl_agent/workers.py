@@ -98,15 +98,13 @@ def on_exception(exc, frame):
     mark_raised(exc)
     from . import channel, hotswap
     try:
-        if not hotswap.frame_changed(frame):
+        again = hotswap.replaced_call(frame)
+        if again is None:
             return exc
-        funcs = hotswap.functions_for([frame])
-        if not hotswap.frame_restartable(frame, funcs):
-            return exc
-        S.pending_fn = funcs[id(frame)]
+        S.pending_fn = again.fn
         S.restarting[id(frame)] = frame
         channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": True, "swapped": [],
-                      "restarted": hotswap.describe(frame) + " (automatically: it raised in code the repair replaced)"})
+                      "restarted": again.desc + " (automatically: it raised in code the repair replaced)"})
         return None
     except Exception:
         return exc

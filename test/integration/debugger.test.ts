@@ -54,6 +54,15 @@ async function launch(
     text += e.body.output;
     for (const w of waiters.splice(0)) w();
   });
+  // Every stop is queued as it arrives: a stop that comes in the same chunk as the response to the
+  // request that caused it (a busy machine) is emitted before the test can wait for it.
+  const stops: DebugProtocol.StoppedEvent[] = [];
+  const stopWaiters: Array<() => void> = [];
+  dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
+    stops.push(e);
+    for (const w of stopWaiters.splice(0)) w();
+  });
+  STOPS.set(dc, { stops, waiters: stopWaiters });
   const timeline: Session['timeline'] = [];
   dc.on('axolotl/timeline', (e: DebugProtocol.Event) => timeline.push(e.body));
   const s: Session = {
@@ -81,8 +90,16 @@ async function launch(
   return s;
 }
 
+const STOPS = new WeakMap<DebugClient, { stops: DebugProtocol.StoppedEvent[]; waiters: Array<() => void> }>();
+
+/** The next stop not yet taken, in the order they came. */
 async function stopped(dc: DebugClient, reason?: string): Promise<DebugProtocol.StoppedEvent> {
-  const e = (await dc.waitForEvent('stopped', 60_000)) as DebugProtocol.StoppedEvent;
+  const q = STOPS.get(dc)!;
+  const e = q.stops.shift() ?? await new Promise<DebugProtocol.StoppedEvent>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no stopped event within 60 s')), 60_000);
+    const take = () => { const next = q.stops.shift(); if (next) { clearTimeout(t); resolve(next); } else q.waiters.push(take); };
+    take();
+  });
   if (reason) assert.equal(e.body.reason, reason, JSON.stringify(e.body));
   return e;
 }

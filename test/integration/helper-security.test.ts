@@ -142,9 +142,18 @@ describe('the pkexec helper, driven directly as the test user', () => {
     const theirs = stranger(env.other);
     const copy = await c.launch(['/usr/bin/python3', '-c', 'import subprocess, time; p = subprocess.Popen(["/bin/sleep", "600"]); print(p.pid, flush=True); time.sleep(600)'],
       env.programs, { PATH: '/usr/bin:/bin' });
-    let childPid = 0;
-    await new Promise<void>((resolve) => copy.stdout.once('data', (d: Buffer) => { childPid = Number(d.toString().trim()); resolve(); }));
+    let innerPid = 0;
+    await new Promise<void>((resolve) => copy.stdout.once('data', (d: Buffer) => { innerPid = Number(d.toString().trim()); resolve(); }));
     await new Promise((r) => setTimeout(r, 200));
+    // The copy has a PID namespace of its own: the PID it printed is the child's PID in there. Here
+    // the child is the process whose innermost PID that is, under the copy.
+    const childPid = Number(fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).find((d) => {
+      try {
+        const st = procStatus(d);
+        return Number(st.PPid) === copy.pid && Number(st.NSpid.split(/\s+/).pop()) === innerPid;
+      } catch { return false; }
+    }));
+    assert.ok(childPid > 0 && childPid !== innerPid, `the copy's child (PID ${innerPid} inside) is found here`);
     const before = storeListing();
     const cases: [string, number][] = [
       ['a process of the same user started outside the helper', mine.pid!],

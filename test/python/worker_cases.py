@@ -230,7 +230,10 @@ def test_repair_drops_cached_bytecode(py):
         proc = _start(py, d, eng)
         check(proc.stdout.readline() == b"ready 1\n", "no ready")
         os.kill(proc.pid, signal.SIGUSR1)
-        check(eng.wait_for(lambda m: m.get("type") == "patched"), "no patched")
+        if not eng.wait_for(lambda m: m.get("type") == "patched"):
+            with open("/proc/%d/status" % proc.pid) as f:
+                status = [l for l in f.read().split("\n") if l.startswith(("State", "Sig", "ShdPnd", "Threads"))]
+            check(False, "no patched; messages %s; %s" % ([m.get("type") for m in eng.messages], status))
         check(_ask(proc, "x\n") == "value 2\n", "not swapped")
         tag = subprocess.run([py, "-c", "import sys; print(sys.implementation.cache_tag)"], stdout=subprocess.PIPE).stdout.decode().strip()
         left = [n for n in os.listdir(cache) if n.startswith("helper.%s." % tag)]

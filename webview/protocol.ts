@@ -46,7 +46,7 @@ export interface CheckpointInfo {
   atCrash?: boolean;
   /** last line the program printed before it, if known */
   lastOutput?: string;
-  backend?: 'criu' | 'fork';
+  backend?: 'criu' | 'fork' | 'container';
   /** held in memory as a fork snapshot (a rewind is instant; gone with the session) */
   inMemory?: boolean;
   /** saved on disk by criu (survives the session) */
@@ -122,7 +122,7 @@ export interface StopInfo {
   exception?: string;
 }
 
-export type Backend = 'criu' | 'fork' | 'none';
+export type Backend = 'criu' | 'fork' | 'container' | 'none';
 
 export interface SessionInfo {
   /** unique per run (the run folder's name, say) */
@@ -271,7 +271,7 @@ export function isCheckpointInfo(v: unknown): v is CheckpointInfo {
     isInt(v.generation) &&
     opt(v.atCrash, (x) => typeof x === 'boolean') &&
     opt(v.lastOutput, (x) => isStr(x)) &&
-    opt(v.backend, (x) => x === 'criu' || x === 'fork') &&
+    opt(v.backend, (x) => x === 'criu' || x === 'fork' || x === 'container') &&
     opt(v.inMemory, (x) => typeof x === 'boolean') &&
     opt(v.saved, (x) => typeof x === 'boolean')
   );
@@ -338,7 +338,7 @@ export function isSessionInfo(v: unknown): v is SessionInfo {
     v.id.length > 0 &&
     isStr(v.program) &&
     isNonNeg(v.startTime) &&
-    isOneOf(v.backend, ['criu', 'fork', 'none'] as const) &&
+    isOneOf(v.backend, ['criu', 'fork', 'container', 'none'] as const) &&
     opt(v.pid, (x) => isInt(x, 1)) &&
     opt(v.interval, (x) => isNum(x) && x > 0) &&
     opt(v.maxSaves, (x) => isInt(x, 1))

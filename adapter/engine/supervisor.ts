@@ -15,7 +15,7 @@ import {
   checkpointDir, createRunDir, deleteCheckpoint, listCheckpoints, readRunInfo, writeCheckpointRecord, writeRunInfo,
   type CheckpointRecord, type RunInfo,
 } from './runDir';
-import type { BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
+import type { BackendContext, BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
 import { checkRestorable, explainRestoreFailure, killSession, processTree, threadIds, waitIdsFree } from './restoreCheck';
 import { SessionKeeper } from './sessionKeeper';
 import { FileJournal, rewindFiles, type FileRewindResult } from './fileRewind';
@@ -40,8 +40,8 @@ export interface SupervisorDeps {
   criu?: string;
   /** environment that criu needs here (criuProbe.ts) */
   criuEnv?: Record<string, string>;
-  /** another backend (the pkexec helper, fork snapshots); given the resolved interpreter */
-  backend?: (python: string) => CheckpointBackend;
+  /** another backend (the pkexec helper, fork snapshots, a container); given the resolved interpreter */
+  backend?: (python: string, ctx: BackendContext) => CheckpointBackend;
 }
 
 export class Supervisor extends EventEmitter<EngineEvents> {
@@ -180,9 +180,14 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.log = new EngineLog(this.opts.logFile ?? path.join(this.runDir, 'engine.log'));
     this.keeper = new SessionKeeper(this.interpreter.executable);
     if (this.deps.backend) {
-      this.backend = this.deps.backend(this.interpreter.executable);
-      // Fork snapshots start the journal's epochs themselves; the helper's dumps would not.
+      this.backend = this.deps.backend(this.interpreter.executable, this.backendContext());
+      // Fork snapshots start the journal's epochs themselves; the helper's dumps would not; a backend
+      // that saves the files held open at its dumps (a container's criu) starts them there.
       if (this.journaled() && this.backend.kind === 'fork') this.files = this.openJournal(true);
+      else if (this.backend.saveFiles) {
+        if (this.journaled()) this.files = this.openJournal(false);
+        this.backend.saveFiles(this.fileSaving());
+      }
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
       // With snapshots the agent starts the epochs (and saves the files held open at each); criu's
@@ -208,6 +213,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         program: this.opts.program, args: this.opts.args, cwd: this.opts.cwd,
         python: this.interpreter.executable, started: new Date().toISOString(), backend: this.backend.kind,
         socketPath: this.channel?.socketPath, agent: this.opts.agent,
+        ...(this.opts.container ? { container: this.opts.container } : {}),
       });
     }
   }
@@ -690,6 +696,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       return;
     }
     this.note('warn', [`checkpoint failed: ${e.message}`, ax?.hint, ax?.details].filter(Boolean).join('\n'));
+  }
+
+  private backendContext(): BackendContext {
+    return {
+      runDir: this.runDir,
+      track: (sid) => this.keeper?.track(sid),
+      atExit: (argv) => this.keeper?.atExit(argv) ?? (() => undefined),
+      log: (level, message) => this.note(level, message),
+    };
   }
 
   /** Which files are saved whole (the workspace), and with what. */

@@ -4,6 +4,29 @@ import type { CrashReport } from './agentProtocol';
 
 export type BackendKind = 'auto' | 'criu' | 'fork';
 
+/** How a checkpoint is kept: criu images of the process, a fork snapshot, or a podman container checkpoint. */
+export type CheckpointKind = 'criu' | 'fork' | 'container';
+
+/** Container mode (containerBackend.ts): the program runs in a podman container that is checkpointed whole. */
+export interface ContainerOptions {
+  /** the image, as podman names it (e.g. localhost/python-env:latest) */
+  image: string;
+  /** extra bind mounts besides the workspace, which is always mounted at its own path */
+  mounts: ContainerMount[];
+  /** the program's environment in the container (the host's is not passed on) */
+  env: Record<string, string>;
+  /** the interpreter inside the container (default python3) */
+  python: string;
+}
+
+export interface ContainerMount {
+  /** absolute path on the host */
+  source: string;
+  /** absolute path in the container */
+  target: string;
+  readOnly?: boolean;
+}
+
 export interface RunOptions {
   /** absolute path of the .py file */
   program: string;
@@ -33,6 +56,8 @@ export interface RunOptions {
   /** engine log file (includes criu logs); default `<run dir>/engine.log` */
   logFile?: string;
   verbose: boolean;
+  /** run the program in a container, checkpointed with podman (containerBackend.ts) */
+  container?: ContainerOptions;
 }
 
 /** One kept checkpoint. */
@@ -53,7 +78,7 @@ export interface Checkpoint {
   atCrash?: boolean;
   /** last line the program printed before the checkpoint, if known */
   lastOutput?: string;
-  backend: 'criu' | 'fork';
+  backend: CheckpointKind;
   /** image folder (criu) */
   dir?: string;
   /** held in memory as a stopped fork snapshot: a rewind wakes it in milliseconds */
@@ -96,7 +121,7 @@ export interface ExitEvent {
 }
 
 export interface EngineEvents {
-  started: [{ pid: number; runDir: string; backend: 'criu' | 'fork' | 'none' }];
+  started: [{ pid: number; runDir: string; backend: CheckpointKind | 'none' }];
   checkpoint: [Checkpoint];
   /** a checkpoint left the ring buffer, or its in-memory snapshot was let go before it was saved */
   checkpointDeleted: [Checkpoint];

@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
+import { parseMount } from '../engine/containerSpec';
 import { parseSnapshotMemory } from '../engine/forkBackend';
-import { AxolotlError, type BackendKind, type RunOptions } from '../engine/types';
+import { AxolotlError, type BackendKind, type ContainerOptions, type RunOptions } from '../engine/types';
 
 export interface CliRunOptions extends RunOptions {
   normalRun: boolean;
@@ -28,8 +29,14 @@ export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
                          program's size, default), 1.5x, or an amount (512M, 2G); oldest go first
   --working-dir DIR      where run folders go (default .axolotl/ next to the script)
   --log FILE             engine log, including criu's logs (default <run dir>/engine.log)
-  --python PATH          interpreter (default python3)
+  --python PATH          interpreter (default python3; with --container, the one in the image)
   --backend KIND         auto | criu | fork (default auto)
+  --container IMAGE      run in a podman container of IMAGE, checkpointed whole (needs root, podman,
+                         runc); the script's folder and the working directory are mounted at their
+                         own paths
+  --mount SRC[:DST][:ro] with --container: also mount SRC (at DST, default the same path); repeatable
+  --env NAME[=VALUE]     with --container: set NAME in the container (without a value: this
+                         environment's); repeatable. The host's environment is not passed on
   --normal-run           plain python, no supervision
   --no-agent             no in-process agent: crashes are seen only when the program exits
   --no-repair            report crashes but do not ask a model for a repair
@@ -63,6 +70,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
         interval: { type: 'string' }, 'pause-budget': { type: 'string' }, 'max-saves': { type: 'string' }, 'working-dir': { type: 'string' },
         'snapshot-memory': { type: 'string' },
         log: { type: 'string' }, python: { type: 'string' }, backend: { type: 'string' },
+        container: { type: 'string' }, mount: { type: 'string', multiple: true }, env: { type: 'string', multiple: true },
         'normal-run': { type: 'boolean' }, 'no-agent': { type: 'boolean' }, 'no-repair': { type: 'boolean' },
         model: { type: 'string' }, 'base-url': { type: 'string' }, 'max-repairs': { type: 'string' },
         resume: { type: 'string' }, yes: { type: 'boolean', short: 'y' }, verbose: { type: 'boolean', short: 'v' },
@@ -80,12 +88,18 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
   const resume = v.resume ?? 'checkpoint';
   if (resume !== 'checkpoint' && resume !== 'in-place') throw new AxolotlError(`unknown resume mode "${resume}"`, 'Use checkpoint or in-place.');
   const scriptDir = path.dirname(program);
+  if (v.container === undefined && (v.mount?.length || v.env?.length)) {
+    throw new AxolotlError(`${v.mount?.length ? '--mount' : '--env'} needs --container`, 'Without a container the program runs with this environment and these folders.');
+  }
+  const container = v.container === undefined ? undefined : containerOptions(v.container, v.mount ?? [], v.env ?? [], v.python, cwd);
   return {
     program,
     args: rest.slice(1),
     cwd,
     env: {},
-    python: v.python ?? 'python3',
+    // With --container, --python names the interpreter in the image; the engine's own helpers use the host's.
+    python: container ? 'python3' : v.python ?? 'python3',
+    ...(container ? { container } : {}),
     interval: positiveNumber('--interval', v.interval ?? '1'),
     // An explicit --interval is taken literally unless a budget is given too (adaptiveInterval.ts).
     pauseBudget: v['pause-budget'] !== undefined ? percent('--pause-budget', v['pause-budget'])
@@ -110,7 +124,22 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
 
 function takesValue(flag: string | undefined): boolean {
   return !!flag && ['--interval', '--pause-budget', '--max-saves', '--snapshot-memory', '--working-dir', '--log', '--python', '--backend', '--model',
-    '--base-url', '--max-repairs', '--resume'].includes(flag);
+    '--base-url', '--max-repairs', '--resume', '--container', '--mount', '--env'].includes(flag);
+}
+
+function containerOptions(image: string, mounts: string[], env: string[], python: string | undefined, cwd: string): ContainerOptions {
+  if (!image.trim()) throw new AxolotlError('--container needs an image name', 'For example --container localhost/my-env:latest (podman images lists them).');
+  return { image, mounts: mounts.map((m) => parseMount(m, cwd)), env: Object.fromEntries(env.map(parseEnv)), python: python ?? 'python3' };
+}
+
+function parseEnv(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  const name = eq < 0 ? text : text.slice(0, eq);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new AxolotlError(`--env ${text}: "${name}" is not a variable name`, 'Use --env NAME=VALUE, or --env NAME to pass on this environment\'s value.');
+  if (eq >= 0) return [name, text.slice(eq + 1)];
+  const value = process.env[name];
+  if (value === undefined) throw new AxolotlError(`--env ${name}: ${name} is not set here`, 'Give the value: --env NAME=VALUE.');
+  return [name, value];
 }
 
 export function checkProgram(program: string): void {

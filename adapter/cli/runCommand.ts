@@ -16,7 +16,7 @@ export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) 
 export async function runCommand(opts: CliRunOptions): Promise<number> {
   if (opts.normalRun) return normalRun(opts);
   const term = new Terminal();
-  const choice = await chooseBackend(opts.backend);
+  const choice = await chooseBackend(opts.backend, process.env, opts);
   if (choice.note) term.say(choice.note);
   const sup = new Supervisor(opts, choice.deps);
   let onCrash: CrashHandler | undefined;

@@ -10,12 +10,13 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { AgentFrame, AgentValue, DebugValue, ResumeMode, VariablesTarget } from '../engine/agentProtocol';
 import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
 import { chooseBackend } from '../engine/backendChoice';
+import { parseMount } from '../engine/containerSpec';
 import type { DebugStop, ExceptionFilters } from '../engine/debugControl';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
 import { killDescendants } from '../engine/restoreCheck';
 import { Supervisor } from '../engine/supervisor';
-import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';
+import { AxolotlError, type ContainerOptions, type CrashEvent, type RunOptions } from '../engine/types';
 import { parseSnapshotMemory } from '../engine/forkBackend';
 import {
   checkpointInfo, crashInfo, restoreInfo, sessionEnd, stopInfo, TIMELINE_DAP_EVENT, type TimelineUpdate,
@@ -25,7 +26,7 @@ import {
   REPAIR_STATUS_EVENT, RESTORE_REQUEST, type ApplyRepairArgs, type ProposeRepairArgs, type RejectRepairArgs,
   type RepairStatusBody, type RestoreArgs,
 } from './customProtocol';
-import type { AxolotlLaunchArgs, PythonSource, ResolvedLaunchArgs } from './launchArgs';
+import type { AxolotlLaunchArgs, ContainerLaunchArgs, PythonSource, ResolvedLaunchArgs } from './launchArgs';
 import { checkLaunchArgs } from './launchValidation';
 
 const THREAD_ID = 1;
@@ -127,14 +128,15 @@ export class AxolotlSession extends LoggingDebugSession {
         this.sendResponse(response);
         return;
       }
-      const choice = await chooseBackend(opts.backend);
+      const choice = await chooseBackend(opts.backend, process.env, opts);
       const sup = new Supervisor(opts, choice.deps);
       this.sup = sup;
       // The first lines: which interpreter runs the program, then how it is checkpointed.
       sup.once('started', () => {
         const py = sup.python;
         const source = PYTHON_SOURCES[(args as ResolvedLaunchArgs).pythonSource ?? (args.python ? 'launch' : 'default')];
-        if (py) this.output('console', `axolotl: Python ${py.version} (${py.executable}), ${source}\n`);
+        if (opts.container) this.output('console', `axolotl: ${opts.container.python} in a container of ${opts.container.image} (podman, checkpointed whole)\n`);
+        else if (py) this.output('console', `axolotl: Python ${py.version} (${py.executable}), ${source}\n`);
         if (choice.note) this.output('console', `axolotl: ${choice.note}\n`);
       });
       this.wireEngine(sup);
@@ -767,6 +769,17 @@ export function runOptionsFrom(args: AxolotlLaunchArgs): RunOptions {
     agent: true,
     root: dir,
     verbose: false,
+    ...(args.container ? { container: containerOptionsFrom(args.container, args.cwd ?? dir) } : {}),
+  };
+}
+
+/** "container" → the engine's options: mounts parsed from the launch's cwd. */
+function containerOptionsFrom(c: ContainerLaunchArgs, cwd: string): ContainerOptions {
+  return {
+    image: c.image,
+    mounts: (c.mounts ?? []).map((m) => parseMount(m, cwd, '"container.mounts":')),
+    env: c.env ?? {},
+    python: c.python ?? 'python3',
   };
 }
 

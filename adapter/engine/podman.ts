@@ -29,11 +29,17 @@ export interface PodmanTools {
   init: string;
 }
 
-/** podman, runc and catatonit, or what is missing, with the command that installs it. */
-export function findPodmanTools(env: NodeJS.ProcessEnv = process.env): { tools?: PodmanTools; missing: { name: string; fix: string }[] } {
-  const podman = which('podman', env);
-  const runc = which('runc', env);
-  const init = INIT_PATHS.find(isExecutable);
+/**
+ * podman, runc and catatonit, or what is missing, with the command that installs it. `dirs`: where
+ * to look (PATH, then where Debian puts them: podman itself looks for runc in /usr/sbin).
+ */
+export function findPodmanTools(
+  env: NodeJS.ProcessEnv = process.env, dirs = [...(env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/bin'], initPaths = INIT_PATHS,
+): { tools?: PodmanTools; missing: { name: string; fix: string }[] } {
+  const which = (name: string) => dirs.filter(Boolean).map((d) => path.join(d, name)).find(isExecutable);
+  const podman = which('podman');
+  const runc = which('runc');
+  const init = initPaths.find(isExecutable);
   const missing: { name: string; fix: string }[] = [];
   if (!podman) missing.push({ name: 'podman', fix: 'sudo apt-get install podman' });
   if (!runc) missing.push({ name: 'runc', fix: 'sudo apt-get install runc (podman\'s default runtime crun cannot checkpoint here)' });
@@ -154,13 +160,6 @@ export async function sweepOrphans(podman: string, env: Record<string, string>):
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function which(name: string, env: NodeJS.ProcessEnv): string | undefined {
-  for (const dir of [...(env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/bin']) {
-    if (dir && isExecutable(path.join(dir, name))) return path.join(dir, name);
-  }
-  return undefined;
-}
 
 function isExecutable(p: string): boolean {
   try {

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
-import { parseMount } from '../engine/containerSpec';
+import { CONTAINER_MAX_SAVES, parseMount } from '../engine/containerSpec';
 import { parseSnapshotMemory } from '../engine/forkBackend';
 import { AxolotlError, type BackendKind, type ContainerOptions, type RunOptions } from '../engine/types';
 
@@ -24,7 +24,8 @@ export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
   --interval SECONDS     time between checkpoints (default 1, stretched when checkpoints are slow)
   --pause-budget PCT     most of the run spent frozen by checkpoints; the interval grows to stay
                          under it (default 2 without --interval; 0 = every interval, whatever it costs)
-  --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited)
+  --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited; 10 with
+                         --container, whose checkpoints are whole archives)
   --snapshot-memory SIZE memory the fork snapshots held as rewind points may cost: 1x (the
                          program's size, default), 1.5x, or an amount (512M, 2G); oldest go first
   --working-dir DIR      where run folders go (default .axolotl/ next to the script)
@@ -104,7 +105,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
     // An explicit --interval is taken literally unless a budget is given too (adaptiveInterval.ts).
     pauseBudget: v['pause-budget'] !== undefined ? percent('--pause-budget', v['pause-budget'])
       : v.interval === undefined ? DEFAULT_PAUSE_BUDGET : 0,
-    maxSaves: v['max-saves'] === undefined ? undefined : wholeNumber('--max-saves', v['max-saves'], 1),
+    maxSaves: v['max-saves'] === undefined ? (container ? CONTAINER_MAX_SAVES : undefined) : wholeNumber('--max-saves', v['max-saves'], 1),
     snapshotMemory: v['snapshot-memory'] === undefined ? undefined : memory('--snapshot-memory', v['snapshot-memory']),
     workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, '.axolotl')),
     backend,

@@ -4,6 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AxolotlError, type ContainerMount } from './types';
 
+/**
+ * Checkpoints a container run keeps unless told otherwise (--max-saves, "maxCheckpoints"): each is a
+ * whole podman archive, as big as the program's memory, with no pages shared between them.
+ */
+export const CONTAINER_MAX_SAVES = 10;
+
 /** `SRC[:DST][:ro|rw]`: SRC on the host (relative to `cwd`), DST in the container (default: SRC's own path). */
 export function parseMount(text: string, cwd: string, what = '--mount'): ContainerMount {
   const parts = text.split(':');

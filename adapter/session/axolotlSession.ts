@@ -10,7 +10,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { AgentFrame, AgentValue, DebugValue, ResumeMode, VariablesTarget } from '../engine/agentProtocol';
 import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
 import { chooseBackend } from '../engine/backendChoice';
-import { parseMount } from '../engine/containerSpec';
+import { CONTAINER_MAX_SAVES, parseMount } from '../engine/containerSpec';
 import type { DebugStop, ExceptionFilters } from '../engine/debugControl';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
@@ -762,7 +762,7 @@ export function runOptionsFrom(args: AxolotlLaunchArgs): RunOptions {
     // As in the CLI: the interval is a floor, and a large program is checkpointed less often so that
     // checkpoints freeze it at most this share of the time (adaptiveInterval.ts).
     pauseBudget: args.pauseBudget !== undefined ? args.pauseBudget / 100 : DEFAULT_PAUSE_BUDGET,
-    maxSaves: args.maxCheckpoints,
+    maxSaves: args.maxCheckpoints ?? (args.container ? CONTAINER_MAX_SAVES : undefined),
     snapshotMemory: snapshotMemoryFrom(args.snapshotMemory),
     workingDir: args.workingDir ? path.resolve(dir, args.workingDir) : path.join(dir, '.axolotl'),
     backend,

@@ -12,12 +12,15 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { DebugClient } from '@vscode/debugadapter-testsupport';
+import type { DebugProtocol } from '@vscode/debugprotocol';
 import { chooseBackend } from '../../adapter/engine/backendChoice';
+import type { RepairProposal } from '../../adapter/engine/repairFlow';
 import { findCriu } from '../../adapter/engine/criuLocator';
 import { findPodmanTools, podmanEnv, scratchDir } from '../../adapter/engine/podman';
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { Checkpoint, RunOptions } from '../../adapter/engine/types';
-import { OutputLog, REPO, processesMatching, requireCriu, tempDir, waitForEvent } from '../support/engineHelpers';
+import { OutputLog, PROGRAMS, REPO, processesMatching, requireCriu, tempDir, waitForEvent } from '../support/engineHelpers';
 import { ModelServer } from '../support/modelServer';
 import { LiveCli, cleanEnv, cmdline, sleep } from '../support/reliabilityHelpers';
 
@@ -242,5 +245,61 @@ describe('the container backend in the engine', () => {
     }
     const left = spawnSync(podman, ['ps', '-a', '--format', '{{.Names}}'], { encoding: 'utf8', env: { ...process.env, ...env } }).stdout;
     assert.ok(!left.includes(`axolotl-${process.pid}-`), `no container left: ${left}`);
+  });
+});
+
+describe('the debug adapter with a "container" launch attribute', () => {
+  const FIX = 'Shard 5 is empty: skip it.\n\n```diff\n--- a/shards.py\n+++ b/shards.py\n@@ -12,3 +12,5 @@\n def summarize(values):\n     # the bug: an empty shard\n' +
+    '+    if not values:\n+        return {"n": 0, "mean": None}\n     return {"n": len(values), "mean": sum(values) / len(values)}\n```\n';
+
+  test('crash stop with the stack of the user\'s file, repair, restore in the container, the program finishes; the timeline says container', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const dir = project();
+    const program = path.join(dir, 'shards.py');
+    fs.copyFileSync(path.join(PROGRAMS, 'shards.py'), program);
+    const model = await ModelServer.start({ fallback: FIX });
+    const dc = new DebugClient(process.execPath, path.join(REPO, 'dist', 'adapter.js'), 'axolotl', { env: { ...process.env } }, true);
+    await dc.start();
+    engines.add((dc as unknown as { _adapterProcess?: { pid: number } })._adapterProcess?.pid ?? 0);
+    let consoleText = '';
+    let stdout = '';
+    const sessions: Array<{ backend: string }> = [];
+    const checkpoints: Array<{ backend?: string }> = [];
+    dc.on('output', (e: DebugProtocol.OutputEvent) => {
+      if (e.body.category === 'stdout') stdout += e.body.output;
+      else consoleText += e.body.output;
+    });
+    dc.on('axolotl/timeline', (e: DebugProtocol.Event) => {
+      const u = e.body as { type: string; session?: { backend: string }; checkpoint?: { backend?: string }; change?: string };
+      if (u.type === 'session' && u.session) sessions.push(u.session);
+      if (u.type === 'checkpoint' && u.change === 'added' && u.checkpoint) checkpoints.push(u.checkpoint);
+    });
+    try {
+      const proposed = dc.waitForEvent('axolotl/repairProposed', 120_000);
+      proposed.catch(() => undefined);
+      const [, , stopped] = await Promise.all([
+        dc.configurationSequence(),
+        dc.launch({ program, checkpointInterval: 0.4, pauseBudget: 0, repair: { baseUrl: model.url }, container: { image } }),
+        dc.waitForEvent('stopped', 120_000) as Promise<DebugProtocol.StoppedEvent>,
+      ]);
+      assert.equal(stopped.body.reason, 'exception');
+      assert.match(consoleText, new RegExp(`axolotl: python3 in a container of ${image.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+      const st = await dc.stackTraceRequest({ threadId: 1 });
+      assert.equal(st.body.stackFrames[0].name, 'summarize');
+      assert.equal(st.body.stackFrames[0].source?.path, program, 'the frame names the file on the host');
+      assert.equal(st.body.stackFrames[0].line, 14);
+      const repair = (await proposed).body as RepairProposal;
+      const terminated = dc.waitForEvent('terminated', 120_000);
+      const applied = await dc.customRequest('axolotl/applyRepair', { repairId: repair.repairId, files: { [program]: repair.files[0].proposed }, written: false });
+      assert.ok(applied.body.restoredCheckpoint >= 1, 'resumed from a checkpoint');
+      await terminated;
+      assert.match(stdout, /done: 8 shards\n/);
+      assert.equal(stdout.match(/prologue/g)?.length, 1, 'the restored container did not start over');
+      assert.match(fs.readFileSync(program, 'utf8'), /if not values:/);
+      assert.deepEqual(sessions.map((x) => x.backend), ['container']);
+      assert.ok(checkpoints.length > 0 && checkpoints.every((c) => c.backend === 'container'), JSON.stringify(checkpoints));
+    } finally {
+      await dc.stop();
+      await model.close();
+    }
   });
 });

@@ -56,11 +56,14 @@ describe('--container, --mount, --env', () => {
       python: '/usr/local/bin/python3.12',
     });
     assert.equal(o.python, 'python3', 'the engine\'s own helpers run with the host\'s python');
+    assert.equal(o.maxSaves, 10, 'whole archives: ten kept unless told otherwise');
+    assert.equal(parseRunArgs(['--container', 'i', '--max-saves', '3', 'job.py'], tmp).maxSaves, 3);
     assert.deepEqual(o.args, ['--container', 'x'], 'flags after the script are the script\'s');
   });
 
   test('without --container: no container, and --mount / --env are refused', () => {
     assert.equal(parseRunArgs(['job.py'], tmp).container, undefined);
+    assert.equal(parseRunArgs(['job.py'], tmp).maxSaves, undefined);
     assert.throws(() => parseRunArgs(['--mount', 'data', 'job.py'], tmp), /--mount needs --container/);
     assert.throws(() => parseRunArgs(['--env', 'A=1', 'job.py'], tmp), /--env needs --container/);
   });
@@ -85,6 +88,8 @@ describe('the launch attribute "container"', () => {
     assert.deepEqual(r.config.container, { image: 'localhost/env:1', mounts: ['data:/d:ro'], env: {}, python: 'python3' });
     const o = runOptionsFrom({ program: script, cwd: tmp, container: { image: 'localhost/env:1', mounts: ['data:/d:ro'], env: { A: '1' } } });
     assert.deepEqual(o.container, { image: 'localhost/env:1', mounts: [{ source: `${tmp}/data`, target: '/d', readOnly: true }], env: { A: '1' }, python: 'python3' });
+    assert.equal(o.maxSaves, 10);
+    assert.equal(runOptionsFrom({ program: script, cwd: tmp, maxCheckpoints: 4, container: { image: 'i' } }).maxSaves, 4);
     assert.equal(resolveLaunchConfig({}, ctx).ok && (resolveLaunchConfig({}, ctx) as { config: { container?: unknown } }).config.container, undefined);
   });
 

@@ -83,8 +83,8 @@ export class ContainerBackend implements CheckpointBackend {
     // `command` is the host's interpreter: the program runs with the container's.
     void command;
     const name = this.nextName();
-    const runArgs = [
-      'run', '-d', '-i', '--init', '--runtime', 'runc', '--pull=never', '--network', 'none',
+    const createArgs = [
+      'create', '-i', '--init', '--runtime', 'runc', '--pull=never', '--network', 'none',
       '--name', name, '--label', `${OWNER_LABEL}=${ownerLabel()}`,
       '--annotation', `org.criu.config=${this.criuConf}`,
       '--log-driver', 'k8s-file', '-w', cwd,
@@ -92,10 +92,14 @@ export class ContainerBackend implements CheckpointBackend {
       ...Object.entries(this.programEnv(env)).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
       this.o.spec.image, this.o.spec.python, ...args,
     ];
-    const res = await this.podman(runArgs, 120_000);
-    if (res.exitCode !== 0) {
-      this.remove(name);
-      throw new AxolotlError(`podman could not start the container (image ${this.o.spec.image})`, launchHint(res.error, this.o.spec), res.stderr.trim() || res.error);
+    // Created and set up (`podman init`: its init exists, stopped before it runs anything) before it
+    // starts, so that its PID is known even when the program ends at once.
+    for (const args of [createArgs, ['init', name]]) {
+      const res = await this.podman(args, 120_000);
+      if (res.exitCode !== 0) {
+        this.remove(name);
+        throw new AxolotlError(`podman could not start the container (image ${this.o.spec.image})`, launchHint(res.error, this.o.spec), res.stderr.trim() || res.error);
+      }
     }
     return this.adopt(name, 'launch');
   }
@@ -172,22 +176,33 @@ export class ContainerBackend implements CheckpointBackend {
 
   // -------------------------------------------------------------------------------------------
 
-  /** The container `name` just started (or restored, stopped): its program on the host, its log. */
+  /**
+   * The container `name`, set up but not started (launch), or restored with every task stopped: its
+   * init and program on the host, its log; then started (launch).
+   */
   private async adopt(name: string, how: 'launch' | 'restore'): Promise<ContainerCopy> {
     const info = await this.podman(['container', 'inspect', '--format', '{{.State.Pid}}\t{{.HostConfig.LogConfig.Path}}', name], 30_000);
     const [pidText, logFile] = info.stdout.trim().split('\t');
     const initPid = Number(pidText);
-    if (info.exitCode !== 0 || !logFile) {
+    // Never a PID of 0 or less: the engine signals copies, and kill(0) is its own process group.
+    if (info.exitCode !== 0 || !logFile || !(initPid > 1)) {
       this.remove(name);
-      throw new AxolotlError(`podman ${how === 'launch' ? 'started' : 'restored'} the container ${name} but cannot say where it runs: ${info.error}`);
+      throw new AxolotlError(`podman ${how === 'launch' ? 'set up' : 'restored'} the container ${name} but cannot say where it runs: ${info.error || `PID ${pidText}`}`);
     }
-    // Before the program runs (stopped after a restore), or before it wrote much (just started): a
-    // restored container's log begins with the old container's, which was shown already.
+    // A restored container's log begins with the old container's, which was shown already.
     const offset = how === 'restore' ? ContainerLogReader.sizeOf(logFile) : 0;
-    const pid = initPid > 0 ? await programPid(initPid) : undefined;
+    if (how === 'launch') {
+      const started = await this.podman(['start', name], 120_000);
+      if (started.exitCode !== 0) {
+        this.remove(name);
+        throw new AxolotlError(`podman could not start the container (image ${this.o.spec.image})`, launchHint(started.error, this.o.spec), started.stderr.trim() || started.error);
+      }
+    }
+    // The program, or the init when the program has ended already (it forwards signals to its child).
+    const pid = await programPid(initPid);
     const copy = new ContainerCopy({
       name, podman: this.o.tools.podman, env: this.podmanEnv, initPid, pid: pid ?? initPid, logFile, logOffset: offset,
-      track: (sid) => this.ctx.track(sid),
+      track: (sid) => this.ctx.track(sid), python: this.o.spec.python,
     });
     this.copies.add(copy);
     void copy.exited.then(() => {
@@ -195,7 +210,7 @@ export class ContainerBackend implements CheckpointBackend {
       // Its checkpoints are archives: the container itself is of no more use.
       this.remove(name);
     });
-    if (pid === undefined && initPid > 0 && how === 'restore') {
+    if (pid === undefined && how === 'restore') {
       void copy.kill();
       throw new AxolotlError(`the restored container ${name} has no program in it`, 'The checkpoint may be damaged; restore another one.');
     }
@@ -306,18 +321,31 @@ export class ContainerBackend implements CheckpointBackend {
   }
 }
 
-/** The program: the child of the container's init (which forks it right after it starts). */
+/**
+ * The program: the child of the container's init that it forked first (the lowest PID inside the
+ * container; processes the program orphaned are the init's children too, with later PIDs).
+ */
 async function programPid(initPid: number, timeoutMs = 5000): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const kids = fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-      if (kids.length) return Number(kids[0]);
+      const kids = fs.readFileSync(`/proc/${initPid}/task/${initPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      if (kids.length) return kids.sort((a, b) => innerPid(a) - innerPid(b))[0];
     } catch {
       return undefined; // the container has ended already
     }
     if (Date.now() > deadline) return undefined;
     await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** `pid`'s number in its own PID namespace (the last of NSpid), Infinity when it is gone. */
+function innerPid(pid: number): number {
+  try {
+    const m = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return Number(m?.[1].trim().split(/\s+/).pop() ?? pid);
+  } catch {
+    return Infinity;
   }
 }
 

@@ -3,8 +3,10 @@
 // the engine's signals (the agent's SIGUSR1/SIGUSR2, the debugger's) cost a kill(2), not a podman
 // command. Output comes from conmon's log (containerLog.ts); input through `podman attach`, started
 // at the first byte (stdin stays open and empty until then, as for a process the engine spawned);
-// the exit status from `podman wait`.
+// the exit status from `podman wait`, asked once the container's init is gone (a `podman wait` left
+// polling for the whole run would cost more CPU than the engine itself).
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import { PassThrough, Writable } from 'node:stream';
 import type { ProgramCopy } from './backend';
@@ -25,7 +27,12 @@ export interface ContainerCopyOptions {
   logOffset: number;
   /** every podman process started for the copy leads a session: the session keeper ends it with the run */
   track?: (sid: number) => void;
+  /** the interpreter the container runs (named when the init cannot start it) */
+  python?: string;
 }
+
+/** What podman's init (catatonit) says when it cannot run the program it was given. */
+const EXEC_FAILED = /ERROR \(catatonit:\d+\): failed to exec pid1: ([^\n]*)/;
 
 export class ContainerCopy implements ProgramCopy {
   readonly stdout = new PassThrough();
@@ -36,17 +43,23 @@ export class ContainerCopy implements ProgramCopy {
   readonly pid: number;
   readonly name: string;
   private readonly log: ContainerLogReader;
-  private readonly waiter: ChildProcess;
+  private readonly watch: NodeJS.Timeout;
+  private waiter?: ChildProcess;
   private attach?: ChildProcess;
   private resolveExit!: (ev: ExitEvent) => void;
   private done?: ExitEvent;
+  /** the init could not run the program (an interpreter the image does not have) */
+  private execFailed?: string;
 
   constructor(private readonly o: ContainerCopyOptions) {
+    // kill(0) and kill(-1) signal whole groups: a copy is only ever a real process
+    if (!(o.pid > 1 && o.initPid > 1)) throw new Error(`container ${o.name}: no process to follow (PID ${o.pid}, init ${o.initPid})`);
     this.pid = o.pid;
     this.name = o.name;
     this.exited = new Promise((resolve) => { this.resolveExit = resolve; });
     this.log = new ContainerLogReader(o.logFile, o.logOffset, (r) => {
       const to = r.stream === 'stdout' ? this.stdout : this.stderr;
+      if (r.stream === 'stderr' && this.execFailed === undefined) this.execFailed = EXEC_FAILED.exec(r.data.toString('utf8'))?.[1];
       if (!to.writableEnded) to.write(r.data);
     });
     this.log.start();
@@ -62,13 +75,9 @@ export class ContainerCopy implements ProgramCopy {
       },
     });
     this.stdin.on('error', () => undefined);
-    // `podman wait` prints the exit status once the container has ended (polling podman's state).
-    this.waiter = spawn(o.podman, ['wait', '--interval', '50ms', o.name], { env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
-    if (this.waiter.pid !== undefined) o.track?.(this.waiter.pid);
-    let out = '';
-    this.waiter.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-    this.waiter.once('error', () => this.finish(undefined));
-    this.waiter.once('close', (code) => this.finish(code === 0 && /^-?\d+\s*$/.test(out) ? Number(out) : undefined));
+    // By PID and start time: a PID handed out again is not our init.
+    const started = startTicks(o.initPid);
+    this.watch = setInterval(() => { if (!(started && isRunning(o.initPid) && startTicks(o.initPid) === started)) this.askStatus(); }, 50);
   }
 
   get alive(): boolean { return this.done === undefined; }
@@ -94,6 +103,19 @@ export class ContainerCopy implements ProgramCopy {
     return ev;
   }
 
+  /** The container has ended: `podman wait` says with what status (once conmon has recorded it). */
+  private askStatus(): void {
+    clearInterval(this.watch);
+    if (this.waiter) return;
+    const w = spawn(this.o.podman, ['wait', '--interval', '50ms', this.o.name], { env: { ...process.env, ...this.o.env }, stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    this.waiter = w;
+    if (w.pid !== undefined) this.o.track?.(w.pid);
+    let out = '';
+    w.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+    w.once('error', () => this.finish(undefined));
+    w.once('close', (code) => this.finish(code === 0 && /^-?\d+\s*$/.test(out) ? Number(out) : undefined));
+  }
+
   /** The `podman attach` that carries stdin, started at the first use. */
   private attached(): ChildProcess | undefined {
     if (this.attach || !this.alive) return this.attach;
@@ -111,12 +133,15 @@ export class ContainerCopy implements ProgramCopy {
   private finish(code: number | undefined): void {
     if (this.done) return;
     // podman wait ended without a status (the container was removed under it): killed, as far as we know.
-    const status = code ?? (isRunning(this.o.initPid) ? 1 : 137);
+    const status = code ?? 137;
     const name = status > 128 ? signalName(status - 128) : undefined;
-    this.done = name ? { status, signal: name } : { status };
-    const ev = this.done;
+    const ev: ExitEvent = name ? { status, signal: name } : { status };
+    this.done = ev;
     void this.log.drain().then(() => {
       this.log.close();
+      if (this.execFailed !== undefined) {
+        ev.reason = `the container could not run ${this.o.python ?? 'the program'} (${this.execFailed}): give the interpreter inside the image with --python (launch: "container.python")`;
+      }
       if (this.attach?.exitCode === null) {
         try { process.kill(-this.attach.pid!, 'SIGKILL'); } catch { /* gone */ }
       }
@@ -124,6 +149,16 @@ export class ContainerCopy implements ProgramCopy {
       this.stderr.end();
       this.resolveExit(ev);
     });
+  }
+}
+
+function startTicks(pid: number): string | undefined {
+  if (!(pid > 0)) return undefined;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
   }
 }
 

@@ -163,6 +163,23 @@ describe('axolotl run --container', () => {
     assert.equal(res.stdout, 'total: 780\n', 'the run finished from the checkpoint: no prologue again, the right sum');
   });
 
+  test('the exit status is the program\'s: a status, a signal, an exception without the agent, a program that ends at once', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const dir = project('exits.py');
+    const status = await cli(['run', '--container', image, 'exits.py', '7'], dir).result(60_000);
+    assert.equal(status.status, 7, status.stderr);
+    assert.equal(status.stdout, 'hi\n');
+    const segv = await cli(['run', '--container', image, 'exits.py', 'segv'], dir).result(60_000);
+    assert.equal(segv.status, 139, segv.stderr);
+    assert.match(segv.stderr, /axolotl: the program was killed by SIGSEGV/);
+    // without the agent the crash is seen in stderr once the program has ended (at once, here)
+    const raised = await cli(['run', '--no-agent', '--container', image, 'exits.py', 'raise'], dir).result(60_000);
+    assert.equal(raised.status, 1, raised.stderr);
+    assert.match(raised.stderr, /ValueError: boom\naxolotl: the program crashed:/);
+    const noPython = await cli(['run', '--python', '/usr/bin/python9', '--container', image, 'exits.py', '3'], dir).result(60_000);
+    assert.notEqual(noPython.status, 0);
+    assert.match(noPython.stderr, /axolotl: the container could not run \/usr\/bin\/python9 \(No such file or directory\): give the interpreter inside the image with --python/);
+  });
+
   test('SIGKILL of the engine: the session keeper removes the container', { timeout: TEST_TIMEOUT_MS }, async () => {
     const dir = project('ticker.py');
     const run = cli(['run', '--container', image, '--interval', '0.5', '--pause-budget', '0', 'ticker.py'], dir);
@@ -223,11 +240,14 @@ describe('the container backend in the engine', () => {
       const at = Number(/tick (\d+)/.exec(first.lastOutput ?? '')?.[1] ?? 0);
       const before = Number([...out.text.matchAll(/tick (\d+)/g)].pop()![1]);
       assert.ok(before > at + 5, `ran on well past checkpoint ${first.id} (tick ${at} → ${before})`);
-      const mark = out.text.length;
+      // The old copy prints until it is stopped: the restored one's lines come after the `restored` event.
+      let mark = Infinity;
+      sup.once('restored', () => { mark = out.text.length; });
       const restored = waitForEvent(sup, 'restored');
       await sup.restore(first.id);
       const [ev] = await restored;
       assert.equal(ev.checkpoint.id, first.id);
+      assert.ok(Number.isFinite(mark));
       // the next tick is the one after the checkpoint (a few may have run between the dump's start and the freeze)
       const next = Number((await out.waitFor(/tick (\d+)\n/, mark, 30_000))[1]);
       assert.ok(next > at && next <= at + 6 && next < before, `resumed at tick ${next}: after checkpoint ${first.id} (tick ${at}), before the rewind (tick ${before})`);

@@ -93,6 +93,17 @@ async function waitUntil(ok: () => boolean, timeoutMs: number, what: string): Pr
   }
 }
 
+/** Restores checkpoint `id`: the engine's `restored` ms, and the program's (restore call → its next line). */
+async function timedRestore(sup: Supervisor, out: Lines, id: number): Promise<{ engineMs: number; programMs: number }> {
+  let restoredAt = 0;
+  const restored = new Promise<RestoredEvent>((resolve) => sup.once('restored', (e) => { restoredAt = now(); resolve(e); }));
+  const t0 = now();
+  await sup.restore(id);
+  // Lines from the killed copy may still arrive after t0; the restored copy prints only once running.
+  const line = await out.next(/^tick/, restoredAt);
+  return { engineMs: (await restored).ms, programMs: line.t - t0 };
+}
+
 /**
  * Restore-to-running: the engine's `restored` ms and the program's view (restore call → its next
  * line), for the newest checkpoint (raw pages) and an older one (pages rebuilt from the page store).
@@ -117,13 +128,7 @@ async function restoreBench(): Promise<unknown> {
     for (let r = 0; r < reps; r++) {
       for (const [which, c] of [['newest', newest], ['older', older]] as const) {
         await sleep(300);
-        let restoredAt = 0;
-        const restored = new Promise<RestoredEvent>((resolve) => sup.once('restored', (e) => { restoredAt = now(); resolve(e); }));
-        const t0 = now();
-        await sup.restore(c.id);
-        // Lines from the killed copy may still arrive after t0; the restored copy prints only once running.
-        const line = await out.next(/^tick/, restoredAt);
-        rows.push({ which, engineMs: (await restored).ms, programMs: line.t - t0 });
+        rows.push({ which, ...(await timedRestore(sup, out, c.id)) });
       }
     }
     return { backend, mb, rows };
@@ -164,12 +169,7 @@ async function containerBench(): Promise<unknown> {
         const c = (await sup.checkpoint())!;
         rows.get(mode)!.pauses.push({ frozenMs: c.frozenMs, dumpMs: c.dumpMs, bytes: c.bytes });
         await sleep(300);
-        let restoredAt = 0;
-        const restored = new Promise<RestoredEvent>((resolve) => sup.once('restored', (e) => { restoredAt = now(); resolve(e); }));
-        const t0 = now();
-        await sup.restore(c.id);
-        const line = await out.next(/^tick/, restoredAt);
-        rows.get(mode)!.restores.push({ engineMs: (await restored).ms, programMs: line.t - t0 });
+        rows.get(mode)!.restores.push(await timedRestore(sup, out, c.id));
       } finally {
         await sup.stop();
         fs.rmSync(sup.opts.workingDir, { recursive: true, force: true });

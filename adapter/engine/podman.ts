@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { isExecutable } from './criuLocator';
 import { runCriu, type CriuRun } from './criuRun';
 
 /** Where Debian's podman looks for the init it injects with --init. */
@@ -160,15 +161,6 @@ export async function sweepOrphans(podman: string, env: Record<string, string>):
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function isExecutable(p: string): boolean {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
 
 function writeIfChanged(file: string, text: string, mode: number): void {
   try { if (fs.readFileSync(file, 'utf8') === text) return; } catch { /* new */ }

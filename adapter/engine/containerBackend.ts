@@ -7,7 +7,7 @@
 //     criu, which freezes the container's cgroup for the dump: criu's frozen time is the pause);
 //   - restore: `podman container restore --import` as a new container, left stopped: runc reads criu's
 //     configuration file named by the container's `org.criu.config` annotation (one per run, in
-//     <run>/container/), which says `leave-stopped` while a restore runs, so the engine can queue its
+//     /run/axolotl/containers/), which says `leave-stopped` while a restore runs, so the engine can queue its
 //     SIGUSR1 (repaired code) before any user code runs, as with criu restores of a process. Sending
 //     SIGSTOP before a dump instead hangs criu here: PTRACE_SEIZE of a stopped task in a frozen
 //     cgroup-v1 freezer never returns.
@@ -16,6 +16,7 @@
 // criu's post-dump does for a process (sideEffects.ts, fileRewind.ts).
 // Containers are removed when their copy ends and when the engine stops; the session keeper removes
 // them if the engine dies, and a later run sweeps those whose engine is gone (their owner label).
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { BackendContext, CheckpointBackend, DumpResult, ProgramCopy } from './backend';
@@ -25,7 +26,7 @@ import { dumpTimeoutMs } from './criuHealth';
 import { residentBytes } from './adaptiveInterval';
 import { pythonDir } from './paths';
 import {
-  OWNER_LABEL, ownerLabel, podmanEnv, runPodman, shellQuote, sweepOrphans, type ContainerCriu, type PodmanResult, type PodmanTools,
+  OWNER_LABEL, ownerLabel, podmanEnv, runPodman, runtimeDir, shellQuote, sweepOrphans, type ContainerCriu, type PodmanResult, type PodmanTools,
 } from './podman';
 import { restoreTimeoutMs } from './restoreCheck';
 import type { CheckpointRecord } from './runDir';
@@ -53,7 +54,9 @@ export interface ContainerBackendOptions {
 export class ContainerBackend implements CheckpointBackend {
   readonly kind = 'container';
   readonly pacingKind = 'container';
+  /** the engine's files for runc and criu (engineDir), and what takes back the keeper's removal of them */
   private readonly dir: string;
+  private readonly forgetDir: () => void;
   private readonly podmanEnv: Record<string, string>;
   private readonly copies = new Set<ContainerCopy>();
   /** containers being removed (close() waits for them) */
@@ -68,8 +71,8 @@ export class ContainerBackend implements CheckpointBackend {
   private seq = 0;
 
   constructor(private readonly o: ContainerBackendOptions, private readonly ctx: BackendContext) {
-    this.dir = path.join(ctx.runDir, 'container');
-    fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    this.dir = engineDir(ctx.runDir);
+    this.forgetDir = ctx.atExit(['rm', '-rf', this.dir]);
     this.podmanEnv = podmanEnv(o.criu, this.dir);
     this.writeCriuConf('dump');
   }
@@ -172,6 +175,9 @@ export class ContainerBackend implements CheckpointBackend {
     for (const c of this.copies) void c.kill();
     await Promise.all([...this.copies].map((c) => c.exited));
     await Promise.all([...this.removals]);
+    // written again by the next session of this run (axolotl restore) before it is needed
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    this.forgetDir();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -217,9 +223,14 @@ export class ContainerBackend implements CheckpointBackend {
     return copy;
   }
 
-  /** Folders bind-mounted at their own path, outermost only, then the user's mounts. */
+  /**
+   * Folders bind-mounted at their own path, outermost only: the workspace, the agent's socket folder and
+   * journal; the run folders read-only where the workspace holds them (the checkpoints podman restores
+   * must not be the program's to change); the agent's code read-only; then the user's mounts.
+   */
   private mounts(cwd: string, env: NodeJS.ProcessEnv): ContainerOptions['mounts'] {
-    const own = [...this.o.workspace, cwd, this.ctx.runDir, env.AXOLOTL_SOCKET ? path.dirname(env.AXOLOTL_SOCKET) : undefined]
+    const journal = env.AXOLOTL_FILES_JOURNAL;
+    const own = [...this.o.workspace, cwd, journal, env.AXOLOTL_SOCKET ? path.dirname(env.AXOLOTL_SOCKET) : undefined]
       .filter((d): d is string => !!d).map((d) => path.resolve(d));
     for (const d of own) {
       if (SYSTEM_DIRS.has(d)) {
@@ -227,9 +238,14 @@ export class ContainerBackend implements CheckpointBackend {
           'Run from the project\'s folder (the script\'s folder and the working directory are mounted at their own paths).');
       }
     }
-    const outer = [...new Set(own)].filter((d, _, all) => !all.some((o) => o !== d && d.startsWith(o.endsWith('/') ? o : `${o}/`)));
+    const within = (d: string, o: string) => d.startsWith(o.endsWith('/') ? o : `${o}/`);
+    const outer = [...new Set(own)].filter((d, _, all) => !all.some((o) => o !== d && within(d, o)));
+    const runs = path.dirname(this.ctx.runDir);
+    const locked = outer.some((o) => runs === o || within(runs, o))
+      ? [{ source: runs, target: runs, readOnly: true }, ...(journal ? [{ source: journal, target: journal }] : [])]
+      : [];
     const agent = env.AXOLOTL_SOCKET ? [{ source: pythonDir(), target: pythonDir(), readOnly: true }] : [];
-    return [...outer.map((d) => ({ source: d, target: d })), ...agent, ...this.o.spec.mounts];
+    return [...outer.map((d) => ({ source: d, target: d })), ...locked, ...agent, ...this.o.spec.mounts];
   }
 
   /**
@@ -319,6 +335,16 @@ export class ContainerBackend implements CheckpointBackend {
     if (r.exitCode !== 0 || !dir) return '';
     try { return fs.readFileSync(path.join(dir, file), 'utf8'); } catch { return ''; }
   }
+}
+
+/**
+ * Where the engine keeps what runc and criu run as root for a run's containers (the criu launcher,
+ * criu's configuration, the action script): in a root-only folder the containers never see. In the
+ * run folder the program could rewrite them, and have the host's root run its code at the next dump.
+ * Named by the run folder, as the containers' `org.criu.config` annotation (in every checkpoint) is.
+ */
+function engineDir(runDir: string): string {
+  return runtimeDir('containers', createHash('sha256').update(path.resolve(runDir)).digest('hex').slice(0, 16));
 }
 
 /**

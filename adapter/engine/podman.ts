@@ -13,7 +13,6 @@
 // by default ("error setting rlimit type 7"): podman then gets a containers.conf of ours without
 // default ulimits (CONTAINERS_CONF, which replaces the system's file), and doctor says so.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { isExecutable } from './criuLocator';
@@ -173,9 +172,25 @@ export function shellQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** A folder for podman's environment when there is no run folder (doctor). */
-export function scratchDir(): string {
-  const dir = path.join(os.tmpdir(), `axolotl-podman-${process.getuid?.() ?? 0}`);
+/**
+ * A folder of the engine's under /run/axolotl (root-only; container mode runs as root): never in /tmp,
+ * where another user could have made it first, and never in a folder a container sees.
+ */
+export function runtimeDir(...parts: string[]): string {
+  let dir = '/run/axolotl';
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  if (!st.isDirectory() || st.uid !== (process.getuid?.() ?? 0) || st.mode & 0o022) {
+    throw new Error(`${dir} is not a folder of this user's that only it can write`);
+  }
+  for (const p of parts) {
+    dir = path.join(dir, p);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
   return dir;
+}
+
+/** A folder for podman's environment when there is no run folder (the image check, doctor). */
+export function scratchDir(): string {
+  return runtimeDir('scratch');
 }

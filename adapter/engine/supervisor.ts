@@ -730,13 +730,19 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private openJournal(heldOpen: boolean): FileJournal {
     return FileJournal.open(this.runDir, {
       workspace: this.workspace(), exclude: [this.opts.workingDir, this.runDir], root: this.opts.root, heldOpenAtSnapshots: heldOpen,
+      confined: this.confined(),
     });
+  }
+
+  /** The program has less privilege than the engine (root in a container): rewinds never follow its links out. */
+  private confined(): boolean {
+    return this.backend?.kind === 'container';
   }
 
   /** Puts the files back as at checkpoint `rec`: the journal when the agent keeps one, else the files held open. */
   private rewindFiles(rec: CheckpointRecord): FileRewindResult {
     if (this.files) return this.files.rewind(rec, this.kept);
-    return rewindFiles(rec, { root: this.opts.root, maxCopy: DEFAULT_MAX_COPY_BYTES });
+    return rewindFiles(rec, { root: this.opts.root, maxCopy: DEFAULT_MAX_COPY_BYTES, ...(this.confined() ? { confined: true, workspace: this.workspace() } : {}) });
   }
 
   private logRestore(rec: CheckpointRecord): void {

@@ -180,6 +180,13 @@ describe('axolotl run --container', () => {
     assert.match(noPython.stderr, /axolotl: the container could not run \/usr\/bin\/python9 \(No such file or directory\): give the interpreter inside the image with --python/);
   });
 
+  test('the program cannot change its checkpoints or what runc and criu run as root; its workspace and journal it can', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const dir = project('reach.py');
+    const res = await cli(['run', '--container', image, 'reach.py'], dir).result(60_000);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.stdout, 'checkpoints: refused\nrun folder: refused\njournal: writable\nworkspace: writable\nengine files visible: False\n');
+  });
+
   test('SIGKILL of the engine: the session keeper removes the container', { timeout: TEST_TIMEOUT_MS }, async () => {
     const dir = project('ticker.py');
     const run = cli(['run', '--container', image, '--interval', '0.5', '--pause-budget', '0', 'ticker.py'], dir);

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseLog } from '../../adapter/engine/containerLog';
+import { rewindFiles } from '../../adapter/engine/fileRewind';
 import { parseMount } from '../../adapter/engine/containerSpec';
 import { findPodmanTools, ownerGone, ownerLabel } from '../../adapter/engine/podman';
 import { parseRunArgs } from '../../adapter/cli/options';
@@ -147,5 +148,43 @@ describe('the session keeper runs the commands it was given once the engine is g
     assert.equal(r.status, 0, String(r.stderr));
     assert.ok(fs.existsSync(a), 'the command given ran');
     assert.ok(!fs.existsSync(b), 'the command taken back did not');
+  });
+});
+
+describe('rewinding files a program in a container could have linked elsewhere (confined)', () => {
+  test('journal entries through a link, or outside the workspace, change nothing outside; the workspace is rewound', () => {
+    const root = fs.mkdtempSync(path.join(tmp, 'ws-'));
+    const outside = fs.mkdtempSync(path.join(tmp, 'outside-'));
+    const journal = fs.mkdtempSync(path.join(tmp, 'journal-'));
+    const cp = fs.mkdtempSync(path.join(tmp, 'cp-'));
+    fs.writeFileSync(path.join(outside, 'secret'), 'precious');
+    fs.writeFileSync(path.join(outside, 'log'), 'precious log');
+    fs.symlinkSync(outside, path.join(root, 'link'));
+    fs.writeFileSync(path.join(root, 'mine.txt'), 'changed since');
+    fs.mkdirSync(path.join(journal, '1'));
+    fs.writeFileSync(path.join(journal, '1', '1-1'), 'attacker');
+    fs.writeFileSync(path.join(journal, '1', '1-2'), 'as at the checkpoint');
+    const entries = [
+      { k: 'copy' as const, p: path.join(root, 'link', 'secret'), b: '1/1-1' },
+      { k: 'size' as const, p: path.join(outside, 'log'), s: 0, o: 1 as const },
+      { k: 'copy' as const, p: path.join(root, 'mine.txt'), b: '1/1-2' },
+    ];
+    // held open at the checkpoint and saved: one is now a link out, one is no longer the file it was
+    const st = fs.statSync(path.join(outside, 'log'));
+    fs.writeFileSync(path.join(cp, 'files.json'), JSON.stringify([
+      { path: path.join(root, 'link', 'secret'), size: 1, mtime_ns: 0, dev: 0, ino: 0, append_only: false, inside: true, mode: 'copy', copy: 'files/0' },
+      { path: path.join(outside, 'log'), size: 0, mtime_ns: 0, dev: st.dev, ino: st.ino + 1, append_only: true, inside: false, mode: 'size' },
+    ]));
+    fs.mkdirSync(path.join(cp, 'files'));
+    fs.writeFileSync(path.join(cp, 'files', '0'), 'x');
+    const rec = { id: 1, dir: cp, stdioInodes: [], pid: 1, time: 0, bytes: 0, frozenMs: 0, dumpMs: 0, generation: 0, backend: 'container' as const };
+    const res = rewindFiles(rec, { root, maxCopy: 1 << 20, entries, journalDir: journal, workspace: [root], confined: true });
+    assert.equal(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'precious', 'nothing written through the link');
+    assert.equal(fs.readFileSync(path.join(outside, 'log'), 'utf8'), 'precious log', 'nothing outside cut back');
+    assert.equal(fs.readFileSync(path.join(root, 'mine.txt'), 'utf8'), 'as at the checkpoint', 'the workspace is rewound');
+    assert.equal(res.problems.length, 4, res.problems.join('\n'));
+    // the same entries unconfined (a program with the engine's own rights) go where they point
+    rewindFiles(rec, { root, maxCopy: 1 << 20, entries: entries.slice(0, 1), journalDir: journal, workspace: [root] });
+    assert.notEqual(fs.readFileSync(path.join(outside, 'secret'), 'utf8'), 'precious', 'unconfined, the same rewind writes through the link');
   });
 });

@@ -187,6 +187,23 @@ describe('axolotl run --container', () => {
     assert.equal(res.stdout, 'checkpoints: refused\nrun folder: refused\njournal: writable\nworkspace: writable\nengine files visible: False\n');
   });
 
+  test('input reaches the program in the container, to its end; a container an earlier engine left is removed', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const dir = project('echo.py');
+    // left by an engine that is gone (its PID and start time name no process)
+    const orphan = `axolotl-orphan-${process.pid}`;
+    const made = spawnSync(podman, ['create', '--name', orphan, '--label', 'dev.axolotl.owner=999999999:1', image, 'true'], { encoding: 'utf8', env: { ...process.env, ...env } });
+    assert.equal(made.status, 0, made.stderr);
+    const run = new LiveCli(['run', '--verbose', '--container', image, 'echo.py'], { cwd: dir, env: cleanEnv(), stdin: 'pipe' });
+    engines.add(run.pid);
+    run.child.stdin!.end('first\nsecond \u0010\u0011 bytes\n');
+    const res = await run.result(60_000);
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(res.stdout, 'got first\ngot second \u0010\u0011 bytes\nend of input after 2 lines\n');
+    assert.match(res.stderr, new RegExp(`removed 1 container\\(s\\) left by an earlier run: ${orphan}`));
+    const left = spawnSync(podman, ['ps', '-a', '--format', '{{.Names}}'], { encoding: 'utf8', env: { ...process.env, ...env } }).stdout;
+    assert.ok(!left.includes(orphan), left);
+  });
+
   test('SIGKILL of the engine: the session keeper removes the container', { timeout: TEST_TIMEOUT_MS }, async () => {
     const dir = project('ticker.py');
     const run = cli(['run', '--container', image, '--interval', '0.5', '--pause-budget', '0', 'ticker.py'], dir);

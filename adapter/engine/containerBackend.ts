@@ -1,8 +1,9 @@
 // Container mode: the program runs in a podman container (runc), and a checkpoint is the whole
 // container, taken and restored by podman itself:
-//   - launch: `podman run -d --init` with the workspace, the run folder, the agent's socket folder and
-//     the agent's code bind-mounted at their own paths, so tracebacks, diffs and repairs name the
-//     user's files and a repair written on the host is what the restored container runs;
+//   - launch: `podman create --init` (then init, start) with the workspace, the agent's socket folder,
+//     journal and code bind-mounted at their own paths (the run folders read-only), so tracebacks,
+//     diffs and repairs name the user's files and a repair written on the host is what the restored
+//     container runs;
 //   - dump: `podman container checkpoint --leave-running --export <checkpoint>/container.tar` (runc runs
 //     criu, which freezes the container's cgroup for the dump: criu's frozen time is the pause);
 //   - restore: `podman container restore --import` as a new container, left stopped: runc reads criu's
@@ -48,7 +49,6 @@ export interface ContainerBackendOptions {
   workspace: string[];
   /** the launch configuration's environment (the host's own is not passed on) */
   env: Record<string, string>;
-  verbose: boolean;
 }
 
 export class ContainerBackend implements CheckpointBackend {
@@ -81,10 +81,9 @@ export class ContainerBackend implements CheckpointBackend {
     this.files = opts;
   }
 
-  async launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy> {
+  /** `_command` is the host's interpreter: the program runs with the image's (spec.python). */
+  async launch(_command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy> {
     await this.sweep();
-    // `command` is the host's interpreter: the program runs with the container's.
-    void command;
     const name = this.nextName();
     const createArgs = [
       'create', '-i', '--init', '--runtime', 'runc', '--pull=never', '--network', 'none',
@@ -245,7 +244,10 @@ export class ContainerBackend implements CheckpointBackend {
       ? [{ source: runs, target: runs, readOnly: true }, ...(journal ? [{ source: journal, target: journal }] : [])]
       : [];
     const agent = env.AXOLOTL_SOCKET ? [{ source: pythonDir(), target: pythonDir(), readOnly: true }] : [];
-    return [...outer.map((d) => ({ source: d, target: d })), ...locked, ...agent, ...this.o.spec.mounts];
+    const all = [...outer.map((d) => ({ source: d, target: d })), ...locked, ...agent, ...this.o.spec.mounts];
+    const odd = all.flatMap((m) => [m.source, m.target]).find((p) => p.includes(':'));
+    if (odd) throw new AxolotlError(`${odd} cannot be mounted in the container: podman's mounts cannot name a path with ":"`, 'Rename the folder, or run from another one.');
+    return all;
   }
 
   /**

@@ -35,7 +35,7 @@ export async function containerBackendFactory(
       'podman images lists the images here; import one (podman import rootfs.tar NAME) or build it. No registry is asked.');
   }
   return (_python, ctx) => new ContainerBackend({
-    spec, tools, criu: criuFor, workspace: [run.root, run.cwd], env: run.env, verbose: run.verbose,
+    spec, tools, criu: criuFor, workspace: [run.root, run.cwd], env: run.env,
   }, ctx);
 }
 

@@ -6,8 +6,9 @@
 // --import`), daemonless, so an exported checkpoint outlives the session. Its default runtime here,
 // crun 1.8, is built without CRIU; runc is not, and runs the `criu` it finds first on PATH: every podman
 // command gets a PATH whose first folder holds the criu this project proved on this kernel
-// (criuProbe.ts). Docker's checkpoints are an experimental daemon feature that needs the daemon's
-// experimental mode, and Debian 12 has no Docker: podman is the engine that is there.
+// (criuProbe.ts). Debian 12's Docker 20.10 checkpoints only in its daemon's experimental mode and
+// restores only into the container a checkpoint was taken from (`docker start --checkpoint`): no archive
+// to restore as a new container, as every rewind and a later `axolotl restore` need.
 //
 // Root without CAP_SYS_RESOURCE (some VMs and containers) cannot set the rlimits podman asks runc for
 // by default ("error setting rlimit type 7"): podman then gets a containers.conf of ours without

@@ -103,6 +103,7 @@ export class ContainerBackend implements CheckpointBackend {
         throw new AxolotlError(`podman could not start the container (image ${this.o.spec.image})`, launchHint(res.error, this.o.spec), res.stderr.trim() || res.error);
       }
     }
+    this.ctx.log('info', `in container ${name} of ${this.o.spec.image}: ${this.o.spec.python} ${args.join(' ')}`);
     return this.adopt(name, 'launch');
   }
 

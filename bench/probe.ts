@@ -7,6 +7,7 @@
 //   probe.js disk --mb N --checkpoints C [--max-saves K] [--interval S]
 //   probe.js freshness --mb N --reps R [--interval S]
 //   probe.js container --mb N --reps R --image IMAGE
+//   probe.js tree --mb N --processes P --reps R
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,10 +16,11 @@ import { chooseBackend } from '../adapter/engine/backendChoice';
 import { CheckpointPages } from '../adapter/engine/checkpointPages';
 import { findCriu, whyNot } from '../adapter/engine/criuLocator';
 import { ForkBackend } from '../adapter/engine/forkBackend';
+import { privateBytes } from '../adapter/engine/snapshotPool';
 import { RepairFlow } from '../adapter/engine/repairFlow';
 import { Supervisor, type SupervisorDeps } from '../adapter/engine/supervisor';
 import type { Checkpoint, RestoredEvent, RunOptions } from '../adapter/engine/types';
-import { ModelServer } from '../test/support/modelServer';
+import { ModelServer } from '../dev/modelServer';
 
 const BENCH = path.resolve(__dirname, '..', '..', 'bench');
 const WORKLOAD = path.join(BENCH, 'workload.py');
@@ -336,7 +338,7 @@ async function freshnessBench(): Promise<unknown> {
         const pid = sup.pid;
         if (!pid) return;
         rssPeak = Math.max(rssPeak, residentOf(pid));
-        heldPeak = Math.max(heldPeak, stoppedChildren(pid).reduce((sum, k) => sum + privateOf(k), 0));
+        heldPeak = Math.max(heldPeak, stoppedChildren(pid).reduce((sum, k) => sum + (privateBytes(k) ?? 0), 0));
       }, 100);
       const done = new Promise<void>((resolve) => sup.on('exit', () => resolve()));
       let restored: number | undefined;
@@ -376,13 +378,46 @@ function stoppedChildren(pid: number): number[] {
   }
 }
 
-function privateOf(pid: number): number {
+/**
+ * A program with worker processes (workload.py tree: a parent spinning and P - 1 idle workers, N MB in
+ * all) against a single process holding the same total, both checkpointed by the engine as such a
+ * program is (criu dumps it frozen, whole tree; no agent, so no snapshots), turn about: criu's frozen
+ * time and the dump's wall time of each, then the restore of each (the engine's `restored` ms).
+ */
+async function treeBench(): Promise<unknown> {
+  const mb = Number(arg('mb'));
+  const processes = Number(arg('processes', '4'));
+  const reps = Number(arg('reps'));
+  const start = async (args: string[]) => {
+    const sup = new Supervisor(options(WORKLOAD, args, { agent: false }), await deps('criu'));
+    const out = new Lines(sup);
+    await sup.start();
+    const ready = await out.next(/^ready/, 0);
+    return { sup, totalMb: Number(ready.text.split(' ')[1]) };
+  };
+  const tree = await start(['tree', String(mb), String(processes)]);
+  let single: Awaited<ReturnType<typeof start>> | undefined;
   try {
-    let kb = 0;
-    for (const m of fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8').matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)) kb += Number(m[1]);
-    return kb * 1024;
-  } catch {
-    return 0;
+    single = await start(['spin', String(tree.totalMb)]);
+    const rows: Array<{ which: string; frozenMs: number; dumpMs: number; restoreMs: number }> = [];
+    for (let r = 0; r < reps; r++) {
+      for (const [which, v] of (r % 2 ? [['single', single], ['tree', tree]] : [['tree', tree], ['single', single]]) as const) {
+        await sleep(300);
+        const c = await v.sup.checkpoint();
+        if (!c) throw new Error(`no checkpoint of the ${which}`);
+        await sleep(300);
+        const restored = new Promise<RestoredEvent>((resolve) => v.sup.once('restored', resolve));
+        await v.sup.restore(c.id);
+        rows.push({ which, frozenMs: c.frozenMs, dumpMs: c.dumpMs, restoreMs: (await restored).ms });
+      }
+    }
+    return { mb, processes, treeMb: tree.totalMb, singleMb: residentOf(single.sup.pid!) / 2 ** 20, rows };
+  } finally {
+    for (const v of [tree, single]) {
+      if (!v) continue;
+      await v.sup.stop();
+      fs.rmSync(v.sup.opts.workingDir, { recursive: true, force: true });
+    }
   }
 }
 
@@ -398,6 +433,7 @@ async function main(): Promise<void> {
   else if (cmd === 'crash') result = await crashBench();
   else if (cmd === 'disk') result = await diskBench();
   else if (cmd === 'freshness') result = await freshnessBench();
+  else if (cmd === 'tree') result = await treeBench();
   else if (cmd === 'container') result = await containerBench();
   else throw new Error(`unknown probe command ${cmd}`);
   process.stdout.write(JSON.stringify(result) + '\n');

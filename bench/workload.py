@@ -3,6 +3,7 @@ work and times it from the inside.
 
     python3 bench/workload.py cpu|alloc|files RSS_MB UNITS
     python3 bench/workload.py hold|spin RSS_MB [SECONDS]
+    python3 bench/workload.py tree RSS_MB PROCESSES
 
 cpu    integer arithmetic, no allocation: the memory is never written again
 alloc  builds and drops dicts, strings and tuples; a rotating window keeps ~6 MB of them alive
@@ -10,6 +11,9 @@ files  cpu (20 times more per step), and each step appends a line to a file and 
        (opened and closed each time, in the working folder): what the file journal adds to a checkpoint
 hold   prints "tick N" every 2 ms (restore latency)
 spin   runs cpu steps without end (criu's own dump time of a busy program)
+tree   a program with worker processes, as a pool: forks PROCESSES - 1 workers first, each then holds
+       RSS_MB / PROCESSES of its own and waits, as idle pool workers do; the parent holds its share and
+       spins. "ready TOTAL" counts the resident memory of the whole tree.
 
 Output: "ready RSS_MB" once the memory is held; "GAP <epoch s> <ms>" as soon as one step of the loop
 took more than GAP_MS (a checkpoint froze it, or a page-fault storm after a fork); at the end one
@@ -112,9 +116,46 @@ def hold(seconds):
         time.sleep(0.002)
 
 
+def tree(target_mb, processes):
+    """Workers forked before any memory is held, so that no page is shared copy-on-write with the parent:
+    the tree holds RSS_MB of distinct pages, like a single process of the same size."""
+    share = target_mb / processes
+    workers = []
+    for _ in range(processes - 1):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(r)
+            mem = hold_memory(share)
+            os.write(w, b"x")
+            parent = os.getppid()
+            while os.getppid() == parent:
+                time.sleep(0.05)
+            del mem
+            os._exit(0)
+        os.close(w)
+        os.read(r, 1)
+        os.close(r)
+        workers.append(pid)
+    mem = hold_memory(share)
+    total = rss_mb()
+    for pid in workers:
+        with open("/proc/%d/status" % pid) as fh:
+            total += next(int(l.split()[1]) for l in fh if l.startswith("VmRSS:")) / 1024.0
+    sys.stdout.write("ready %.0f\n" % total)
+    sys.stdout.flush()
+    acc = 1
+    while True:
+        acc = cpu_step(acc)
+    del mem
+
+
 def main():
     kind = sys.argv[1]
     target = float(sys.argv[2])
+    if kind == "tree":
+        tree(target, int(sys.argv[3]))
+        return
     if kind == "alloc":
         for i in range(len(KEEP)):
             alloc_step(i)  # the live window counts towards the RSS asked for

@@ -3,11 +3,11 @@
 // own bridge, 'axolotl/repairProposed' and 'axolotl/repairStatus' to the review, its progress and
 // the history.
 import * as vscode from 'vscode';
-import { REPAIR_PROPOSED_EVENT, REPAIR_STATUS_EVENT, RESTORE_REQUEST, type RestoreArgs } from '../adapter/session/customProtocol';
+import { REPAIR_PROPOSED_EVENT, REPAIR_STATUS_EVENT, RESTORE_REQUEST, type RestoreArgs } from '../adapter/protocol/customProtocol';
 import { AxolotlAdapterFactory } from './adapterFactory';
 import type { AdapterMode } from './adapterPlan';
 import { registerCommands } from './commands';
-import { defaultLaunchConfig } from './configuration';
+import { defaultLaunchConfig } from '../adapter/protocol/launchConfig';
 import { AxolotlConfigurationProvider } from './configurationProvider';
 import { ModelConsent, registerConsentCommands } from './consent';
 import { CONTEXT_KEYS, DEBUG_TYPE, OUTPUT_CHANNEL_NAME } from './ids';

@@ -4,7 +4,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import type { DoctorReport } from '../adapter/engine/doctor';
-import { MISSING_PROGRAM } from './configuration';
+import { MISSING_PROGRAM } from '../adapter/protocol/launchConfig';
 import { COMMANDS, DEBUG_TYPE } from './ids';
 
 export function registerCommands(context: vscode.ExtensionContext, output: vscode.OutputChannel): void {

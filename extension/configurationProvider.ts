@@ -1,9 +1,9 @@
 // The vscode side of launch configurations: offers "Axolotl: Run current file" for a new launch.json
-// and in the Run and Debug picker, and resolves each launch with configuration.ts (defaults, errors
-// shown to the user) and then the model consent.
+// and in the Run and Debug picker, and resolves each launch with adapter/protocol/launchConfig.ts
+// (defaults, errors shown to the user) and then the model consent.
 import fs from 'node:fs';
 import * as vscode from 'vscode';
-import { defaultLaunchConfig, resolveLaunchConfig, type AxolotlSettings, type ResolveContext } from './configuration';
+import { defaultLaunchConfig, resolveLaunchConfig, type AxolotlSettings, type ResolveContext } from '../adapter/protocol/launchConfig';
 import type { ModelConsent } from './consent';
 import { SETTINGS } from './ids';
 import { selectedInterpreter } from './pythonInterpreter';

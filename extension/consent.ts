@@ -5,7 +5,7 @@
 import path from 'node:path';
 import * as vscode from 'vscode';
 import { configFilePath, readConfigFile } from '../adapter/engine/repair/config';
-import type { ResolvedLaunchConfig } from './configuration';
+import type { ResolvedLaunchConfig } from '../adapter/protocol/launchConfig';
 import {
   consentDecision, consentText, effectiveEndpoint, endpointHost, listCandidateFiles, type ConsentMemory,
 } from './consentPolicy';

@@ -2,7 +2,7 @@
 // URI schemes and settings. Plain constants (no vscode import) so unit tests can check package.json
 // against them.
 
-export const DEBUG_TYPE = 'axolotl';
+export { DEBUG_TYPE } from '../adapter/protocol/launchArgs';
 
 /** Every command the extension registers, except the timeline's own (extension/timeline). */
 export const COMMANDS = {

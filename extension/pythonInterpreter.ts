@@ -1,6 +1,7 @@
 // The interpreter selected in the Python extension (ms-python.python), through its public API
 // (@vscode/python-extension), so a venv or conda environment chosen there runs the program. Only asked
-// when neither the launch configuration nor the setting axolotl.python names one (configuration.ts).
+// when neither the launch configuration nor the setting axolotl.python names one
+// (adapter/protocol/launchConfig.ts).
 import { PVSC_EXTENSION_ID, PythonExtension } from '@vscode/python-extension';
 import * as vscode from 'vscode';
 

@@ -3,7 +3,7 @@
 // text from before the repair back through a WorkspaceEdit (Ctrl+Z-able). Undoing changes files
 // only; the running program is not rewound.
 import * as vscode from 'vscode';
-import type { RepairStatusBody } from '../adapter/session/customProtocol';
+import type { RepairStatusBody } from '../adapter/protocol/customProtocol';
 import { COMMANDS, VIEWS } from './ids';
 import type { OriginalContentProvider } from './originalContentProvider';
 import { summary, virtualPath } from './repairProposal';

@@ -6,7 +6,7 @@
 // reports the search as a DAP progress event, which VS Code already shows as a cancellable
 // notification ("Asking the model for a repair"); a second notification would only repeat it.
 import * as vscode from 'vscode';
-import type { RepairProposal, RepairStatusBody } from '../adapter/session/customProtocol';
+import type { RepairProposal, RepairStatusBody } from '../adapter/protocol/customProtocol';
 import { COMMANDS } from './ids';
 import { OPEN_TIMELINE_COMMAND } from './timeline/timelineView';
 

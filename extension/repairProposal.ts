@@ -1,12 +1,10 @@
 // Pure helpers of the repair review (no vscode import, unit-tested): run-time checks of the
 // adapter's repair events, the virtual paths the diff editors use, and the texts shown.
-import type { RepairProposal, RepairStatusBody } from '../adapter/session/customProtocol';
+import type { RepairProposal, RepairStatusBody } from '../adapter/protocol/customProtocol';
+import { isInt, isObj, isStr } from '../adapter/protocol/guards';
 import { COMMANDS } from './ids';
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isStr = (v: unknown): v is string => typeof v === 'string';
-const isPosInt = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 1;
+const isPosInt = (v: unknown): v is number => isInt(v, 1);
 
 /** At most this many files in one proposal (a sane bound on editors opened at once). */
 export const MAX_FILES = 50;

@@ -9,7 +9,7 @@ import * as vscode from 'vscode';
 import {
   APPLY_REPAIR_REQUEST, REJECT_REPAIR_REQUEST, type ApplyRepairArgs, type ApplyRepairResponse, type RejectRepairArgs,
   type RepairProposal, type RepairStatusBody,
-} from '../adapter/session/customProtocol';
+} from '../adapter/protocol/customProtocol';
 import { COMMANDS, CONTEXT_KEYS, ORIGINAL_SCHEME, PROPOSED_SCHEME } from './ids';
 import type { OriginalContentProvider } from './originalContentProvider';
 import type { ProposedFileSystem } from './proposedFileSystem';

@@ -16,7 +16,7 @@ const builds = [
   { ...node, entryPoints: ['adapter/adapterMain.ts'], outfile: 'dist/adapter.js' },
   { ...node, entryPoints: ['adapter/cli/main.ts'], outfile: 'dist/cli.js', banner: { js: '#!/usr/bin/env node' } },
   // The scripted OpenAI-compatible model the demo and the e2e tests talk to (not shipped in the .vsix).
-  { ...node, entryPoints: ['test/support/modelServer.ts'], outfile: 'dist/dev/modelServer.js' },
+  { ...node, entryPoints: ['dev/modelServer.ts'], outfile: 'dist/dev/modelServer.js' },
   { ...common, platform: 'browser', target: 'es2022', format: 'iife', entryPoints: ['webview/main.ts'], outfile: 'dist/webview.js' },
 ];
 const existing = builds.filter((b) => b.entryPoints.every((e) => fs.existsSync(e)));

@@ -83,7 +83,10 @@ fetch() {
              "$apt_dir/etc/sources.list.d" "$apt_dir/debs" "$root"
     echo "deb [signed-by=$keyring] $url $suite main" > "$apt_dir/etc/sources.list"
     : > "$apt_dir/status"
-    local apt=(-o Dir::Etc::SourceList="$apt_dir/etc/sources.list"
+    # The system's update hooks (PackageKit, AppStream) are about the system's lists, not these.
+    printf '#clear APT::Update::Post-Invoke-Success;\n#clear APT::Update::Post-Invoke;\n' > "$apt_dir/etc/apt.conf"
+    local apt=(-c "$apt_dir/etc/apt.conf"
+         -o Dir::Etc::SourceList="$apt_dir/etc/sources.list"
          -o Dir::Etc::SourceParts="$apt_dir/etc/sources.list.d"
          -o Dir::Etc::Preferences="$apt_dir/etc/preferences"
          -o Dir::Etc::PreferencesParts="$apt_dir/etc/preferences.d"

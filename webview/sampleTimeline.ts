@@ -1,6 +1,6 @@
 // Made-up but realistic timeline traffic, for tests and screenshots: a training script that crashes
 // on a KeyError, gets one repair rejected and one accepted, is restored and then verified.
-import type { CheckpointInfo, InitMessage, TimelineUpdate } from './protocol';
+import type { CheckpointInfo, InitMessage, TimelineUpdate } from '../adapter/protocol/timeline';
 
 export const SAMPLE_T0 = 1_700_000_000_000;
 

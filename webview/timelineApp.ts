@@ -11,7 +11,7 @@ import {
   type FromWebviewMessage,
   type InitMessage,
   type ToWebviewMessage,
-} from './protocol';
+} from '../adapter/protocol/timeline';
 import {
   activate,
   apply,

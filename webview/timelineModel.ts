@@ -18,7 +18,7 @@ import type {
   SessionInfo,
   StopInfo,
   ToWebviewMessage,
-} from './protocol';
+} from '../adapter/protocol/timeline';
 
 // ---------------------------------------------------------------------------------------------
 // State

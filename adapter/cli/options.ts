@@ -2,10 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
 import { CONTAINER_MAX_SAVES, parseMount } from '../engine/containerSpec';
-import { parseSnapshotMemory } from '../engine/forkBackend';
-import { AxolotlError, type BackendKind, type ContainerOptions, type RunOptions } from '../engine/types';
+import { BACKENDS, parseSnapshotMemory, RESUME_MODES, RUN_DEFAULTS, type BackendKind, type RepairResume } from '../engine/runDefaults';
+import { AxolotlError, type ContainerOptions, type RunOptions } from '../engine/types';
 
 export interface CliRunOptions extends RunOptions {
   normalRun: boolean;
@@ -13,25 +12,26 @@ export interface CliRunOptions extends RunOptions {
   model?: string;
   baseUrl?: string;
   maxRepairs: number;
-  resume: 'checkpoint' | 'in-place';
+  resume: RepairResume;
   repair: boolean;
   /** `axolotl restore`: continue this run from this checkpoint instead of starting afresh */
   from?: { runDir: string; id: number };
 }
 
+const D = RUN_DEFAULTS;
 export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
 
-  --interval SECONDS     time between checkpoints (default 1, stretched when checkpoints are slow)
+  --interval SECONDS     time between checkpoints (default ${D.interval}, stretched when checkpoints are slow)
   --pause-budget PCT     most of the run spent frozen by checkpoints; the interval grows to stay
-                         under it (default 2 without --interval; 0 = every interval, whatever it costs)
-  --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited; 10 with
+                         under it (default ${D.pauseBudget * 100} without --interval; 0 = every interval, whatever it costs)
+  --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited; ${CONTAINER_MAX_SAVES} with
                          --container, whose checkpoints are whole archives)
-  --snapshot-memory SIZE memory the fork snapshots held as rewind points may cost: 1x (the
+  --snapshot-memory SIZE memory the fork snapshots held as rewind points may cost: ${D.snapshotMemory} (the
                          program's size, default), 1.5x, or an amount (512M, 2G); oldest go first
-  --working-dir DIR      where run folders go (default .axolotl/ next to the script)
+  --working-dir DIR      where run folders go (default ${D.workingDirName}/ next to the script)
   --log FILE             engine log, including criu's logs (default <run dir>/engine.log)
-  --python PATH          interpreter (default python3; with --container, the one in the image)
-  --backend KIND         auto | criu | fork (default auto)
+  --python PATH          interpreter (default ${D.python}; with --container, the one in the image)
+  --backend KIND         ${BACKENDS.join(' | ')} (default ${D.backend})
   --container IMAGE      run in a podman container of IMAGE, checkpointed whole (needs root, podman,
                          runc); the script's folder and the working directory are mounted at their
                          own paths
@@ -43,8 +43,8 @@ export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
   --no-repair            report crashes but do not ask a model for a repair
   --model NAME           model for repairs (env AXOLOTL_MODEL)
   --base-url URL         OpenAI-compatible endpoint (env OPENAI_BASE_URL)
-  --max-repairs N        repair attempts per crash (default 3)
-  --resume MODE          checkpoint (default) | in-place
+  --max-repairs N        repair attempts per crash (default ${D.maxRepairAttempts})
+  --resume MODE          ${RESUME_MODES.join(' | ')} (default ${D.resume})
   --yes                  accept proposed repairs without asking
   --verbose              more engine output on stderr`;
 
@@ -84,10 +84,10 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
   if (rest.length === 0) throw new AxolotlError('no script given', RUN_USAGE);
   const program = path.resolve(cwd, rest[0]);
   checkProgram(program);
-  const backend = (v.backend ?? 'auto') as BackendKind;
-  if (!['auto', 'criu', 'fork'].includes(backend)) throw new AxolotlError(`unknown backend "${v.backend}"`, 'Use auto, criu or fork.');
-  const resume = v.resume ?? 'checkpoint';
-  if (resume !== 'checkpoint' && resume !== 'in-place') throw new AxolotlError(`unknown resume mode "${resume}"`, 'Use checkpoint or in-place.');
+  const backend = (v.backend ?? RUN_DEFAULTS.backend) as BackendKind;
+  if (!BACKENDS.includes(backend)) throw new AxolotlError(`unknown backend "${v.backend}"`, `Use ${words(BACKENDS)}.`);
+  const resume = (v.resume ?? RUN_DEFAULTS.resume) as RepairResume;
+  if (!RESUME_MODES.includes(resume)) throw new AxolotlError(`unknown resume mode "${resume}"`, `Use ${words(RESUME_MODES)}.`);
   const scriptDir = path.dirname(program);
   if (v.container === undefined && (v.mount?.length || v.env?.length)) {
     throw new AxolotlError(`${v.mount?.length ? '--mount' : '--env'} needs --container`, 'Without a container the program runs with this environment and these folders.');
@@ -99,15 +99,15 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
     cwd,
     env: {},
     // With --container, --python names the interpreter in the image; the engine's own helpers use the host's.
-    python: container ? 'python3' : v.python ?? 'python3',
+    python: container ? RUN_DEFAULTS.python : v.python ?? RUN_DEFAULTS.python,
     ...(container ? { container } : {}),
-    interval: positiveNumber('--interval', v.interval ?? '1'),
+    interval: v.interval === undefined ? RUN_DEFAULTS.interval : positiveNumber('--interval', v.interval),
     // An explicit --interval is taken literally unless a budget is given too (adaptiveInterval.ts).
     pauseBudget: v['pause-budget'] !== undefined ? percent('--pause-budget', v['pause-budget'])
-      : v.interval === undefined ? DEFAULT_PAUSE_BUDGET : 0,
-    maxSaves: v['max-saves'] === undefined ? (container ? CONTAINER_MAX_SAVES : undefined) : wholeNumber('--max-saves', v['max-saves'], 1),
+      : v.interval === undefined ? RUN_DEFAULTS.pauseBudget : 0,
+    maxSaves: v['max-saves'] === undefined ? (container ? CONTAINER_MAX_SAVES : RUN_DEFAULTS.maxSaves) : wholeNumber('--max-saves', v['max-saves'], 1),
     snapshotMemory: v['snapshot-memory'] === undefined ? undefined : memory('--snapshot-memory', v['snapshot-memory']),
-    workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, '.axolotl')),
+    workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, RUN_DEFAULTS.workingDirName)),
     backend,
     agent: !v['no-agent'],
     root: scriptDir,
@@ -117,10 +117,15 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
     yes: !!v.yes,
     model: v.model,
     baseUrl: v['base-url'],
-    maxRepairs: wholeNumber('--max-repairs', v['max-repairs'] ?? '3', 1),
+    maxRepairs: v['max-repairs'] === undefined ? RUN_DEFAULTS.maxRepairAttempts : wholeNumber('--max-repairs', v['max-repairs'], 1),
     resume,
     repair: !v['no-repair'],
   };
+}
+
+/** "auto, criu or fork" */
+function words(values: readonly string[]): string {
+  return `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
 }
 
 function takesValue(flag: string | undefined): boolean {
@@ -130,7 +135,7 @@ function takesValue(flag: string | undefined): boolean {
 
 function containerOptions(image: string, mounts: string[], env: string[], python: string | undefined, cwd: string): ContainerOptions {
   if (!image.trim()) throw new AxolotlError('--container needs an image name', 'For example --container localhost/my-env:latest (podman images lists them).');
-  return { image, mounts: mounts.map((m) => parseMount(m, cwd)), env: Object.fromEntries(env.map(parseEnv)), python: python ?? 'python3' };
+  return { image, mounts: mounts.map((m) => parseMount(m, cwd)), env: Object.fromEntries(env.map(parseEnv)), python: python ?? RUN_DEFAULTS.python };
 }
 
 function parseEnv(text: string): [string, string] {

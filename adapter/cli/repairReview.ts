@@ -10,8 +10,10 @@ import type { Supervisor } from '../engine/supervisor';
 import type { CrashEvent } from '../engine/types';
 import { openKeyboard, readKey } from './keyPrompt';
 import type { CliRunOptions } from './options';
-import type { CrashHandler } from './runCommand';
 import type { Terminal } from './terminal';
+
+/** What the run does with a crash the program reported: ask the model, review, decide. */
+export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) => Promise<void>;
 
 export function repairingCrashHandler(opts: CliRunOptions): { handler: CrashHandler; attach: (sup: Supervisor, term: Terminal) => void } {
   let flow: RepairFlow | undefined;
@@ -20,7 +22,7 @@ export function repairingCrashHandler(opts: CliRunOptions): { handler: CrashHand
     flow.on('progress', (line) => term.setStatus(`asking the model · ${line}`, true));
     flow.on('status', (s) => {
       if (s.status === 'verified') term.say(term.green('✓ the repaired program ran past the crash point'));
-      if (s.status === 'failed') term.say(term.yellow(`the repair did not hold: ${s.message ?? ''}`));
+      if (s.status === 'failed') term.say(term.yellow(s.cannotResume ? s.message ?? 'cannot resume' : `the repair did not hold: ${s.message ?? ''}`));
     });
   };
   const handler: CrashHandler = async (sup: Supervisor, crash: CrashEvent, term: Terminal) => {

@@ -2,23 +2,19 @@
 // everything Axolotl says goes to stderr, prefixed.
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { chooseBackend } from '../engine/backendChoice';
-import { killDescendants } from '../engine/restoreCheck';
-import { Supervisor } from '../engine/supervisor';
-import { AxolotlError, type CrashEvent, type ExitEvent } from '../engine/types';
-import type { CliRunOptions } from './options';
-import { formatBytes, Terminal } from './terminal';
+import { createEngine } from '../engine/backendChoice';
+import { AxolotlError, type ExitEvent } from '../engine/types';
 import { describeCrash } from './crashText';
-import { repairingCrashHandler } from './repairReview';
-
-export type CrashHandler = (sup: Supervisor, crash: CrashEvent, term: Terminal) => Promise<void>;
+import { dieOfHangup, Interrupts } from './interrupts';
+import type { CliRunOptions } from './options';
+import { repairingCrashHandler, type CrashHandler } from './repairReview';
+import { formatBytes, Terminal } from './terminal';
 
 export async function runCommand(opts: CliRunOptions): Promise<number> {
   if (opts.normalRun) return normalRun(opts);
   const term = new Terminal();
-  const choice = await chooseBackend(opts.backend, process.env, opts);
-  if (choice.note) term.say(choice.note);
-  const sup = new Supervisor(opts, choice.deps);
+  const { supervisor: sup, note } = await createEngine(opts);
+  if (note) term.say(note);
   let onCrash: CrashHandler | undefined;
   if (opts.repair && opts.agent) {
     const review = repairingCrashHandler(opts);
@@ -97,41 +93,7 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     process.stdin.on('data', stdinForward);
     process.stdin.on('end', stdinEnd);
   }
-  let interrupted = false;
-  const onSigint = () => {
-    if (interrupted) {
-      // Leave at once, but leave nothing behind: the program, criu, the restore wrapper.
-      killDescendants();
-      process.exit(130);
-    }
-    interrupted = true;
-    term.answered(''); // a question on the screen is abandoned
-    term.say('interrupted: stopping the program (Ctrl-C again to leave at once)');
-    void sup.stop().then(() => process.exit(130));
-  };
-  process.on('SIGINT', onSigint);
-  process.on('SIGTERM', onSigint);
-  // The terminal closed: the program lives in its own session and would never see the hangup, so stop
-  // it as a shell's SIGHUP would have, and leave with that status. Nobody is left to read a message.
-  let hungUp = false;
-  const onHangup = () => {
-    hungUp = true;
-    if (interrupted) return;
-    interrupted = true;
-    void sup.stop().then(dieOfHangup);
-  };
-  process.on('SIGHUP', onHangup);
-  // Our reader went away (`axolotl run x.py | head`): stop the program as a closed pipe would, and
-  // leave with the status a shell gives a process killed by SIGPIPE, instead of an EPIPE stack trace.
-  const onOutputError = (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EIO') return onHangup(); // the terminal went away; its SIGHUP may come later
-    if (interrupted) return;
-    interrupted = true;
-    if (e.code !== 'EPIPE') term.say(`cannot write the program's output: ${e.message}`);
-    void sup.stop().then(() => process.exit(141));
-  };
-  process.stdout.on('error', onOutputError);
-  process.stderr.on('error', onOutputError);
+  const interrupts = new Interrupts(sup, term);
   try {
     if (opts.from) await sup.startFrom(opts.from.runDir, opts.from.id);
     else await sup.start();
@@ -158,26 +120,13 @@ export async function runCommand(opts: CliRunOptions): Promise<number> {
     term.close(true); // the error is printed next, on a row of its own
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
-    process.off('SIGTERM', onSigint);
-    process.off('SIGHUP', onHangup);
+    interrupts.dispose();
     process.stdin.off('data', stdinForward);
     process.stdin.off('end', stdinEnd);
     process.stdin.pause();
     await sup.stop();
-    if (hungUp) await dieOfHangup();
+    if (interrupts.hungUp) await dieOfHangup();
   }
-}
-
-/**
- * Ends the CLI by the hangup itself, as a shell expects (status 129): a normal exit would abort
- * inside Node, which fails (EIO) to reset a terminal that is gone.
- */
-function dieOfHangup(): Promise<never> {
-  process.removeAllListeners('SIGHUP');
-  process.kill(process.pid, 'SIGHUP');
-  setTimeout(() => process.exit(129), 1000);
-  return new Promise<never>(() => undefined);
 }
 
 /** `--normal-run`: exactly `python3 script.py args`, no supervision; same output and status. */

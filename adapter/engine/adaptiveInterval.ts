@@ -29,7 +29,6 @@ export interface PacingOptions {
   maxIntervalS?: number;
 }
 
-export const DEFAULT_PAUSE_BUDGET = 0.02;
 export const DEFAULT_WORK_BUDGET = 0.25;
 const HISTORY = 3;
 const MB = 1024 * 1024;

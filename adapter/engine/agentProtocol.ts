@@ -13,6 +13,11 @@
 //            repaired code before any more user code runs).
 //   SIGUSR2  take a fork snapshot now (fork backend; criu backend with AXOLOTL_SNAPSHOTS=1).
 //
+// The program's other processes: a process forked from the program (a multiprocessing pool worker)
+// inherits the agent, announces itself (`worker`) and from then on answers SIGUSR1 as the program does
+// (`poll`, then `patched` when it swapped code in); it never pauses on a crash. The engine sends it
+// SIGUSR1 after every restore of a tree that holds it, and with every repair resumed in place.
+//
 // Environment given to the debuggee:
 //   AXOLOTL_SOCKET      socket path (absent: the agent runs standalone and never pauses on crashes)
 //   AXOLOTL_ROOT        folder whose .py files count as user code (default: the script's folder)
@@ -64,6 +69,16 @@ export interface CrashReport {
   outputTail?: string;
   /** which heuristics decided "uncaught" (for the record) */
   notes?: string[];
+  /**
+   * When the exception was raised (epoch ms; first seen by the agent, in the program or in the worker
+   * that raised it), and by which generation of the code: a checkpoint taken after that holds the
+   * exception on its way (not yet reported), and is no point to resume from.
+   */
+  raisedAt?: number;
+  raisedGeneration?: number;
+  /** the exception reached the top level before the agent could stop it: the stack is unwound, and only a
+   *  top-level statement could run again */
+  unwound?: boolean;
 }
 
 /** Sent once at start, and again after every restore handled by `poll`.
@@ -89,6 +104,16 @@ export interface PollMessage {
   stopped?: boolean;
 }
 
+/** A process forked from the program runs the agent too (sent once, by the new process, right after the fork). */
+export interface WorkerMessage {
+  type: 'worker';
+  pid: number;
+  /** the process it was forked from */
+  parent: number;
+  /** the code generation it inherited */
+  generation: number;
+}
+
 /** Result of applying a patch (hot swap). Also sent:
  *  - after `retry` (swapped: [], restarted says what was restarted);
  *  - after an automatic restart, when a frame still running code that a newer generation replaced
@@ -105,6 +130,10 @@ export interface PatchedMessage {
   /** swapped qualnames */
   swapped?: string[];
   error?: string;
+  /** ok:false because resuming would re-run top-level code the engine did not allow (`topLevel: false`) */
+  cannotResume?: boolean;
+  /** swapped, but some code only takes effect later ("f: closure variables changed; new code applies when it is next created") */
+  warnings?: string[];
 }
 
 /** The restarted frame (or re-run statement) completed: the program has passed the crash point. */
@@ -270,6 +299,7 @@ export type AgentMessage =
   | SnapshotMessage
   | WakeMessage
   | ExitMessage
+  | WorkerMessage
   | StoppedMessage
   | DebugResultMessage
   | DebugOutputMessage;
@@ -287,8 +317,13 @@ export type EngineReply =
   | ({ type: 'ok' } & DebugExtras)
   /** reply to `crash` and `stopped`: wait for SIGUSR1 then poll (the engine may checkpoint a crashed process meanwhile) */
   | { type: 'wait' }
-  /** reply to `poll`: swap in these sources (generation > the agent's) then restart what crashed */
-  | ({ type: 'patch'; generation: number; files: PatchFiles } & DebugExtras)
+  /**
+   * reply to `poll`: swap in these sources (generation > the agent's) then restart what crashed.
+   * `topLevel: false` (crashed only): a restart that would run top-level code again from its start is not
+   * allowed; the agent then answers `patched` with ok:false and cannotResume, and lets the exception end
+   * the program.
+   */
+  | ({ type: 'patch'; generation: number; files: PatchFiles; topLevel?: boolean } & DebugExtras)
   /** reply to `poll` while crashed: let the exception propagate normally (traceback, exit 1) */
   | ({ type: 'abort' } & DebugExtras)
   /** reply to `poll` while crashed: restart the crashed frame with the current code */

@@ -40,7 +40,7 @@ export interface DumpResult {
 /** What a backend tells the supervisor about checkpoints after it has taken them. */
 export interface BackendEvents {
   /** checkpoint `id` now has images on disk too (a held snapshot persisted with criu) */
-  saved(id: number, info: { bytes: number; dumpMs: number }): void;
+  saved(id: number, info: { bytes: number; dumpMs: number; /** the image's root process */ pid: number }): void;
   /** checkpoint `id` lost its in-memory snapshot (memory budget, a failed dump of it) */
   released(id: number, why: string): void;
 }

@@ -1,10 +1,11 @@
 // Which checkpoint backend a run gets: criu when it can work here, else fork snapshots (no root,
 // no criu). An explicit --backend is obeyed or refused with the reason, never silently replaced.
+// And the engine of a run on it (createEngine), which the CLI and the debug session start from.
 import { containerBackendFactory } from './containerChoice';
 import { findCriu, whyNot } from './criuLocator';
 import { ForkBackend } from './forkBackend';
 import { helperBackendIfAvailable } from './helperBackend';
-import type { SupervisorDeps } from './supervisor';
+import { Supervisor, type SupervisorDeps } from './supervisor';
 import { AxolotlError, type BackendKind, type CheckpointKind, type RunOptions } from './types';
 
 export interface BackendChoice {
@@ -38,3 +39,18 @@ export async function chooseBackend(requested: BackendKind, env: NodeJS.ProcessE
   }
   return { ...fork, note: criu ? `${whyNot(criu)}: using fork snapshots` : 'criu is not installed: using fork snapshots' };
 }
+
+/** A run's engine, not started yet, and what to tell the user about how it checkpoints. */
+export interface Engine {
+  supervisor: Supervisor;
+  note?: string;
+}
+
+/** How a consumer gets its engine: the debug session takes one, as a test may give its own. */
+export type EngineFactory = (opts: RunOptions) => Promise<Engine>;
+
+/** The engine on the backend chosen for this machine. */
+export const createEngine: EngineFactory = async (opts) => {
+  const choice = await chooseBackend(opts.backend, process.env, opts);
+  return { supervisor: new Supervisor(opts, choice.deps), note: choice.note };
+};

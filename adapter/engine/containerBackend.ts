@@ -29,7 +29,7 @@ import { pythonDir } from './paths';
 import {
   OWNER_LABEL, ownerLabel, podmanEnv, runPodman, runtimeDir, shellQuote, sweepOrphans, type ContainerCriu, type PodmanResult, type PodmanTools,
 } from './podman';
-import { restoreTimeoutMs } from './restoreCheck';
+import { restoreTimeoutMs } from './criuRun';
 import type { CheckpointRecord } from './runDir';
 import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects';
 import { AxolotlError, type ContainerOptions } from './types';

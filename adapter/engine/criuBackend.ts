@@ -20,12 +20,14 @@ import { residentBytes } from './adaptiveInterval';
 import type { AgentMessage } from './agentProtocol';
 import type { BackendEvents, CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import { CheckpointPages } from './checkpointPages';
+import { readPstree } from './criuImages';
 import { CriuHealth, dumpTimeoutMs } from './criuHealth';
-import { runCriu, type CriuRun } from './criuRun';
-import { poolLimits, type SnapshotMemory } from './forkBackend';
+import { RestoreTimeoutError, awaitRestoredPid, dumpFailure, restoreTimeoutMs, runCriu, type CriuRun } from './criuRun';
+import { poolLimits } from './forkBackend';
 import { restoreWrapperPath } from './paths';
+import { waitIdsFree } from './procTree';
 import { LiveCopy, keepStdin, readStdioInodes, spawnProgram } from './programCopy';
-import { RestoreTimeoutError, awaitRestoredPid, dumpFailure, readPstree, restoreTimeoutMs, waitIdsFree } from './restoreCheck';
+import type { SnapshotMemory } from './runDefaults';
 import type { CheckpointRecord } from './runDir';
 import { filesActionScript, filesEnv, type FileSaveOptions } from './sideEffects';
 import { SnapshotPool, type HeldSnapshot, type WakeVerdict } from './snapshotPool';
@@ -78,6 +80,8 @@ export class CriuBackend implements CheckpointBackend {
   private readonly discarded = new Set<number>();
   /** why the last checkpoint froze the program instead of holding a snapshot (said once per reason) */
   private lastFallback?: string;
+  /** held snapshots let go so that a restore gets its process IDs back: it waits until they are gone */
+  private readonly leaving: number[] = [];
   private closed = false;
 
   constructor(private readonly opts: CriuOptions) {
@@ -119,6 +123,29 @@ export class CriuBackend implements CheckpointBackend {
   async prepareRestore(rec: CheckpointRecord): Promise<void> {
     if (this.persisting?.id === rec.id) await this.persisting.done;
     await this.pool?.settled();
+    if (this.pool && !this.pool.get(rec.id)) await this.freeSessionIds(this.pool, rec);
+  }
+
+  /**
+   * Held snapshots live in the program's session and process group, whose ID is the program's process
+   * ID: while one lives, that ID is taken and criu cannot give it back to the program ("Can't fork for
+   * N: File exists"). A restore of images of the program itself (dumped frozen: a pool, threads) lets
+   * them go first, while the program still reaps its children.
+   */
+  private async freeSessionIds(pool: SnapshotPool, rec: CheckpointRecord): Promise<void> {
+    let needed: Set<number>;
+    try { needed = new Set(readPstree(rec.dir!).map((t) => t.pid)); } catch { return; }
+    const gone: number[] = [];
+    for (const id of pool.ids()) {
+      const h = pool.get(id);
+      const taken = h && sessionIds(h.pid).find((n) => needed.has(n));
+      if (!h || taken === undefined) continue;
+      pool.drop(id);
+      this.release(id, `checkpoint ${rec.id} is restored from its images and needs process ID ${taken}, which this snapshot keeps as its session`);
+      gone.push(h.pid);
+    }
+    this.leaving.push(...gone);
+    if (gone.length) await waitIdsFree(gone, 2000);
   }
 
   heldPids(): ReadonlySet<number> {
@@ -136,6 +163,9 @@ export class CriuBackend implements CheckpointBackend {
   }
 
   async dump(copy: ProgramCopy, dir: string, opts: { id: number; atCrash?: boolean }): Promise<DumpResult> {
+    // A copy whose agent has not said hello yet (just started, just restored) is waited for: freezing
+    // it for a dump instead would cost far more than the snapshot.
+    if (this.pool && this.health.mode !== 'frozen' && !this.pool.canAsk(copy.pid)) await this.pool.whenReady(copy).catch(() => undefined);
     if (this.pool && this.health.mode !== 'frozen' && this.pool.canAsk(copy.pid)) {
       const res = await this.holdSnapshot(this.pool, copy, dir, opts.id);
       if (typeof res !== 'string') return res;
@@ -231,7 +261,8 @@ export class CriuBackend implements CheckpointBackend {
       this.dirs.delete(h.id);
       this.lastDir = dir;
       this.pages.dumped(dir);
-      this.events?.saved(h.id, { bytes: dirBytes(dir), dumpMs });
+      // (A woken snapshot's replacement holds the checkpoint under another pid than the first.)
+      this.events?.saved(h.id, { bytes: dirBytes(dir), dumpMs, pid: h.pid });
       return;
     }
     // A snapshot criu failed on may hold criu's parasite: it is no rewind point any more.
@@ -313,6 +344,8 @@ export class CriuBackend implements CheckpointBackend {
 
   private async restoreImage(rec: CheckpointRecord, attempt: number, retried = false): Promise<ProgramCopy> {
     const dir = rec.dir!;
+    // Snapshots let go in prepareRestore were orphaned by the program's kill if it had not reaped them.
+    await waitIdsFree(this.leaving.splice(0), 10_000);
     const stdioInodes = rec.stdioInodes;
     const pages = await this.pages.prepare(dir);
     const pidfile = path.join(dir, `restore-${attempt}.pid`);
@@ -362,7 +395,8 @@ export class CriuBackend implements CheckpointBackend {
   }
 
   discard(rec: CheckpointRecord): void {
-    if (this.persisting?.id === rec.id) {
+    // A dump the supervisor throws away has no id yet; neither is a save in progress.
+    if (this.persisting && this.persisting.id === rec.id) {
       this.discarded.add(rec.id);
       this.persisting.abort.abort();
     }
@@ -430,6 +464,17 @@ function leadsSession(pid: number): boolean {
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]) === pid;
   } catch {
     return true;
+  }
+}
+
+/** The process group and session IDs of `pid` (empty when it is gone). */
+function sessionIds(pid: number): number[] {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return [Number(f[2]), Number(f[3])];
+  } catch {
+    return [];
   }
 }
 

@@ -10,18 +10,19 @@ import { residentBytes } from './adaptiveInterval';
 import type { AgentMessage } from './agentProtocol';
 import type { BackendEvents, CheckpointBackend, DumpResult, ProgramCopy } from './backend';
 import { LiveCopy, spawnProgram } from './programCopy';
+import type { SnapshotMemory } from './runDefaults';
 import type { CheckpointRecord } from './runDir';
-import { SnapshotPool, type PoolLimits, type WakeVerdict } from './snapshotPool';
+import { SNAPSHOT_REFUSED, SnapshotPool, type PoolLimits, type WakeVerdict } from './snapshotPool';
+import { AxolotlError } from './types';
 
 const SNAPSHOT_TIMEOUT_MS = 10_000;
+/** Said with the first refused snapshot: what the user loses, and what protects such a program. */
+export const CANNOT_PROTECT = 'Fork snapshots cannot protect this program while it runs other threads (a thread or process pool, a '
+  + 'prefetch thread): it has no rewind point meanwhile, and a repair can only resume in place, which is refused where it would '
+  + 'run top-level code again. `--backend criu` (as root, or through the pkexec helper) checkpoints the whole program: its '
+  + 'threads, its child processes and the pipes between them.';
 /** Snapshots kept alive at once, whatever the memory budget allows. */
 export const MAX_HELD_SNAPSHOTS = 10;
-
-export interface SnapshotMemory {
-  /** bytes the held snapshots may cost together; when absent, `rssFactor` times the program's size */
-  bytes?: number;
-  rssFactor?: number;
-}
 
 export class ForkBackend implements CheckpointBackend {
   readonly kind = 'fork';
@@ -47,7 +48,9 @@ export class ForkBackend implements CheckpointBackend {
   async dump(copy: ProgramCopy, dir: string, opts: { id: number }): Promise<DumpResult> {
     await this.pool.whenReady(copy);
     const started = performance.now();
-    const msg = await this.pool.take(copy.pid, () => copy.signal('SIGUSR2'), copy.exited);
+    const msg = await this.pool.take(copy.pid, () => copy.signal('SIGUSR2'), copy.exited).catch((e: Error) => {
+      throw e instanceof AxolotlError && e.message === SNAPSHOT_REFUSED ? new AxolotlError(e.message, e.hint, CANNOT_PROTECT) : e;
+    });
     const dumpMs = performance.now() - started;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.pool.hold(opts.id, msg, (copy as LiveCopy).channel);
@@ -104,20 +107,6 @@ export class ForkBackend implements CheckpointBackend {
     void copy.exited.then(() => this.copies.delete(copy.pid));
     return copy;
   }
-}
-
-/**
- * A memory budget for held snapshots as users write it: "1x" (times the program's size; the default),
- * "1.5x", or an amount ("512M", "2G", "0" for none beyond the newest snapshot).
- */
-export function parseSnapshotMemory(text: string): SnapshotMemory | undefined {
-  const t = text.trim();
-  const factor = /^(\d+(?:\.\d+)?)x$/i.exec(t);
-  if (factor) return { rssFactor: Number(factor[1]) };
-  const amount = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(t);
-  if (!amount) return undefined;
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[amount[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'];
-  return { bytes: Math.round(Number(amount[1]) * unit) };
 }
 
 /** The pool's limits for a program `pid` of its current size. */

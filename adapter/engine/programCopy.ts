@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import { PassThrough, type Writable } from 'node:stream';
 import type { ProgramCopy } from './backend';
-import { processTree } from './restoreCheck';
+import { processTree } from './procTree';
 import { StdioChannel } from './stdioChannel';
 import type { ExitEvent } from './types';
 

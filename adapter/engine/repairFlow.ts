@@ -10,6 +10,7 @@ import type { PatchFiles } from './agentProtocol';
 import {
   applyRepair, proposeRepair, resolveModelConfig, type ModelConfig, type Repair, type RepairAttempt, type RepairFile, type RepairProgress,
 } from './repair';
+import { RUN_DEFAULTS } from './runDefaults';
 import type { Supervisor } from './supervisor';
 import { AxolotlError, type CrashEvent } from './types';
 
@@ -30,7 +31,7 @@ export interface RepairProposal {
 
 export interface RepairFlowOptions {
   model: { model?: string; baseUrl?: string; apiKey?: string; configFile?: string };
-  /** model attempts per crash chain (default: config, else 3) */
+  /** model attempts per crash chain (default: config, else RUN_DEFAULTS) */
   maxAttempts?: number;
   /** how an accepted repair resumes: restore the last checkpoint before the crash, or in place */
   resume: 'checkpoint' | 'in-place';
@@ -41,6 +42,8 @@ export interface RepairStatus {
   repairId?: string;
   status: 'searching' | 'accepted' | 'rejected' | 'failed' | 'verified' | 'unavailable';
   message?: string;
+  /** failed: the repair is written, but the program cannot resume from where it crashed */
+  cannotResume?: boolean;
   attempt?: number;
   proposedAt?: number;
 }
@@ -83,13 +86,17 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
     sup.on('exit', (ev) => { if (ev.status === 0 && this.accepted) this.onVerified(this.accepted.generation); });
     sup.on('patched', (p) => {
       if (!p.ok && this.accepted?.generation === p.generation) {
-        this.emit('status', { repairId: this.accepted.repair.id, status: 'failed', message: `the repaired code could not be swapped in: ${p.error ?? 'unknown error'}` });
+        const criu = this.sup.backendKind !== 'fork' ? '' : ' (with `--backend criu` it resumes from a checkpoint instead)';
+        const message = p.cannotResume
+          ? `${p.error ?? 'cannot resume in place'}, repeating what it did before the crash. The repair is written: run the program again${criu}; \`--resume in-place\` resumes in place anyway.`
+          : `the repaired code could not be swapped in: ${p.error ?? 'unknown error'}`;
+        this.emit('status', { repairId: this.accepted.repair.id, status: 'failed', message, ...(p.cannotResume ? { cannotResume: true } : {}) });
       }
     });
   }
 
   get maxAttempts(): number {
-    return this.opts.maxAttempts ?? this.config?.maxRepairs ?? 3;
+    return this.opts.maxAttempts ?? this.config?.maxRepairs ?? RUN_DEFAULTS.maxRepairAttempts;
   }
 
   /** Asks the model for a repair of the paused crash, continuing the crash chain's attempts. */
@@ -164,7 +171,15 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
     this.attempts.push({ attempt: accepted.attempt, repair: accepted, applied: true });
     this.emit('status', { repairId, status: 'accepted', proposedAt: this.proposedAt.get(repairId) });
     const mode = how.resume ?? this.opts.resume;
-    const candidates = [...this.sup.checkpoints].reverse().filter((c) => !c.atCrash).slice(0, 3);
+    // A checkpoint taken after the exception was raised holds it on its way to the report. Where the
+    // exception went up to the top level (a `with Pool()` block closing its pool on the way), a copy
+    // restored there reaches the top level again, where the repair can only re-run the statement: such
+    // checkpoints are passed over. (Caught with its frames alive, a copy restored on the way takes the
+    // repair and restarts the frame: see the supervisor's stale crashes.)
+    const report = this.sup.crashReport;
+    const raisedAt = report?.unwound ? report.raisedAt : undefined;
+    const candidates = [...this.sup.checkpoints].reverse()
+      .filter((c) => !c.atCrash && (typeof raisedAt !== 'number' || c.time <= raisedAt)).slice(0, 3);
     if (mode === 'checkpoint' && candidates.length) {
       let refused: Error | undefined;
       for (const checkpoint of candidates) {
@@ -179,13 +194,16 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
           this.sup.emit('log', { level: 'warn', message: `${refused.message}; trying an earlier checkpoint` });
         }
       }
-      // The repair is written: continue in place rather than lose the run.
-      this.sup.decide({ type: 'patch' });
+      // The repair is written: continue in place rather than lose the run (not by running top-level
+      // code again from its start: that repeats what the program did, and is refused).
+      this.sup.decide({ type: 'patch', topLevel: false });
       this.sup.emit('log', { level: 'warn', message: `${refused?.message ?? 'no checkpoint could be restored'}; resuming in place instead` });
       return { generation, backupDir };
     }
-    // No checkpoint yet (or in-place asked): the paused process restarts the changed frame itself.
-    this.sup.decide({ type: 'patch' });
+    // No checkpoint yet (or in-place asked): the paused process restarts the changed frame itself. A
+    // restart that would run top-level code again from its start (the whole `if __name__ ==
+    // "__main__":` block) repeats the work before the crash: only when the user asked for in place.
+    this.sup.decide({ type: 'patch', topLevel: mode === 'in-place' });
     return { generation, backupDir };
   }
 

@@ -10,6 +10,8 @@ export interface CheckpointRecord extends Checkpoint {
   pid: number;
   /** the program's stdin had reached end-of-file (its peer was closed) when the image was taken */
   stdinClosed?: boolean;
+  /** processes of the image besides its root that run the agent (forked workers): a restore tells them to poll too */
+  agents?: number[];
 }
 
 export interface RunInfo {

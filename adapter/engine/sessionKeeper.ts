@@ -10,6 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pythonDir } from './paths';
 
+/** The keepers of this process's sessions: a last-resort kill of everything must spare them, so that
+ *  they still end what a kill of the tree misses (a snapshot forked just then). */
+export const keeperPids = new Set<number>();
+
 export class SessionKeeper {
   private readonly child?: ChildProcess;
 
@@ -21,6 +25,11 @@ export class SessionKeeper {
       this.child.on('error', () => undefined);
       this.child.stdin!.on('error', () => undefined);
       this.child.unref();
+      const pid = this.child.pid;
+      if (pid !== undefined) {
+        keeperPids.add(pid);
+        this.child.once('exit', () => keeperPids.delete(pid));
+      }
       (this.child.stdin as unknown as { unref?: () => void }).unref?.();
     } catch {
       this.child = undefined; // without it only a SIGKILLed engine leaves processes behind

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pythonDir } from './paths';
-import { processTree } from './restoreCheck';
+import { processTree } from './procTree';
 
 /** One entry of <checkpoint>/files.json (written by axolotl_files.py). */
 export interface SavedFile {

@@ -30,6 +30,9 @@ export interface HeldSnapshot {
 
 export type WakeVerdict = 'go' | 'stop' | 'exit';
 
+/** The agent refused to fork (other threads run): the message of the error `take` rejects with. */
+export const SNAPSHOT_REFUSED = 'the program cannot be snapshotted by fork';
+
 export interface PoolLimits {
   /** most copies held at once */
   maxHeld: number;
@@ -113,7 +116,7 @@ export class SnapshotPool {
       ))), this.timeoutMs);
       this.waiting.set(pid, (msg) => settle(() => (msg.pid > 0
         ? resolve(msg)
-        : reject(new AxolotlError('the program cannot be snapshotted by fork', (msg.warnings ?? []).join('; '))))));
+        : reject(new AxolotlError(SNAPSHOT_REFUSED, (msg.warnings ?? []).join('; '))))));
       // An exiting program ignores the request (the agent turns SIGUSR2 off once it reports its exit).
       void exited.then(() => settle(() => reject(new AxolotlError(`process ${pid} ended before its snapshot`))));
       signal();

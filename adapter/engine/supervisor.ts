@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AdaptiveInterval } from './adaptiveInterval';
 import { AgentChannel } from './agentChannel';
-import type { AgentMessage, CrashReport, EngineReply, PatchFiles } from './agentProtocol';
+import type { AgentMessage, CrashReport, EngineReply, PatchFiles, WorkerMessage } from './agentProtocol';
 import { CriuBackend } from './criuBackend';
 import { DebugControl } from './debugControl';
 import { EngineLog } from './engineLog';
@@ -16,15 +16,19 @@ import {
   type CheckpointRecord, type RunInfo,
 } from './runDir';
 import type { BackendContext, BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
-import { checkRestorable, explainRestoreFailure, killSession, processTree, threadIds, waitIdsFree } from './restoreCheck';
+import { AgentProcesses, descendantsOf, isStopped, signalAll } from './programTree';
+import { describeProcess, killSession, processTree, threadIds, waitIdsFree } from './procTree';
+import { checkRestorable, explainRestoreFailure } from './restoreCheck';
+import { restoreTimeoutMs } from './criuRun';
 import { SessionKeeper } from './sessionKeeper';
 import { FileJournal, rewindFiles, type FileRewindResult } from './fileRewind';
 import { DEFAULT_MAX_COPY_BYTES, describeRewind, rewindNotice, type FileSaveOptions } from './sideEffects';
-import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
+import { AxolotlError, type CheckpointKind, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
 
 /** What the paused agent is told to do with its crash. */
 export type CrashDecision =
-  | { type: 'patch' }
+  /** `topLevel`: the agent may re-run top-level code from its start to resume (the user asked for in place) */
+  | { type: 'patch'; topLevel?: boolean }
   | { type: 'abort' }
   | { type: 'retry' };
 
@@ -94,6 +98,10 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   /** copies whose stdin has no live peer any more: their images hold a half-closed stdin */
   private readonly stdinGone = new WeakSet<ProgramCopy>();
   private readonly debugCtl: DebugControl;
+  /** the program's other processes that run the agent (forked workers): they poll for repaired code too */
+  private readonly agents = new AgentProcesses();
+  /** the copy just restored, until its agent has answered (see watchRestore) */
+  private restoreWatch?: { pid: number; answered: boolean };
   runDir = '';
 
   constructor(readonly opts: RunOptions, private readonly deps: SupervisorDeps = {}) {
@@ -124,6 +132,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   get python(): Interpreter | undefined { return this.interpreter; }
   get checkpoints(): readonly CheckpointRecord[] { return this.kept; }
   get codeGeneration(): number { return this.generation; }
+  /** the backend taking the checkpoints, once started */
+  get backendKind(): CheckpointKind | undefined { return this.backend?.kind; }
   get crashReport(): CrashReport | undefined { return this.lastReport; }
   /** the program is alive, paused on a crash, waiting for a decision */
   get pausedOnCrash(): boolean { return this.state === 'crashed' && !!this.current?.alive; }
@@ -295,7 +305,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.decision = crash && this.generation > rec.generation
         ? { type: 'patch', generation: this.generation, files: this.patchFiles }
         : undefined;
-      if (this.channel) copy.signal('SIGUSR1');
+      // criu leaves every process of the tree stopped (--leave-stopped): the program's workers as well,
+      // or it would wait on them for ever. Those running the agent poll for repaired code first, too.
+      const others = descendantsOf(copy.pid, this.backend!.heldPids?.());
+      this.watchRestore(copy, rec);
+      if (this.channel) {
+        copy.signal('SIGUSR1');
+        signalAll(this.agents.among(others, rec.agents), 'SIGUSR1');
+      }
+      signalAll(others, 'SIGCONT');
       copy.signal('SIGCONT');
       this.state = crash && !this.decision ? 'crashed' : 'running';
       const ms = performance.now() - started;
@@ -322,10 +340,12 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   decide(decision: CrashDecision): void {
     if (this.state !== 'crashed' || !this.current) throw new Error('no paused crash to decide');
     this.decision = decision.type === 'patch'
-      ? { type: 'patch', generation: this.generation, files: this.patchFiles }
+      ? { type: 'patch', generation: this.generation, files: this.patchFiles, ...(decision.topLevel === false ? { topLevel: false } : {}) }
       : decision;
     this.debugCtl.crashDecided();
     this.state = 'running';
+    // The repaired code may run in the program's workers (a pool's work function): they swap it in too.
+    if (decision.type === 'patch') signalAll(this.agentWorkers(this.current), 'SIGUSR1');
     this.current.signal('SIGUSR1');
     if (decision.type !== 'abort') this.schedule();
   }
@@ -447,6 +467,16 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private onAgentMessage(msg: AgentMessage): EngineReply {
     // Snapshots and their wake-ups are not talk that spoils a dump.
     if (msg.type !== 'snapshot' && msg.type !== 'wake') this.agentMessages++;
+    if (this.restoreWatch?.pid === msg.pid && msg.type !== 'wake') this.restoreWatch.answered = true;
+    // The program's workers (forked from it, with the agent) poll and swap like the program; what they
+    // say is theirs alone: they never pause on a crash (the pool hands its exceptions to the program).
+    if (msg.type === 'worker') return this.onWorker(msg);
+    if (msg.type === 'patched' && this.current && msg.pid !== this.current.pid) {
+      this.note(msg.ok ? 'debug' : 'warn', msg.ok
+        ? `worker process ${msg.pid} swapped in generation ${msg.generation}`
+        : `worker process ${msg.pid} could not apply generation ${msg.generation}: ${msg.error}`);
+      return { type: 'ok' };
+    }
     this.backend?.onAgentMessage?.(msg);
     if (msg.type === 'snapshot') {
       this.files?.onSnapshot(msg);
@@ -461,16 +491,18 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         return { type: 'ok', ...this.debugCtl.extras() };
       case 'crash': {
         this.crashes++;
-        if (msg.generation < this.generation && this.restores > 0) {
+        const older = Math.min(msg.generation, msg.raisedGeneration ?? msg.generation);
+        if (older < this.generation && this.restores > 0) {
           // A restored copy reports a crash of code older than the accepted repair: its checkpoint was
           // taken while the agent was already handling this crash (after the exception, before the
-          // report reached us), so it never got to swap the repair in. Answer with the repair, as for a
-          // restored crash checkpoint, rather than reporting a crash of the repaired code.
+          // report reached us), so it never got to swap the repair in; or the exception was raised by
+          // older code (a worker's, on its way to the program) before the copy swapped. Answer with the
+          // repair, as for a restored crash checkpoint, rather than reporting a crash of the repaired code.
           this.staleCrash = msg;
           this.state = 'crashed';
           if (this.timer) clearTimeout(this.timer);
           this.decision = { type: 'patch', generation: this.generation, files: this.patchFiles };
-          this.note('info', `process ${msg.pid} reported a crash of generation ${msg.generation} (restored while handling it): swapping in generation ${this.generation}`);
+          this.note('info', `process ${msg.pid} reported a crash of generation ${older} (restored while handling it): swapping in generation ${this.generation}`);
           setImmediate(() => this.current?.signal('SIGUSR1'));
           return { type: 'wait' };
         }
@@ -501,12 +533,16 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       case 'patched': {
         const stale = this.staleCrash;
         this.staleCrash = undefined;
-        this.emit('patched', { generation: msg.generation, ok: msg.ok, restarted: msg.restarted, error: msg.error });
+        this.emit('patched', {
+          generation: msg.generation, ok: msg.ok, restarted: msg.restarted, error: msg.error, ...(msg.cannotResume ? { cannotResume: true } : {}),
+        });
         // The repair could not be swapped in to answer a stale crash: it is a crash like any other.
         if (stale && !msg.ok) setImmediate(() => this.reportCrash(stale));
-        this.note(msg.ok ? 'info' : 'warn', msg.ok
+        // A refusal to resume is the repair flow's to explain (repairFlow.ts).
+        this.note(msg.ok ? 'info' : msg.cannotResume ? 'debug' : 'warn', msg.ok
           ? `agent swapped in generation ${msg.generation}${msg.restarted ? `; ${msg.restarted}` : ''}`
           : `agent could not apply generation ${msg.generation}: ${msg.error}`);
+        for (const w of msg.warnings ?? []) this.note('warn', `repair ${msg.generation}: ${w}`);
         return { type: 'ok' };
       }
       case 'verified':
@@ -525,6 +561,62 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     }
   }
 
+  /**
+   * A process forked from the program announces that it runs the agent. One forked from code older than
+   * the current generation (a pool replacing a worker before the restored program swapped) is told to
+   * poll at once.
+   */
+  private onWorker(msg: WorkerMessage): EngineReply {
+    this.agents.add(msg.pid);
+    this.note('debug', `process ${msg.pid} (forked from ${msg.parent}) runs the agent`);
+    if (this.current && msg.generation < this.generation && this.agentWorkers(this.current).includes(msg.pid)) {
+      signalAll([msg.pid], 'SIGUSR1');
+    }
+    return { type: 'ok' };
+  }
+
+  /** The processes of `copy` besides itself that run the agent (held snapshots left out). */
+  private agentWorkers(copy: ProgramCopy): number[] {
+    return this.agents.among(descendantsOf(copy.pid, this.backend?.heldPids?.()));
+  }
+
+  /**
+   * A restore has finished once the restored program's agent has answered (it polls for repaired code
+   * before it runs anything) and no process of its tree is left stopped. One that has not within the
+   * restore's time limit, with processes still stopped or a repair it never took, is stopped, saying
+   * what was missing, rather than left hanging for ever or running the code that crashed.
+   */
+  private watchRestore(copy: ProgramCopy, rec: CheckpointRecord): void {
+    const watch = { pid: copy.pid, answered: !this.channel };
+    this.restoreWatch = watch;
+    const limit = restoreAnswerMs(rec);
+    const started = Date.now();
+    const tick = () => {
+      if (copy !== this.current || !copy.alive || this.restoreWatch !== watch) return;
+      const stopped = [copy.pid, ...descendantsOf(copy.pid, this.backend?.heldPids?.())].filter(isStopped);
+      if (watch.answered && !stopped.length) {
+        this.restoreWatch = undefined;
+        return;
+      }
+      if (Date.now() - started < limit) {
+        setTimeout(tick, 100).unref();
+        return;
+      }
+      this.restoreWatch = undefined;
+      if (!stopped.length && this.generation <= rec.generation) {
+        this.note('debug', `the agent of restored process ${copy.pid} has not answered yet; no repair waits for it`);
+        return;
+      }
+      const missing = [
+        !watch.answered && `its agent (process ${copy.pid}) did not answer`,
+        stopped.length && `${stopped.slice(0, 4).map(describeProcess).join(', ')} ${stopped.length > 1 ? 'are' : 'is'} still stopped`,
+      ].filter(Boolean).join('; ');
+      this.note('error', `the restore of checkpoint ${rec.id} did not finish within ${Math.round(limit / 1000)} s: ${missing}. The restored program was stopped.`);
+      void copy.kill();
+    };
+    setTimeout(tick, 100).unref();
+  }
+
   /** The agent is paused on an uncaught exception: tell the consumers, keep the moment as a checkpoint. */
   private reportCrash(msg: CrashReport): void {
     this.state = 'crashed';
@@ -541,7 +633,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       this.emit('crash', { traceback: msg.traceback, report: msg, paused: true, generation: msg.generation });
       // Keep the crash moment itself, stack alive, as a checkpoint (the agent has closed its
       // connection by the time the serialized dump runs).
-      void this.checkpoint(true).catch((e: Error) => this.note('warn', `could not save the crash as a checkpoint: ${e.message}`));
+      // The same failure as the timed checkpoints' (fork cannot snapshot the program) was said already.
+      void this.checkpoint(true).catch((e: Error) => this.note(e.message === this.failedDump ? 'debug' : 'warn', `could not save the crash as a checkpoint: ${e.message}`));
     });
   }
 
@@ -590,6 +683,8 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     const lastOutput = this.lastLine;
     const outputBefore = this.outputBytes;
     const stdinClosed = this.stdinGone.has(copy) || copy.stdin.destroyed;
+    // A frozen dump holds the whole tree: a restore of it tells the workers running the agent to poll too.
+    const agents = this.agentWorkers(copy);
     let res;
     this.files?.beginDump();
     try {
@@ -624,6 +719,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
       backend: this.backend!.kind, dir, stdioInodes: copy.stdioInodes, pid: res.pid ?? copy.pid,
       inMemory: !!res.inMemory, saved: res.saved ?? !res.inMemory,
       ...(stdinClosed ? { stdinClosed } : {}),
+      ...(agents.length && !res.inMemory ? { agents } : {}),
     };
     this.outputAt.set(id, outputBefore);
     this.files?.checkpointTaken(dir, res.pid);
@@ -665,6 +761,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         if (!rec) return;
         rec.saved = true;
         rec.bytes = info.bytes;
+        rec.pid = info.pid;
         writeCheckpointRecord(rec);
         this.note('debug', `checkpoint ${id} saved: ${(info.bytes / 1e6).toFixed(1)} MB in ${info.dumpMs.toFixed(0)} ms`);
         this.emit('checkpointUpdated', rec);
@@ -760,6 +857,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.log?.write(level, message);
     this.emit('log', { level, message });
   }
+}
+
+/**
+ * How long a restored program may take to answer: its agent polls at the next bytecode, which a long
+ * call into C delays. AXOLOTL_RESTORE_ANSWER_S sets it (the tests of this very limit).
+ */
+function restoreAnswerMs(rec: CheckpointRecord): number {
+  const set = Number(process.env.AXOLOTL_RESTORE_ANSWER_S);
+  return set > 0 ? set * 1000 : Math.max(60_000, restoreTimeoutMs(rec));
 }
 
 function readCrash(rec: CheckpointRecord): CrashReport | undefined {

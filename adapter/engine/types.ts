@@ -1,11 +1,10 @@
 // Domain types shared by the engine's consumers (CLI, debug adapter, extension, webview).
 // Nothing here may import vscode or DAP types.
 import type { CrashReport } from './agentProtocol';
+import type { Checkpoint, CheckpointKind } from './checkpoint';
+import type { BackendKind, SnapshotMemory } from './runDefaults';
 
-export type BackendKind = 'auto' | 'criu' | 'fork';
-
-/** How a checkpoint is kept: criu images of the process, a fork snapshot, or a podman container checkpoint. */
-export type CheckpointKind = 'criu' | 'fork' | 'container';
+export type { BackendKind, Checkpoint, CheckpointKind };
 
 /** Container mode (containerBackend.ts): the program runs in a podman container that is checkpointed whole. */
 export interface ContainerOptions {
@@ -33,9 +32,9 @@ export interface RunOptions {
   args: string[];
   cwd: string;
   env: Record<string, string>;
-  /** interpreter, default "python3" */
+  /** interpreter (runDefaults.ts: python3) */
   python: string;
-  /** seconds between checkpoints (default 1); a floor when dumps are slow (adaptiveInterval.ts) */
+  /** seconds between checkpoints; a floor when dumps are slow (adaptiveInterval.ts) */
   interval: number;
   /**
    * largest share of the run the program may spend frozen by checkpoints, e.g. 0.02: the interval
@@ -45,7 +44,7 @@ export interface RunOptions {
   /** keep at most this many checkpoints (ring buffer); undefined = unlimited */
   maxSaves?: number;
   /** how much memory the fork snapshots held as rewind points may cost (default: 1x the program's size) */
-  snapshotMemory?: { bytes?: number; rssFactor?: number };
+  snapshotMemory?: SnapshotMemory;
   /** parent of the run folders; default `<script dir>/.axolotl` */
   workingDir: string;
   backend: BackendKind;
@@ -58,33 +57,6 @@ export interface RunOptions {
   verbose: boolean;
   /** run the program in a container, checkpointed with podman (containerBackend.ts) */
   container?: ContainerOptions;
-}
-
-/** One kept checkpoint. */
-export interface Checkpoint {
-  /** 1, 2, 3 … in the order taken within a run */
-  id: number;
-  /** ms since the epoch */
-  time: number;
-  /** bytes on disk of the image */
-  bytes: number;
-  /** how long the program was frozen, from criu's stats (ms); fork: the pause */
-  frozenMs: number;
-  /** wall time of the whole dump (ms) */
-  dumpMs: number;
-  /** code generation (number of accepted repairs) running when it was taken */
-  generation: number;
-  /** the checkpoint taken at a crash, with the stack alive */
-  atCrash?: boolean;
-  /** last line the program printed before the checkpoint, if known */
-  lastOutput?: string;
-  backend: CheckpointKind;
-  /** image folder (criu) */
-  dir?: string;
-  /** held in memory as a stopped fork snapshot: a rewind wakes it in milliseconds */
-  inMemory?: boolean;
-  /** its criu images are on disk: it survives the session (`axolotl restore`) */
-  saved?: boolean;
 }
 
 export interface OutputEvent {
@@ -134,7 +106,7 @@ export interface EngineEvents {
   /** a dump began (consumers show progress when it takes long) */
   checkpointStarted: [{ atCrash: boolean }];
   /** the agent swapped in repaired code (ok) or could not (error) */
-  patched: [{ generation: number; ok: boolean; restarted?: string; error?: string }];
+  patched: [{ generation: number; ok: boolean; restarted?: string; error?: string; /** resuming in place would re-run top-level code */ cannotResume?: boolean }];
   /** the repaired code ran past the crash point */
   verified: [{ generation: number }];
   /** a rewind is about to replace the live program: the files it put back, what it cannot undo (sideEffects.ts) */

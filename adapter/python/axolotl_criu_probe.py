@@ -5,7 +5,7 @@ parasite waits for a hardware-breakpoint trap that never fires), and a stopped t
 during the dump. So the probe
   1. dumps a running process with --leave-running: criu must finish, the process must run on;
   2. dumps a stopped child of this process (as a fork snapshot is: stopped, in its parent's process
-     group and session, --shell-job) with --leave-running: criu must finish and the task must never run;
+     group and session, whose leader is the probe as the program is its own, --shell-job) with --leave-running: criu must finish and the task must never run;
   3. restores that image stopped, then continues it: it must run exactly once, from the stop.
 Every criu command is bounded by a timeout and killed with its whole session when it overruns.
 
@@ -205,6 +205,31 @@ def version(criu, env):
     return None
 
 
+def own_session():
+    """Makes the probe a session leader, as every program Axolotl checkpoints is (it is spawned in a
+    session of its own). criu refuses a --shell-job task whose session leader it cannot see, which is
+    the case when the probe inherits a session from outside its pid namespace (a container or CI
+    runner). Returns in the process that goes on; a parent that had to fork relays its exit status."""
+    if os.getsid(0) == os.getpid():
+        return
+    try:
+        os.setsid()
+        return
+    except OSError:
+        pass  # a process-group leader cannot start a session: a child can
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        return
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
 def main(argv):
     criu, timeout, extra = None, 10.0, {}
     it = iter(argv)
@@ -223,6 +248,7 @@ def main(argv):
     env.update(extra)
     result = {"ok": False, "criu": criu, "version": version(criu, env), "env": extra, "stage": None, "error": None, "log": ""}
     started = time.monotonic()
+    own_session()
     # The restored task is re-parented to us when criu exits, so we can reap it.
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if result["version"] is None:

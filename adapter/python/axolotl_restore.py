@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 PR_SET_CHILD_SUBREAPER = 36
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -53,9 +54,28 @@ def main():
             continue
         except ChildProcessError:
             return 125
+    _reap_orphans()
     if os.WIFSIGNALED(status):
         return 128 + os.WTERMSIG(status)
     return os.WEXITSTATUS(status)
+
+
+def _reap_orphans(grace=0.5):
+    """The program's children outlive it when it is killed (a pool's workers, killed with it a moment
+    later): as subreaper we inherit them. Reaped here, their IDs are free at once; left to PID 1, which
+    may take seconds, a restore would wait for them. Children still running after `grace` are left."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        except InterruptedError:
+            continue
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.005)
 
 
 def _forward(pid, sig):

@@ -8,26 +8,23 @@ import {
 } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { AgentFrame, AgentValue, DebugValue, ResumeMode, VariablesTarget } from '../engine/agentProtocol';
-import { DEFAULT_PAUSE_BUDGET } from '../engine/adaptiveInterval';
-import { chooseBackend } from '../engine/backendChoice';
-import { CONTAINER_MAX_SAVES, parseMount } from '../engine/containerSpec';
+import { createEngine, type EngineFactory } from '../engine/backendChoice';
 import type { DebugStop, ExceptionFilters } from '../engine/debugControl';
 import { runPlain, type PlainRun } from '../engine/plainRun';
 import { RepairFlow, type RepairFlowEvents } from '../engine/repairFlow';
-import { killDescendants } from '../engine/restoreCheck';
+import { killDescendants } from '../engine/procTree';
+import { RUN_DEFAULTS } from '../engine/runDefaults';
 import { Supervisor } from '../engine/supervisor';
-import { AxolotlError, type ContainerOptions, type CrashEvent, type RunOptions } from '../engine/types';
-import { parseSnapshotMemory } from '../engine/forkBackend';
-import {
-  checkpointInfo, crashInfo, restoreInfo, sessionEnd, stopInfo, TIMELINE_DAP_EVENT, type TimelineUpdate,
-} from '../../webview/protocol';
+import { AxolotlError, type CrashEvent, type RunOptions } from '../engine/types';
+import { TIMELINE_DAP_EVENT, type TimelineUpdate } from '../protocol/timeline';
 import {
   APPLY_REPAIR_REQUEST, CHECKPOINTS_REQUEST, PROPOSE_REPAIR_REQUEST, REJECT_REPAIR_REQUEST, REPAIR_PROPOSED_EVENT,
   REPAIR_STATUS_EVENT, RESTORE_REQUEST, type ApplyRepairArgs, type ProposeRepairArgs, type RejectRepairArgs,
   type RepairStatusBody, type RestoreArgs,
-} from './customProtocol';
-import type { AxolotlLaunchArgs, ContainerLaunchArgs, PythonSource, ResolvedLaunchArgs } from './launchArgs';
-import { checkLaunchArgs } from './launchValidation';
+} from '../protocol/customProtocol';
+import type { AxolotlLaunchArgs, PythonSource } from '../protocol/launchArgs';
+import { checkLaunchArgs, runOptionsFrom } from './launchOptions';
+import { checkpointInfo, crashInfo, restoreInfo, sessionEnd, stopInfo } from './timelineEvents';
 
 const THREAD_ID = 1;
 /** How long the unfinished end of an output line waits for the rest of the line (a prompt does not get one). */
@@ -43,7 +40,7 @@ const PYTHON_SOURCES: Record<PythonSource, string> = {
   launch: 'from the launch configuration',
   setting: 'from the setting axolotl.python',
   'python-extension': 'selected in the Python extension',
-  default: 'the default python3',
+  default: `the default ${RUN_DEFAULTS.python}`,
 };
 
 /** What a Variables handle lists: live values of the paused program, or those a crash report carried. */
@@ -52,6 +49,12 @@ type VariablesSource = { kind: 'agent'; target: VariablesTarget; frame: number }
 export interface AxolotlSessionOptions {
   /** the model API key (from SecretStorage, or AXOLOTL_API_KEY for the standalone adapter) */
   apiKey?: string;
+  /**
+   * Where a launch gets its engine (as mock-debug's session takes its runtime): by default the one
+   * on the backend chosen for this machine. Tests give the fork backend (no root) or an engine on a
+   * backend of their own.
+   */
+  engine?: EngineFactory;
 }
 
 export class AxolotlSession extends LoggingDebugSession {
@@ -119,34 +122,34 @@ export class AxolotlSession extends LoggingDebugSession {
     this.launchArgs = args;
     try {
       await this.configurationDone;
-      args = this.launchArgs = checkLaunchArgs(args);
-      const opts = runOptionsFrom(args);
-      if (args.normalRun) {
+      const config = checkLaunchArgs(args);
+      this.launchArgs = config;
+      const opts = runOptionsFrom(config);
+      if (config.normalRun) {
         this.plain = runPlain(opts);
         this.plain.on('output', (o) => this.output(o.stream, o.data.toString('utf8')));
         this.plain.on('exit', (ev) => this.end(ev.status));
         this.sendResponse(response);
         return;
       }
-      const choice = await chooseBackend(opts.backend, process.env, opts);
-      const sup = new Supervisor(opts, choice.deps);
+      const { supervisor: sup, note } = await (this.options.engine ?? createEngine)(opts);
       this.sup = sup;
       // The first lines: which interpreter runs the program, then how it is checkpointed.
       sup.once('started', () => {
         const py = sup.python;
-        const source = PYTHON_SOURCES[(args as ResolvedLaunchArgs).pythonSource ?? (args.python ? 'launch' : 'default')];
+        const source = PYTHON_SOURCES[config.pythonSource];
         if (opts.container) this.output('console', `axolotl: ${opts.container.python} in a container of ${opts.container.image} (podman, checkpointed whole)\n`);
         else if (py) this.output('console', `axolotl: Python ${py.version} (${py.executable}), ${source}\n`);
-        if (choice.note) this.output('console', `axolotl: ${choice.note}\n`);
+        if (note) this.output('console', `axolotl: ${note}\n`);
       });
       this.wireEngine(sup);
       for (const [file, bps] of this.breakpoints) sup.debug.setBreakpoints(file, this.breakpointSpecs(bps));
       sup.debug.setExceptionFilters(this.exceptionFilters);
-      if (args.repair?.enabled !== false) {
+      if (config.repair.enabled) {
         this.flow = new RepairFlow(sup, {
-          model: { model: args.repair?.model, baseUrl: args.repair?.baseUrl, apiKey: this.options.apiKey ?? process.env.AXOLOTL_API_KEY },
-          maxAttempts: args.repair?.maxAttempts,
-          resume: args.resume ?? 'checkpoint',
+          model: { model: config.repair.model, baseUrl: config.repair.baseUrl, apiKey: this.options.apiKey ?? process.env.AXOLOTL_API_KEY },
+          maxAttempts: config.repair.maxAttempts,
+          resume: config.resume ?? RUN_DEFAULTS.resume,
         });
         this.wireRepairs(this.flow);
       }
@@ -740,54 +743,6 @@ export class AxolotlSession extends LoggingDebugSession {
     await this.sup?.stop();
     this.end(undefined);
   }
-}
-
-/** Launch arguments → engine options, with the same defaults as the CLI. */
-export function runOptionsFrom(args: AxolotlLaunchArgs): RunOptions {
-  if (!args.program) throw new AxolotlError('No program to run: set "program" in the launch configuration.');
-  const program = path.resolve(args.cwd ?? process.cwd(), args.program);
-  if (path.extname(program) !== '.py') throw new AxolotlError(`Not a Python script (.py): ${program}`);
-  const dir = path.dirname(program);
-  const interval = args.checkpointInterval ?? 1;
-  if (!(interval > 0)) throw new AxolotlError(`checkpointInterval must be a positive number of seconds, got ${interval}`);
-  const backend = args.backend ?? 'auto';
-  if (!['auto', 'criu', 'fork'].includes(backend)) throw new AxolotlError(`Unknown backend "${backend}": use auto, criu or fork.`);
-  return {
-    program,
-    args: args.args ?? [],
-    cwd: args.cwd ?? dir,
-    env: args.env ?? {},
-    python: args.python ?? 'python3',
-    interval,
-    // As in the CLI: the interval is a floor, and a large program is checkpointed less often so that
-    // checkpoints freeze it at most this share of the time (adaptiveInterval.ts).
-    pauseBudget: args.pauseBudget !== undefined ? args.pauseBudget / 100 : DEFAULT_PAUSE_BUDGET,
-    maxSaves: args.maxCheckpoints ?? (args.container ? CONTAINER_MAX_SAVES : undefined),
-    snapshotMemory: snapshotMemoryFrom(args.snapshotMemory),
-    workingDir: args.workingDir ? path.resolve(dir, args.workingDir) : path.join(dir, '.axolotl'),
-    backend,
-    agent: true,
-    root: dir,
-    verbose: false,
-    ...(args.container ? { container: containerOptionsFrom(args.container, args.cwd ?? dir) } : {}),
-  };
-}
-
-/** "container" → the engine's options: mounts parsed from the launch's cwd. */
-function containerOptionsFrom(c: ContainerLaunchArgs, cwd: string): ContainerOptions {
-  return {
-    image: c.image,
-    mounts: (c.mounts ?? []).map((m) => parseMount(m, cwd, '"container.mounts":')),
-    env: c.env ?? {},
-    python: c.python ?? 'python3',
-  };
-}
-
-function snapshotMemoryFrom(text: string | undefined): RunOptions['snapshotMemory'] {
-  if (text === undefined) return undefined;
-  const m = parseSnapshotMemory(text);
-  if (!m) throw new AxolotlError(`snapshotMemory must be a multiple of the program's size ("1x", "1.5x") or an amount ("512M", "2G"), got "${text}"`);
-  return m;
 }
 
 function errorText(e: unknown): string {

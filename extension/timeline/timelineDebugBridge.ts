@@ -3,7 +3,7 @@
 // recently said `session started`; events of other sessions are ignored. When the followed debug
 // session ends without having reported the program's end (adapter killed, say), the bridge ends it.
 import * as vscode from 'vscode';
-import { isTimelineUpdate, TIMELINE_DAP_EVENT, type TimelineUpdate } from '../../webview/protocol';
+import { isTimelineUpdate, TIMELINE_DAP_EVENT, type TimelineUpdate } from '../../adapter/protocol/timeline';
 import type { TimelineState } from '../../webview/timelineModel';
 
 export interface TimelineSink {

@@ -7,7 +7,7 @@
 // Messages from the webviews are validated before anything acts on them; requests go to the
 // callbacks the extension gives, and a callback that fails shows its error in the timeline.
 import * as vscode from 'vscode';
-import { isFromWebviewMessage, type FromWebviewMessage, type TimelineUpdate, type ToWebviewMessage } from '../../webview/protocol';
+import { isFromWebviewMessage, type FromWebviewMessage, type TimelineUpdate, type ToWebviewMessage } from '../../adapter/protocol/timeline';
 import { apply, findCheckpoint, initialState, isLive, toInitMessage, type TimelineState } from '../../webview/timelineModel';
 import { makeNonce, timelineHtml } from './timelineHtml';
 

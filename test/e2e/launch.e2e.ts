@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { assertNothingLeft, axolotlVsix, fixtureFiles, showTimeline } from './axolotl';
 import { waitFor, withWorkbench, type Workbench } from './workbench';
 
@@ -88,13 +88,13 @@ test('launch: F5 without launch.json, the dynamic configuration, and Check Envir
       await wb.step('Check Environment shows the doctor result', async () => {
         await wb.runCommand('Axolotl: Check Environment');
         const n = await wb.waitForNotification(/can checkpoint/, 30_000);
-        assert.match(n.message, /^Axolotl can checkpoint here: .*criu.*criu check passed/);
+        assert.match(n.message, /^Axolotl can checkpoint here: .*criu.*passed a real dump and restore on this kernel/);
         // The whole report is in the Axolotl output channel.
         const output = wb.page.locator('.part.panel .output-view .view-lines').filter({ visible: true }).first();
-        await waitFor('the doctor report in the Output panel', async () => /criu check passed[\s\S]*axolotl run can checkpoint here\./
+        await waitFor('the doctor report in the Output panel', async () => /passed a real dump and restore on this kernel[\s\S]*axolotl run can checkpoint here\./
           .test(((await output.innerText().catch(() => '')) || '').replace(/\u00a0/g, ' ')));
         const report = (await output.innerText()).replace(/\u00a0/g, ' ');
-        assert.match(report, /✓ criu\s+\S*criu \(version [\d.]+\): criu check passed/);
+        assert.match(report, /✓ criu\s+\S*criu \(version [\d.]+\): passed a real dump and restore on this kernel/);
         assert.match(report, /✓ privileges\s+running as root/);
         assert.match(report, /✓ python\s+3\.\d+/);
         assert.match(report, /✓ agent\s+.*axolotl_agent/);

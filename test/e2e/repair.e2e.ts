@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import {
   assertNothingLeft, axolotlVsix, fixtureFiles, fixtureText, showTimeline, timelineCheckpoints, timelineCounts, waitForCheckpoints,
 } from './axolotl';

@@ -6,24 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { RepairProposal } from '../../adapter/engine/repairFlow';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { PROGRAMS, REPO, processesMatching, requireCriu, tempDir } from '../support/engineHelpers';
 
 const ADAPTER = path.join(REPO, 'dist', 'adapter.js');
 
-const FIX = `Shard 5 is empty, so the mean divides by zero. Skip empty shards.
-
-\`\`\`diff
---- a/shards.py
-+++ b/shards.py
-@@ -12,3 +12,5 @@
- def summarize(values):
-     # the bug: an empty shard
-+    if not values:
-+        return {"n": 0, "mean": None}
-     return {"n": len(values), "mean": sum(values) / len(values)}
-\`\`\`
-`;
+/** The model's reply: a diff that skips the empty shard. */
+const FIX = fs.readFileSync(path.join(PROGRAMS, 'shards-fix.md'), 'utf8');
 
 let model: ModelServer;
 before(async () => {

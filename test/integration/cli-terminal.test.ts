@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { CLI, REPO, requireCriu, tempDir } from '../support/engineHelpers';
 import { assertNothingLeftRunning, cleanEnv, workspace } from '../support/reliabilityHelpers';
 import { linesProblem, ScreenModel } from '../support/screen';

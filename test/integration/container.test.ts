@@ -21,7 +21,7 @@ import { findPodmanTools, podmanEnv, scratchDir } from '../../adapter/engine/pod
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { Checkpoint, RunOptions } from '../../adapter/engine/types';
 import { OutputLog, PROGRAMS, REPO, processesMatching, requireCriu, tempDir, waitForEvent } from '../support/engineHelpers';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { LiveCli, cleanEnv, cmdline, sleep } from '../support/reliabilityHelpers';
 
 const FIXTURES = path.join(REPO, 'test', 'fixtures', 'container');

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { CLI, REPO, processesMatching, requireCriu, tempDir } from '../support/engineHelpers';
 import { LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, criuProcesses, workspace } from '../support/reliabilityHelpers';
 
@@ -154,6 +154,23 @@ describe('scripts/install-criu.sh', () => {
     assert.equal(r.status, 1);
     assert.match(r.stderr, /no criu passed a real dump and restore/);
     assert.equal(fs.existsSync(path.join(prefix, 'bin', 'criu')), false);
+  });
+});
+
+describe('the proof where the caller\'s session leader is out of sight', () => {
+  // A CI runner or container: the pid namespace holds the test, not the session leader it inherited.
+  // criu refuses a --shell-job task whose session leader it cannot see; the probe must not take that
+  // for a broken criu (the program Axolotl checkpoints always leads a session of its own).
+  test('a working criu passes the probe run in a new pid namespace, whatever its process group', () => {
+    const probe = path.join(REPO, 'adapter', 'python', 'axolotl_criu_probe.py');
+    for (const setpgrp of [false, true]) {
+      const code = `import os, subprocess, sys
+${setpgrp ? 'os.setpgrp()' : ''}
+sys.exit(subprocess.run([sys.executable, ${JSON.stringify(probe)}, ${JSON.stringify(real)}]).returncode)`;
+      const r = spawnSync('unshare', ['--pid', '--fork', '--mount-proc', 'python3', '-c', code], { encoding: 'utf8', timeout: 60_000, killSignal: 'SIGKILL' });
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      assert.equal(JSON.parse(r.stdout.trim()).ok, true);
+    }
   });
 });
 

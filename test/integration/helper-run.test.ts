@@ -10,7 +10,7 @@ import { REPO, requireCriu } from '../support/engineHelpers';
 import {
   assertNothingLeft, axolotlAs, cleanupHelperTests, setupHelperTests, storeOf, userDir, userEnv, type HelperTestEnv,
 } from '../support/helperSetup';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 
 let env: HelperTestEnv;
 before(async () => { env = await setupHelperTests(); });

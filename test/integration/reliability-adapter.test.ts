@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { PROGRAMS, REPO, requireCriu, tempDir } from '../support/engineHelpers';
 import { RELIABILITY, assertNoProcesses, cleanEnv, sleep, waitGone, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { listCheckpoints } from '../../adapter/engine/runDir';
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { Checkpoint } from '../../adapter/engine/types';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { CLI, OutputLog, isRunning, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
 import {
   LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, cmdline, criuProcesses, descendants, readTree, sleep, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { REPO, requireCriu, tempDir } from '../support/engineHelpers';
 import { LiveCli, assertNoProcesses, cleanEnv } from '../support/reliabilityHelpers';
 

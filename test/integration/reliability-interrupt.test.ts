@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { CLI, requireCriu, tempDir } from '../support/engineHelpers';
 import {
   LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, cmdline, criuProcesses, descendants, readTree, sleep, workspace, type CliResult, assertNothingLeftRunning } from '../support/reliabilityHelpers';

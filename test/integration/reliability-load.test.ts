@@ -10,7 +10,7 @@ import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { Checkpoint, ExitEvent, RestoredEvent } from '../../adapter/engine/types';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { OutputLog, REPO, requireCriu, runOptions, tempDir, waitForEvent } from '../support/engineHelpers';
 import { LiveCli, SLOW, assertNoProcesses, cleanEnv, memoryOf, sleep, workspace, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ModelServer, type ScriptedReply } from '../support/modelServer';
+import { ModelServer, type ScriptedReply } from '../../dev/modelServer';
 import { requireCriu, tempDir } from '../support/engineHelpers';
 import { LiveCli, RELIABILITY, assertNoProcesses, cleanEnv, readTree, workspace, type CliResult, assertNothingLeftRunning } from '../support/reliabilityHelpers';
 

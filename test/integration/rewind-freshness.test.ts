@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 import { REPO, requireCriu, tempDir } from '../support/engineHelpers';
 import { LiveCli, assertNoProcesses, cleanEnv } from '../support/reliabilityHelpers';
 

@@ -1,9 +1,15 @@
-"""Overhead of the agent vs plain python: median of 5 runs (child CPU time, startup included) of a
-call-heavy and a loop-heavy program.
+"""Overhead of the agent vs plain python: median of 5 runs (child CPU time, startup included) of
+  call-heavy     3M calls of small functions
+  loop-heavy     a 12M-iteration loop in a function
+  global-calls   3M calls of a function that assigns two module globals (`global`)
+  dhrystone      bench_programs/dhrystone_like.py (pystone's kind of work: records, globals
+                 assigned through `global`, rebound parameters, small procedures)
+  top-level      a 3M-iteration loop at the top level of the script
 
-    python3 test/python/bench_agent.py [--python python3.X] [--runs 5] [--socket] [--breakpoints]
+    python3 test/python/bench_agent.py [--python python3.X] [--runs 5] [--socket] [--json] [--breakpoints]
 
---socket runs the agent with an engine listening (AXOLOTL_SOCKET set: output tee and signal handlers on).
+--socket runs the agent with an engine listening (AXOLOTL_SOCKET set: the agent is told of every
+exception that leaves a function, output tee and signal handlers on).
 --breakpoints measures the debugger instead: the agent with an engine that sets no breakpoint, and
 with one breakpoint in a function the program never calls (3.12+: sys.monitoring; before: settrace).
 """
@@ -44,6 +50,37 @@ def main():
 
 main()
 '''
+
+
+GLOBAL_CALLS = '''
+counter = 0
+total = 0
+
+def tick(i):
+    global counter, total
+    counter += 1
+    total += i & 7
+
+def main():
+    for i in range(3000000):
+        tick(i)
+    print(counter, total)
+
+main()
+'''
+
+TOP_LEVEL = '''
+acc = 0
+for i in range(3000000):
+    acc += (i * i) & 1023
+print(acc)
+'''
+
+with open(os.path.join(HERE, "bench_programs", "dhrystone_like.py")) as _fh:
+    DHRYSTONE = _fh.read()
+
+PROGRAMS = (("call-heavy", CALL_HEAVY), ("loop-heavy", LOOP_HEAVY), ("global-calls", GLOBAL_CALLS),
+            ("dhrystone", DHRYSTONE), ("top-level", TOP_LEVEL))
 
 
 def timed(cmd, env, cwd):
@@ -101,6 +138,8 @@ def main():
     ap.add_argument("--python", default=sys.executable)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--socket", action="store_true")
+    ap.add_argument("--json", action="store_true", help="also print one JSON line with the figures")
+    ap.add_argument("-k", default="", help="only programs whose name contains this")
     ap.add_argument("--breakpoints", action="store_true")
     a = ap.parse_args()
     if a.breakpoints:
@@ -109,16 +148,27 @@ def main():
         bench_breakpoints(a.python, a.runs)
         return
     eng = fe.FakeEngine(lambda m: {"type": "ok"}) if a.socket else None
+    figures = {}
     try:
         sp, sg = bench(a.python, "pass\n", a.runs, eng.path if eng else None)
-        print("%-10s plain %.3fs  agent %.3fs  (startup, CPU seconds)" % ("empty", sp, sg))
-        for name, text in (("call-heavy", CALL_HEAVY), ("loop-heavy", LOOP_HEAVY)):
+        figures["startup"] = {"plain": sp, "agent": sg}
+        print("%-12s plain %.3fs  agent %.3fs  (startup, CPU seconds)" % ("empty", sp, sg))
+        for name, text in PROGRAMS:
+            if a.k not in name:
+                continue
             p, g = bench(a.python, text, a.runs, eng.path if eng else None)
-            print("%-10s plain %.3fs  agent %.3fs  ratio %.3fx  (without startup: %.3fx)"
+            figures[name] = {"plain": p, "agent": g, "ratio": g / p,
+                             "ratioWithoutStartup": (g - sg) / max(p - sp, 1e-9)}
+            print("%-12s plain %.3fs  agent %.3fs  ratio %.3fx  (without startup: %.3fx)"
                   % (name, p, g, g / p, (g - sg) / max(p - sp, 1e-9)), flush=True)
     finally:
         if eng:
             eng.close()
+    if a.json:
+        import json
+        figures["python"] = subprocess.run([a.python, "-c", "import sys; print(sys.version.split()[0])"],
+                                           stdout=subprocess.PIPE).stdout.decode().strip()
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

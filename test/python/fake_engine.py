@@ -138,15 +138,17 @@ def load_program(prog_dir):
 def materialize(files):
     d = tempfile.mkdtemp(prefix="axl-prog-")
     for k, v in files.items():
-        with open(os.path.join(d, k), "w") as fh:
+        path = os.path.join(d, k)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as fh:
             fh.write(v)
     return d
 
 
-def run_plain(python, files, timeout=60, agent=False):
+def run_plain(python, files, timeout=60, agent=False, argv=("main.py",)):
     d = materialize(files)
     try:
-        cmd = [python, "-m", "axolotl_agent", "main.py"] if agent else [python, "main.py"]
+        cmd = [python, "-m", "axolotl_agent"] + list(argv) if agent else [python] + list(argv)
         p = subprocess.run(cmd, cwd=d, env=agent_env() if agent else plain_env(),
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
         return p.returncode, p.stdout.decode(), p.stderr.decode(), d
@@ -154,9 +156,9 @@ def run_plain(python, files, timeout=60, agent=False):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def run_crash_scenario(python, buggy, fixed, decision="patch", timeout=60):
-    """Run buggy main.py under the agent with an engine that answers the crash with `decision`
-    (patch: the fixed files, written to disk too like an editor would; abort; retry).
+def run_crash_scenario(python, buggy, fixed, decision="patch", timeout=60, argv=("main.py",)):
+    """Run buggy main.py (or `argv`) under the agent with an engine that answers the crash with
+    `decision` (patch: the fixed files, written to disk too like an editor would; abort; retry).
     Returns dict(rc, stdout, stderr, messages, dir)."""
     d = materialize(buggy)
     patch = {os.path.join(os.path.realpath(d), k): v for k, v in fixed.items() if buggy.get(k) != v}
@@ -192,7 +194,7 @@ def run_crash_scenario(python, buggy, fixed, decision="patch", timeout=60):
 
     eng.after_reply = after
     try:
-        proc = subprocess.Popen([python, "-m", "axolotl_agent", "main.py"], cwd=d, env=agent_env(eng.path),
+        proc = subprocess.Popen([python, "-m", "axolotl_agent"] + list(argv), cwd=d, env=agent_env(eng.path),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         state["proc"] = proc
         try:

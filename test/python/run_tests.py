@@ -9,8 +9,9 @@ For each catalogue program in crashes/NN_name and each Python:
               the prologue ran once, patched ok + verified were sent, exactly one crash was reported
   abort       stderr is exactly plain Python's traceback, exit 1, and the report's traceback equals it
 Plus: caught exceptions are never reported; restart after restore (SIGUSR1 + patch while running);
-automatic restart of a frame still running replaced code; fork snapshots; the debugger (breakpoints,
-steps, pause, evaluate and the other commands of a paused agent).
+automatic restart of a frame still running replaced code; fork snapshots; programs Python runs
+through runpy (a directory, -m package); the debugger (breakpoints, steps, pause, evaluate and the
+other commands of a paused agent); the program's workers and resuming in place (worker_cases.py).
 Prints one line per test and finally `N passed, M failed`.
 """
 import argparse
@@ -28,6 +29,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fake_engine as fe  # noqa: E402
+import worker_cases  # noqa: E402
 
 DEFAULT_PYTHONS = ["python3.%d" % v for v in range(8, 14)]
 
@@ -246,6 +248,49 @@ def test_auto_restart_old_frame(py):
     finally:
         eng.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+RUNPY_MAIN = '''print("prologue")
+
+
+def f(x):
+    return 10 // x
+
+
+total = 0
+for v in [2, 1, 0, 5]:
+    total += f(v)
+    print(v, total)
+print("end", total)
+'''
+RUNPY_FIXED = RUNPY_MAIN.replace("10 // x", "10 // x if x else -1")
+RUNPY_TOP = RUNPY_MAIN.replace("total += f(v)", "total += 10 // v")
+RUNPY_TOP_FIXED = RUNPY_TOP.replace("10 // v", "(10 // v if v else -1)")
+
+
+def _runpy_case(py, files, fixed, argv, restarted):
+    """A program that Python runs through runpy (a directory, `-m package`): the crash is reported
+    with its frames, the repair restarts the right frame, and the output equals the fixed program's."""
+    rc_f, out_f, err_f, _ = fe.run_plain(py, fixed, argv=argv)
+    r = fe.run_crash_scenario(py, files, fixed, "patch", argv=argv)
+    crashes = [m for m in r["messages"] if m.get("type") == "crash"]
+    check(len(crashes) == 1, "expected 1 crash report, got %d; stderr=%s" % (len(crashes), r["stderr"][-800:]))
+    check(crashes[0]["exception"]["type"] == "ZeroDivisionError", "exception %s" % crashes[0]["exception"])
+    patched = [m for m in r["messages"] if m.get("type") == "patched"]
+    check(patched and patched[0]["ok"] and restarted in patched[0].get("restarted", ""), "patched %s" % patched)
+    check(r["rc"] == 0 and r["stdout"] == out_f, diff_msg(out_f, r["stdout"], "stdout (rc %s)" % r["rc"]))
+
+
+def test_directory_app(py):
+    """python3 app/ (sys.path[0] is relative on 3.8): the crash in a function is repaired."""
+    _runpy_case(py, {"app/__main__.py": RUNPY_MAIN}, {"app/__main__.py": RUNPY_FIXED}, ["app"], "function f")
+
+
+def test_module_package(py):
+    """python3 -m pkg: a crash in the package's __main__ module code itself (its top-level loop)."""
+    files = {"pkg/__init__.py": "", "pkg/__main__.py": RUNPY_TOP}
+    fixed = {"pkg/__init__.py": "", "pkg/__main__.py": RUNPY_TOP_FIXED}
+    _runpy_case(py, files, fixed, ["-m", "pkg"], "iteration of the loop at line 9 restarted")
 
 
 FORK_PROG = '''import sys, time
@@ -559,6 +604,25 @@ def test_snapshot_after_journaled_operation(py):
         shutil.rmtree(d, ignore_errors=True)
 
 
+SECRET_CHECK = """import json, sys
+from axolotl_agent import report
+t = json.load(open(sys.argv[1]))
+wrong = [n for n in t["secret"] if not report.is_secret(n)] + [n for n in t["notSecret"] if report.is_secret(n)]
+words = sorted(report.SECRET_WORDS) == sorted(t["words"])
+print(json.dumps({"wrong": wrong, "words": words}))
+"""
+
+
+def test_secret_names(py):
+    """The agent redacts by the one rule the engine applies too (test/fixtures/redaction/secret-names.json)."""
+    table = os.path.join(HERE, "..", "fixtures", "redaction", "secret-names.json")
+    r = subprocess.run([py, "-c", SECRET_CHECK, table], env=fe.agent_env(), capture_output=True, timeout=60)
+    check(r.returncode == 0, r.stderr.decode()[-1500:])
+    got = json.loads(r.stdout.decode().strip().splitlines()[-1])
+    check(got["words"], "the agent's secret words are not the table's")
+    check(not got["wrong"], "names the agent judges against the table: %s" % got["wrong"])
+
+
 def run_one(py_label, py, name, fn, *args):
     t0 = time.time()
     try:
@@ -595,10 +659,15 @@ def main():
         jobs.append((label, exe, "auto_restart_old_frame", test_auto_restart_old_frame))
         jobs.append((label, exe, "fork_snapshot", test_fork_snapshot))
         jobs.append((label, exe, "snapshot_without_engine", test_snapshot_without_engine))
+        jobs.append((label, exe, "secret_names", test_secret_names))
         jobs.append((label, exe, "debug_steps_evaluate", test_debug_breakpoints_steps_evaluate))
         jobs.append((label, exe, "debug_breakpoint_kinds", test_debug_conditions_logpoints_raised))
         jobs.append((label, exe, "debug_pause", test_debug_pause))
         jobs.append((label, exe, "snapshot_after_journaled_operation", test_snapshot_after_journaled_operation))
+        jobs.append((label, exe, "directory_app", test_directory_app))
+        jobs.append((label, exe, "module_package", test_module_package))
+        for name, fn in worker_cases.CASES:
+            jobs.append((label, exe, name, fn))
     if a.k:
         jobs = [j for j in jobs if a.k in j[2]]
     passed = failed = 0

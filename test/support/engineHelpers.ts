@@ -5,8 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach } from 'node:test';
 import { findCriu, whyNot } from '../../adapter/engine/criuLocator';
+import { isRunning } from '../../adapter/engine/programCopy';
 import { Supervisor } from '../../adapter/engine/supervisor';
 import type { RunOptions } from '../../adapter/engine/types';
+
+/** Exists and is not a zombie (the engine's own test). */
+export { isRunning };
 
 export const REPO = path.resolve(__dirname, '..', '..', '..');
 export const PROGRAMS = path.join(REPO, 'test', 'fixtures', 'programs');
@@ -109,16 +113,6 @@ export function waitForEvent<K extends keyof import('../../adapter/engine/types'
     };
     sup.on(name, h as never);
   });
-}
-
-/** Exists and is not a zombie (a zombie has ended; only its parent's wait is missing). */
-export function isRunning(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Every running process whose command line mentions `needle` (to prove nothing was left behind). */

@@ -11,8 +11,11 @@ import { rewindFiles } from '../../adapter/engine/fileRewind';
 import { parseMount } from '../../adapter/engine/containerSpec';
 import { findPodmanTools, ownerGone, ownerLabel } from '../../adapter/engine/podman';
 import { parseRunArgs } from '../../adapter/cli/options';
-import { runOptionsFrom } from '../../adapter/session/axolotlSession';
-import { resolveLaunchConfig } from '../../extension/configuration';
+import { checkLaunchArgs, runOptionsFrom as fromChecked } from '../../adapter/session/launchOptions';
+import { resolveLaunchConfig } from '../../adapter/protocol/launchConfig';
+
+/** A launch configuration as a client sends it → engine options (checked, then mapped). */
+const runOptionsFrom = (args: Record<string, unknown>) => fromChecked(checkLaunchArgs(args));
 import { AxolotlError } from '../../adapter/engine/types';
 
 const tmp = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'axl-ctr-unit-')));

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as ts from 'typescript';
+import { BACKENDS, parseSnapshotMemory, RESUME_MODES, RUN_DEFAULTS } from '../../adapter/engine/runDefaults';
 import { COMMANDS, CONTEXT_KEYS, DEBUG_TYPE, SETTINGS, VIEWS } from '../../extension/ids';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -35,7 +36,7 @@ function launchInterfaceName(sf: ts.SourceFile): string {
   sf.forEachChild((node) => {
     if (ts.isInterfaceDeclaration(node) && node.heritageClauses?.some((h) => h.getText(sf).includes('LaunchRequestArguments'))) name = node.name.text;
   });
-  assert.ok(name, 'adapter/session/launchArgs.ts declares an interface extending DebugProtocol.LaunchRequestArguments');
+  assert.ok(name, 'adapter/protocol/launchArgs.ts declares an interface extending DebugProtocol.LaunchRequestArguments');
   return name;
 }
 
@@ -83,7 +84,7 @@ function registeredCommands(): Set<string> {
 }
 
 describe('launch attributes', () => {
-  const sf = parse('adapter/session/launchArgs.ts');
+  const sf = parse('adapter/protocol/launchArgs.ts');
   const members = interfaceMembers(sf, launchInterfaceName(sf));
   const props = launch?.properties ?? {};
 
@@ -110,6 +111,31 @@ describe('launch attributes', () => {
     for (const [name, p] of Object.entries<Record<string, unknown>>(props)) check(name, p);
     for (const [name, p] of Object.entries<Record<string, unknown>>(props.repair.properties)) check(`repair.${name}`, p);
     assert.deepEqual(props.backend.enum, ['auto', 'criu', 'fork']);
+  });
+
+  test('the defaults and choices shown are the engine\'s (adapter/engine/runDefaults.ts)', () => {
+    assert.equal(props.python.default, RUN_DEFAULTS.python);
+    assert.equal(props.checkpointInterval.default, RUN_DEFAULTS.interval);
+    assert.equal(props.pauseBudget.default, RUN_DEFAULTS.pauseBudget * 100);
+    assert.equal(props.snapshotMemory.default, RUN_DEFAULTS.snapshotMemory);
+    assert.deepEqual(props.backend.enum, [...BACKENDS]);
+    assert.equal(props.backend.default, RUN_DEFAULTS.backend);
+    assert.deepEqual(props.resume.enum, [...RESUME_MODES]);
+    assert.equal(props.resume.default, RUN_DEFAULTS.resume);
+    assert.equal(props.repair.properties.maxAttempts.default, RUN_DEFAULTS.maxRepairAttempts);
+    assert.equal(props.repair.default.maxAttempts, RUN_DEFAULTS.maxRepairAttempts);
+    const settings = pkg.contributes.configuration.properties;
+    assert.equal(settings['axolotl.python'].default, RUN_DEFAULTS.python);
+    assert.equal(settings['axolotl.checkpointInterval'].default, RUN_DEFAULTS.interval);
+    assert.deepEqual(settings['axolotl.backend'].enum, [...BACKENDS]);
+    assert.equal(settings['axolotl.backend'].default, RUN_DEFAULTS.backend);
+  });
+
+  test('the editor accepts exactly the snapshotMemory sizes the engine reads', () => {
+    const pattern = new RegExp(props.snapshotMemory.pattern);
+    const samples = ['1x', '1.5x', '2X', ' 1x ', '0', '512M', '512 M', '2G', '2gb', '2GiB', '512MiB', '100k', '7', '1.5 x', 'x', '1x5', 'lots', '5Mi', '-1x', '1e3', ''];
+    for (const s of samples) assert.equal(pattern.test(s), parseSnapshotMemory(s) !== undefined, JSON.stringify(s));
+    assert.ok(parseSnapshotMemory(RUN_DEFAULTS.snapshotMemory));
   });
 
   test('the debugger, its languages and its starting configurations', () => {

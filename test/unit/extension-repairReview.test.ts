@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import Module from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import type { RepairProposal } from '../../adapter/session/customProtocol';
+import type { RepairProposal } from '../../adapter/protocol/customProtocol';
 import type * as HistoryModule from '../../extension/repairHistory';
 import type * as OriginalsModule from '../../extension/originalContentProvider';
 import type * as ProposedModule from '../../extension/proposedFileSystem';

@@ -8,7 +8,7 @@ import { proposeRepair, type RepairContext } from '../../adapter/engine/repair/r
 import { applyRepair, undoLastRepair } from '../../adapter/engine/repair/applyRepair';
 import { RepairCancelledError } from '../../adapter/engine/repair/modelClient';
 import type { ModelConfig, RepairProgress } from '../../adapter/engine/repair/types';
-import { ModelServer, type ScriptedReply } from '../support/modelServer';
+import { ModelServer, type ScriptedReply } from '../../dev/modelServer';
 import { tempProject, rmrf, counterCrash } from '../support/repairFixtures';
 
 const PYTHON = process.env.AXOLOTL_TEST_PYTHON ?? 'python3';

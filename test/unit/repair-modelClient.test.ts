@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { ModelClient, ModelError, RepairCancelledError, retryAfterMs } from '../../adapter/engine/repair/modelClient';
 import type { ModelConfig, ModelProgress } from '../../adapter/engine/repair/types';
-import { ModelServer, type ModelServerOptions } from '../support/modelServer';
+import { ModelServer, type ModelServerOptions } from '../../dev/modelServer';
 
 const KEY = 'sk-test-SECRET-0123456789abcdefghij';
 const MESSAGES = [

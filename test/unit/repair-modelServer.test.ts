@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { ModelServer } from '../support/modelServer';
+import { ModelServer } from '../../dev/modelServer';
 
 test('GET /v1/models, SSE format, recorded requests, exhausted script', async () => {
   const s = await ModelServer.start({ replies: ['hello there'], models: ['m1', 'm2'] });
@@ -40,7 +40,7 @@ test('CLI mode prints its URL first and serves a JSON script with rules', async 
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'axolotl-ms-'));
   const script = path.join(dir, 'script.json');
   await fs.writeFile(script, JSON.stringify({ replies: ['first reply'], rules: [{ when: 'KeyError', reply: 'rule reply' }], fallback: 'fallback reply' }));
-  const child = spawn(process.execPath, [path.join(__dirname, '..', 'support', 'modelServer.js'), '--port', '0', '--script', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'dev', 'modelServer.js'), '--port', '0', '--script', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       readline.createInterface({ input: child.stdout! }).once('line', resolve);

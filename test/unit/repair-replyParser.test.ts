@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseReply, pathFromLabelLine, ReplyError, NO_USABLE_REPAIR } from '../../adapter/engine/repair/replyParser';
-import { resolveEdits, repairDiffText, type SourceFile } from '../../adapter/engine/repair/edits';
+import { repairDiffText } from '../../adapter/engine/repair/diffEdits';
+import { resolveEdits, type SourceFile } from '../../adapter/engine/repair/edits';
 import { FIXTURES } from '../support/repairFixtures';
 
 const ROOT = '/proj';

@@ -2,7 +2,7 @@
 // virtualization math.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ToWebviewMessage } from '../../webview/protocol';
+import type { ToWebviewMessage } from '../../adapter/protocol/timeline';
 import {
   activate,
   apply,

@@ -2,7 +2,8 @@
 // playwright-core) under the real CSP, and checks what a user would: virtualization with 1,000
 // checkpoints, keyboard navigation, the confirm step and the message it posts, tooltips, state
 // surviving a reload, no CSP violations. Screenshots of dark, light and high-contrast themes go to
-// out/screenshots/. Skipped when Chromium or playwright-core is missing.
+// out/screenshots/. Without Chromium or playwright-core this file fails (one test says what is
+// missing and how to install it) instead of passing with nothing rendered.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { timelineHtml } from '../../extension/timeline/timelineHtml';
-import type { FromWebviewMessage, ToWebviewMessage } from '../../webview/protocol';
+import type { FromWebviewMessage, ToWebviewMessage } from '../../adapter/protocol/timeline';
 import { SAMPLE_T0, sampleCheckpoint, sampleInit, sampleStory } from '../../webview/sampleTimeline';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -131,7 +132,13 @@ function fakeVsCodeApi(saved: unknown): void {
   });
 }
 
-describe('timeline webview in Chromium', { skip: unavailable() }, () => {
+const missing = unavailable();
+
+test('Chromium and playwright-core are installed for the render tests', () => {
+  assert.equal(missing, false, `${missing || ''}: the timeline cannot be rendered. Run scripts/install-e2e.sh (Debian's chromium and playwright-core), or set AXOLOTL_CHROMIUM to a Chromium binary.`);
+});
+
+describe('timeline webview in Chromium', { skip: missing || false }, () => {
   let browser: Browser;
   let dir: string;
   const problems: string[] = [];

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import Module from 'node:module';
 import type * as TimelineViewModule from '../../extension/timeline/timelineView';
 import type * as BridgeModule from '../../extension/timeline/timelineDebugBridge';
-import type { ToWebviewMessage, TimelineUpdate } from '../../webview/protocol';
+import type { ToWebviewMessage, TimelineUpdate } from '../../adapter/protocol/timeline';
 import { sampleCheckpoint, sampleInit, sampleStory, SAMPLE_T0 } from '../../webview/sampleTimeline';
 
 // ---------------------------------------------------------------------------------------------

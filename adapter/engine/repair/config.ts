@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { RUN_DEFAULTS } from '../runDefaults';
 import { AxolotlError } from '../types';
 import type { ModelConfig } from './types';
 import { redact } from './redact';
@@ -19,7 +20,7 @@ export { redact } from './redact';
 
 export const DEFAULT_MODEL = 'gpt-4o-mini';
 export const DEFAULT_TIMEOUT_MS = 120_000;
-export const DEFAULT_MAX_REPAIRS = 3;
+export const DEFAULT_MAX_REPAIRS = RUN_DEFAULTS.maxRepairAttempts;
 export const DEFAULT_TOKEN_BUDGET = 16_000;
 /** sent to local servers, which ignore it; the SDK refuses an empty key */
 export const LOCAL_DUMMY_KEY = 'axolotl-local-no-key';

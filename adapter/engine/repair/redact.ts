@@ -14,31 +14,40 @@ const SECRET_VALUE_PATTERNS: RegExp[] = [
 ];
 
 /**
- * Name segments that mark a secret. `key` alone is deliberately not one: `for key in d` is the
- * most common variable in a KeyError, and hiding it would hide the bug. `api_key`, `secret_key`,
- * `apiKey` are caught by the compound rule in isSecretName.
+ * The one rule for secret-looking names on the TypeScript side (the agent applies the same to the
+ * values it reports; both are tested against test/fixtures/redaction/secret-names.json):
+ *
+ * - a name is split into words: at every character that is not an ASCII letter (digits, `_`, `-`,
+ *   `.`), between a lower-case and an upper-case letter (`apiKey`), and before the last capital of
+ *   a run of capitals followed by lower case (`APIToken`: API, Token); words compare lower-cased;
+ * - it is secret when one word is in SECRET_WORDS (whole words: `author`, `tokenizer` are not), or
+ *   when its last word is `key` after at least one other (`api_key`, `secret_key`, `apiKey`).
+ *
+ * `key` alone is deliberately not secret: `for key in d` is the most common variable in a KeyError,
+ * and hiding it would hide the bug; `keys` and `monkey` are other words.
  */
-const SECRET_SEGMENTS = new Set([
+export const SECRET_WORDS: ReadonlySet<string> = new Set([
   'token', 'tokens', 'password', 'passwords', 'passwd', 'pwd', 'secret', 'secrets', 'credential', 'credentials',
   'apikey', 'auth', 'authorization', 'cookie', 'session', 'private', 'passphrase', 'signature',
 ]);
 
-/** Split `apiKey`, `API_KEY`, `db-password` into lower-case segments. */
-function nameSegments(name: string): string[] {
+/** Split `apiKey`, `API_KEY`, `db-password2`, `APIToken` into lower-case words. */
+export function nameWords(name: string): string[] {
   return name
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .split(/[^A-Za-z0-9]+/)
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .split(/[^A-Za-z]+/)
     .filter(Boolean)
     .map((s) => s.toLowerCase());
 }
 
 /** True for names such as `password`, `api_key`, `AWS_SECRET_ACCESS_KEY`, `auth_token`, `apiKey`. */
 export function isSecretName(name: string): boolean {
-  const segs = nameSegments(name);
-  if (segs.some((s) => SECRET_SEGMENTS.has(s))) return true;
+  const words = nameWords(name);
+  if (words.some((w) => SECRET_WORDS.has(w))) return true;
   // "<something>_key" (api_key, access_key, private_key, openai_key); not "key", "keys", "key_count"
-  const keyIdx = segs.lastIndexOf('key');
-  return keyIdx > 0 && keyIdx === segs.length - 1;
+  const keyIdx = words.lastIndexOf('key');
+  return keyIdx > 0 && keyIdx === words.length - 1;
 }
 
 /**

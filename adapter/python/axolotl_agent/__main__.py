@@ -1,4 +1,6 @@
-"""Entry point: python3 -m axolotl_agent script.py args...   (or: -m module args...)"""
+"""Entry point: python3 -m axolotl_agent script.py args...   (or: -m module args..., or a directory or
+zip application): the program runs in this same process, replaced by the interpreter launch.py
+prepares."""
 import sys
 
 
@@ -21,42 +23,14 @@ def _close_leaked_fds():
 
 def main():
     import os
-    if os.environ.get("AXOLOTL_SOCKET"):
-        _close_leaked_fds()
-    from . import filejournal
-    filejournal.install()  # before any user code: every file the program changes is journaled
-    from . import runner
-    from .state import S
-
-    def send_exit(code):
-        if S.active:
-            from . import channel
-            channel.send_exit(code)
     argv = sys.argv[1:]
-    if not argv:
+    if not argv or argv == ["-m"]:
         sys.stderr.write("usage: python3 -m axolotl_agent script.py [args...] | -m module [args...]\n")
         return 2
-    code = 0
-    try:
-        if argv[0] == "-m" and len(argv) > 1:
-            runner.run_module(argv[1], argv[2:])
-        else:
-            runner.run_script(argv[0], argv[1:])
-    except SystemExit as e:
-        c = e.code
-        code = c if isinstance(c, int) else (0 if c is None else 1)
-        send_exit(code)
-        raise
-    except KeyboardInterrupt as e:
-        runner.print_exception(e)
-        send_exit(130)
-        runner.die_of_sigint()
-    except BaseException as e:
-        runner.print_exception(e)
-        send_exit(1)
-        raise SystemExit(1)
-    send_exit(code)
-    return None
+    if os.environ.get("AXOLOTL_SOCKET"):
+        _close_leaked_fds()
+    from . import launch
+    launch.run(argv)   # does not return
 
 
 if __name__ == "__main__":

@@ -12,11 +12,12 @@ while it waits for SIGUSR1, so the engine may always talk to it; on SIGUSR1 it p
 `resume` (continue, next, stepIn, stepOut). tracing.py decides when the program is watched at all.
 
 Where the program counts as stopped, and what a step is:
-  * frames of the agent are never stopped in, and neither are the lines of its instrumentation (the
-    function wrapper sits on the `def` line: `wrapper_line`);
+  * frames of the agent are never stopped in (its instrumentation adds no line of its own: the code
+    is Python's, with a handler after the last instruction that only an exception leaving the frame
+    reaches);
   * steps stop in the user's code only (AXOLOTL_ROOT), breakpoints wherever they are set;
-  * depth: the number of frames the user sees below and at a frame (report.live_stack), so a top-level
-    statement, the next one, and the hoisted body of a top-level loop are all at depth 1. Step Over
+  * depth: the number of frames the user sees below and at a frame (report.live_stack), so top-level
+    statements are at depth 1. Step Over
     stops at the next line at the same depth or less, Step Out at a lower depth, Step Into anywhere.
   * only the main thread is stopped (it is the one that takes the engine's signals).
 """
@@ -24,7 +25,7 @@ import os
 import sys
 import threading
 
-from .state import S, RestartFrame, RUNNER_CODES, is_agent_file
+from .state import S, RestartFrame, is_agent_file
 
 COMMANDS = ("evaluate", "variables", "setVariable", "completions")
 STEP_MODES = {"next": "over", "stepIn": "in", "stepOut": "out"}
@@ -123,21 +124,6 @@ def is_user(code):
     return u
 
 
-def wrapper_line(code):
-    """The line the agent's instrumentation of this code sits on (instrument.py puts the function
-    wrapper, its prologue and its `else: return None` on the `def` line), or None."""
-    from . import instrument
-    ci = instrument.info_for(code)
-    if ci is None:
-        return None
-    if ci.kind == "loopbody":
-        return code.co_firstlineno
-    if ci.kind == "function":
-        node = ci.version.node_for(ci.qualname)
-        return node.lineno if node is not None else code.co_firstlineno
-    return None
-
-
 def _own_lines(code):
     if hasattr(code, "co_lines"):
         return {line for _s, _e, line in code.co_lines() if line}
@@ -154,8 +140,7 @@ def code_lines(code):
     by_line = D.files.get(real_path(code.co_filename)) if D.files else None
     if by_line:
         own = _own_lines(code)
-        wrap = wrapper_line(code)
-        lines = frozenset(line for line in by_line if line in own and line != wrap)
+        lines = frozenset(line for line in by_line if line in own)
     D.lines[id(code)] = (code, lines)
     return lines
 
@@ -163,18 +148,7 @@ def code_lines(code):
 def depth(frame):
     """Frames the user sees from the bottom of the stack up to and including `frame`."""
     from . import report
-    n = 0
-    inner = None
-    f = frame
-    while f is not None:
-        code = f.f_code
-        if id(code) in RUNNER_CODES:
-            break
-        if not report.hidden(code, inner.f_code if inner is not None else None):
-            n += 1
-        inner = f
-        f = f.f_back
-    return n
+    return len(report.live_stack(frame)) + 1
 
 
 class Step:
@@ -197,7 +171,7 @@ class Step:
         return d <= self.depth if self.mode == "over" else d < self.depth
 
     def stops_at(self, frame, line):
-        return line != wrapper_line(frame.f_code) and self.may_stop_in(frame)
+        return self.may_stop_in(frame)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -234,7 +208,7 @@ def on_raise(frame, exc):
 
 
 def after_poll(frame):
-    """End of a poll while running (channel.poll_and_swap): a pause the reply asked for. In the signal
+    """End of a poll while running (signals.poll_and_swap): a pause the reply asked for. In the signal
     handler (`frame`: where the program was interrupted) it stops at once; elsewhere at the next line."""
     if not D.pause_wanted or S.busy or S.crashed:
         return
@@ -349,7 +323,7 @@ def _frame_dict(f):
 
 def stop(frame, reason, ids=(), exc=None, notes=()):
     """Stops the program at `frame` until the engine says resume; then arms what the resume asked."""
-    from . import channel, evaluate, report, tracing
+    from . import channel, evaluate, report, signals, tracing
     D.step = None
     D.pause_wanted = False
     frames = report.live_stack(frame) + [frame]
@@ -376,7 +350,7 @@ def stop(frame, reason, ids=(), exc=None, notes=()):
         on_reply(reply)
         if reply and reply.get("type") == "wait":
             while True:
-                channel.wait_for_poke()
+                signals.wait_for_poke()
                 reply = serve(channel.request({"type": "poll", "pid": os.getpid(), "generation": S.generation,
                                                "crashed": False, "stopped": True}))
                 if not reply:
@@ -391,7 +365,7 @@ def stop(frame, reason, ids=(), exc=None, notes=()):
         D.step = Step(STEP_MODES[mode], frame)
     tracing.update()
     if S.poked and not S.busy:
-        channel.flush_deferred()
+        signals.flush_deferred()
 
 
 def serve(reply):

@@ -29,11 +29,12 @@ Standard library only, Python 3.8+. Nothing here may raise into the program: an 
 audit hook would abort the program's operation.
 """
 import fcntl
-import json
 import os
 import stat
 import sys
-from threading import get_ident
+# Nothing that plain Python does not import before the program: a user module named like one (json.py
+# beside the script) must shadow it as it would without the agent (entries are written by _json).
+from _thread import get_ident
 
 STATE_BYTES = 4096
 EPOCH_LEN = 21  # "%020d\n"
@@ -609,8 +610,41 @@ def _blob():
     return "%d/%d-%d" % (_epoch, os.getpid(), _blobs)
 
 
+_ESC = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def _json_str(text):
+    """A JSON string, ASCII only, as json.dumps writes it. (The json module is not imported: a user
+    module of that name must shadow it as it would without the agent.)"""
+    out = []
+    for ch in text:
+        o = ord(ch)
+        if 0x20 <= o < 0x7f and ch not in _ESC:
+            out.append(ch)
+        elif ch in _ESC:
+            out.append(_ESC[ch])
+        elif o < 0x10000:
+            out.append("\\u%04x" % o)
+        else:
+            o -= 0x10000
+            out.append("\\u%04x\\u%04x" % (0xd800 | (o >> 10), 0xdc00 | (o & 0x3ff)))
+    return '"' + "".join(out) + '"'
+
+
+def _json_value(v):
+    if isinstance(v, str):
+        return _json_str(v)
+    if v is None or isinstance(v, bool):
+        return {None: "null", True: "true", False: "false"}[v]
+    return repr(v)   # int, float: as json writes them
+
+
+def _json(e):
+    return "{" + ",".join("%s:%s" % (_json_str(k), _json_value(v)) for k, v in e.items()) + "}"
+
+
 def _entry(e):
-    line = (json.dumps(e, separators=(",", ":")) + "\n").encode("utf-8", "surrogateescape")
+    line = (_json(e) + "\n").encode("ascii")
     fd = os.open(os.path.join(_dir, "%d.log" % _epoch), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, line)  # one write: an entry is whole or absent, also when criu freezes us here

@@ -8,10 +8,11 @@ rebound in its module/class namespace if it has no closure, otherwise it keeps i
 new code takes effect the next time its enclosing function creates it.  lru_cache/cache wrappers of
 swapped functions are cleared.  New top-level imports, defs, classes (new methods of existing classes
 are added) and literal constant assignments are executed; other top-level code is never re-run by a
-swap.  linecache gets the new text so tracebacks show the new lines.
+swap (in the main script: only before the statement that crashed).  linecache gets the new text so
+tracebacks show the new lines.
 
-Restart choice (documented rule): among the frames on the crashed stack (the top-level statement
-counts as the outermost frame), take the outermost whose code changed semantically (AST dump of the
+Restart choice (documented rule): among the frames on the crashed stack (the main script's module
+frame is the outermost; restarting it re-runs a top-level statement, see toplevel.py), take the outermost whose code changed semantically (AST dump of the
 function's own code, nested defs reduced to their header; a top-level statement changed when it is not
 in an `equal` block of the statement alignment).  If it cannot be restarted (generator, coroutine,
 lambda, comprehension, already restarting) its nearest restartable caller is restarted instead.  If no
@@ -26,7 +27,7 @@ import os
 import sys
 import types
 
-from .state import S, RUNNER, MISSING
+from .state import S, MISSING
 from . import instrument, channel
 
 SWAPPED_FROM = {}   # id(old code) -> (old code, [functions that had it])
@@ -41,13 +42,15 @@ class Plan:
 
 
 def apply_and_report(files, generation, restarted=None):
-    swapped, errors = apply_patch(files, generation)
+    swapped, errors, warnings = apply_patch(files, generation)
     msg = {"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": not errors,
            "swapped": swapped}
     if restarted:
         msg["restarted"] = restarted
     if errors:
         msg["error"] = "; ".join(errors)
+    if warnings:
+        msg["warnings"] = warnings
     channel.note(msg)
     return swapped, errors
 
@@ -71,10 +74,13 @@ def _literal_assign(st):
 
 
 def apply_patch(files, generation):
-    """Swap in the new texts. Returns (semantically changed qualnames, errors)."""
+    """Swap in the new texts: all of them, or none when one does not compile. Returns (semantically
+    changed qualnames, errors: nothing was swapped, warnings: swapped, but some code only applies later)."""
     errors = []
-    compiled = []  # (path, old version, new version, new qualname->code, units or None)
+    warnings = []
+    compiled = []  # (path, old version, new version, new qualname->code)
     for path, text in files.items():
+        _drop_cached_bytecode(path)
         path = instrument.current_key(path)
         old = instrument.CURRENT.get(path)
         if old is None:
@@ -86,35 +92,27 @@ def apply_patch(files, generation):
             continue
         try:
             if old.is_main:
-                units, new = instrument.compile_main(text, path, generation)
-                qmap = {}
-                for u in units:
-                    if u.code is not None:
-                        instrument.codes_by_qualname(u.code, qmap)
+                code, new = instrument.compile_main(text, path, generation)
             else:
                 code, new = instrument.compile_module(text, path, generation)
-                units = None
-                qmap = instrument.codes_by_qualname(code)
-            compiled.append((path, old, new, qmap, units))
+            compiled.append((path, old, new, instrument.codes_by_qualname(code)))
         except SyntaxError as e:
-            instrument.CURRENT[path] = old
             errors.append("%s: SyntaxError: %s (line %s)" % (path, e.msg, e.lineno))
         except Exception as e:
-            instrument.CURRENT[path] = old
             errors.append("%s: %s: %s" % (path, type(e).__name__, e))
     if errors:
-        for path, old, new, qmap, units in compiled:
-            instrument.CURRENT[path] = old
-        return [], errors
+        return [], errors, []
+    for path, old, new, qmap in compiled:
+        instrument.CURRENT[path] = new
 
-    by_file = {path: (old, new, qmap) for path, old, new, qmap, units in compiled}
+    by_file = {path: (old, new, qmap) for path, old, new, qmap in compiled}
     swapped = set()
     swapped_funcs = set()
     for obj in gc.get_objects():
         if type(obj) is not types.FunctionType:
             continue
         ci = instrument.info_for(obj.__code__)
-        if ci is None or ci.kind != "function":
+        if ci is None or ci.kind not in ("function", "generator"):
             continue
         entry = by_file.get(ci.version.filename)
         if entry is None:
@@ -124,19 +122,14 @@ def apply_patch(files, generation):
         if newcode is None or newcode is obj.__code__:
             continue
         oldcode = obj.__code__
-        if oldcode.co_freevars == newcode.co_freevars:
-            SWAPPED_FROM.setdefault(id(oldcode), (oldcode, []))[1].append(obj)
-            obj.__code__ = newcode
-            swapped_funcs.add(id(obj))
-        elif obj.__closure__ is None and not newcode.co_freevars:
+        if oldcode.co_freevars == newcode.co_freevars or (obj.__closure__ is None and not newcode.co_freevars):
             SWAPPED_FROM.setdefault(id(oldcode), (oldcode, []))[1].append(obj)
             obj.__code__ = newcode
             swapped_funcs.add(id(obj))
         else:
-            errors.append("%s: closure variables changed; new code applies when it is next created" % ci.qualname)
-            continue
+            warnings.append("%s: closure variables changed; new code applies when it is next created" % ci.qualname)
     _clear_caches(swapped_funcs)
-    for path, old, new, qmap, units in compiled:
+    for path, old, new, qmap in compiled:
         oldq = old.qualnames()
         for q, node in new.qualnames().items():
             if isinstance(node, ast.ClassDef):
@@ -144,33 +137,28 @@ def apply_patch(files, generation):
             if q not in oldq or old.fingerprint(q) != new.fingerprint(q):
                 swapped.add(q)
 
-    for path, old, new, qmap, units in compiled:
-        if units is not None and S.program is not None and S.program.filename == path:
-            S.program.update(units, new)
-            g = S.program.g
-            limit = S.program.cur
-            for idx, st in enumerate(new.tree.body):
-                if idx < limit and _is_new_definition(st, old, g):
-                    _run_definition(st, units[idx].code, g, path, new)
+    for path, old, new, qmap in compiled:
+        prog = S.program
+        if new.is_main and prog is not None:
+            g = prog.g
+            limit = prog.crash_stmt(new)
         else:
             mod = _module_for(path)
-            if mod is not None:
-                g = mod.__dict__
-                for st in new.tree.body:
-                    if _is_new_definition(st, old, g):
-                        code = instrument.compile_statement(copy.deepcopy(st), path, new)
-                        _run_definition(st, code, g, path, new)
+            if mod is None:
+                _update_linecache(path, new.text)
+                continue
+            g = mod.__dict__
+            limit = len(new.tree.body)
+        for idx, st in enumerate(new.tree.body):
+            if idx < limit and _is_new_definition(st, old, g):
+                _run_definition(st, g, new)
         _update_linecache(path, new.text)
     S.generation = max(S.generation, generation)
-    # errors here are warnings (closure mismatch); the swap itself happened
-    return sorted(swapped), []
+    return sorted(swapped), [], warnings
 
 
 def _is_new_definition(st, old, g):
-    old_dumps = getattr(old, "_dumps", None)
-    if old_dumps is None:
-        old_dumps = old._dumps = set(ast.dump(s) for s in old.tree.body)
-    if ast.dump(st) in old_dumps:
+    if ast.dump(st) in set(old.statement_dumps()):
         return False
     if isinstance(st, (ast.Import, ast.ImportFrom)):
         return True
@@ -181,10 +169,9 @@ def _is_new_definition(st, old, g):
     return _literal_assign(st)
 
 
-def _run_definition(st, code, g, path, version):
-    if code is None:
-        return
+def _run_definition(st, g, version):
     try:
+        code = instrument.compile_statements([copy.deepcopy(st)], version, main=False)
         if isinstance(st, ast.ClassDef) and isinstance(g.get(st.name), type):
             scratch = dict(g)
             exec(code, scratch)
@@ -216,6 +203,26 @@ def _clear_caches(swapped_ids):
                     break
                 w = getattr(w, "__wrapped__", None)
                 seen += 1
+
+
+def _drop_cached_bytecode(path):
+    """Workers started by multiprocessing's spawn or forkserver are plain interpreters: they import the
+    repaired file from disk, but a user module through __pycache__, whose .pyc counts as fresh while the
+    source has its size and its modification time in whole seconds. A repair of the same size written
+    within the same second as the old text would be served the old bytecode: it goes (the repaired file
+    is on disk already; the next import compiles it)."""
+    folder = os.path.join(os.path.dirname(path), "__pycache__")
+    prefix = "%s.%s." % (os.path.splitext(os.path.basename(path))[0], sys.implementation.cache_tag)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and name.endswith(".pyc"):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
 
 
 def _update_linecache(path, text):
@@ -264,29 +271,31 @@ def functions_for(frames):
     return out
 
 
+def _main(f):
+    return S.program is not None and S.program.is_main_frame(f)
+
+
 def frame_restartable(f, funcs):
-    if f is RUNNER:
+    if _main(f):
         return True
     ci = instrument.info_for(f.f_code)
     if ci is None or S.restarting.get(id(f)) is f:
         return False
-    if ci.kind == "loopbody":
-        return S.program is not None and ci.loopkey in S.program.loops
     if ci.kind != "function" or f.f_code.co_flags & _GEN_FLAGS:
         return False
     return id(f) in funcs
 
 
+def _top_plan(f):
+    return S.program.plan(f, S.program.line_of(f))
+
+
 def frame_changed(f):
-    if f is RUNNER:
-        return S.program is not None and S.program.stmt_changed
+    if _main(f):
+        p = _top_plan(f)
+        return p is not None and p.changed
     ci = instrument.info_for(f.f_code)
-    if ci is None:
-        return False
-    if ci.kind == "loopbody":
-        loop = S.program.loops.get(ci.loopkey) if S.program else None
-        return loop is not None and loop.fn.__code__ is not f.f_code
-    if ci.kind != "function":
+    if ci is None or ci.kind != "function":
         return False
     cur = instrument.CURRENT.get(ci.version.filename)
     if cur is None or cur is ci.version or cur.node_for(ci.qualname) is None:
@@ -294,18 +303,49 @@ def frame_changed(f):
     return ci.version.fingerprint(ci.qualname) != cur.fingerprint(ci.qualname)
 
 
+def replaced_call(frame):
+    """A Plan that makes `frame`'s call again with the new code, when it still runs code a repair
+    replaced (a checkpoint caught it half done) and can be restarted; else None."""
+    if S.generation == 0 or _main(frame) or not frame_changed(frame):
+        return None
+    funcs = functions_for([frame])
+    if not frame_restartable(frame, funcs):
+        return None
+    return Plan(frame, funcs[id(frame)], describe(frame))
+
+
+class CannotResume(Exception):
+    """plan() with toplevel=False: restarting would run a compound top-level statement again."""
+
+
 def describe(f):
-    if f is RUNNER:
-        return "statement at line %d re-run" % S.program.current_line()
+    """What restarting frame `f` does, in words."""
     ci = instrument.info_for(f.f_code)
-    if ci.kind == "loopbody":
-        return "iteration of the loop at line %d restarted" % S.program.loops[ci.loopkey].line
-    return "function %s restarted" % ci.qualname
+    return "function %s restarted" % (ci.qualname if ci is not None else f.f_code.co_name)
 
 
-def plan(chain, under_runner, mode):
-    """chain: live frames outermost first ending with the crashed frame (may be empty)."""
-    entries = ([RUNNER] if under_runner and S.program is not None else []) + list(chain)
+def plan(chain, mode, toplevel=True):
+    """chain: live frames outermost first (the main script's module frame first when it is below),
+    ending with the frame the exception is leaving.
+    toplevel=False: a plan that would run a compound top-level statement again from its start (the
+    whole `if __name__ == "__main__":` block, a `with Pool() as pool:` block) is refused: None, the
+    reason in CannotResume, raised. Resuming so repeats what the statement did before the crash (its
+    prologue, every batch). A loop resumed at the crashed iteration, or a simple statement run again, is not."""
+    found = _plan(chain, mode)
+    if found is not None and not toplevel and _main(found.target):
+        top = S.program.pending
+        if top is not None and top.body_index is None:
+            body = top.version.tree.body
+            st = body[top.stmt] if top.stmt < len(body) else None
+            if st is not None and getattr(st, "body", None) is not None:
+                S.program.pending = None
+                raise CannotResume("cannot resume in place: the crash reached the program's top level, and "
+                                   "resuming would run the statement at line %d again from its start" % st.lineno)
+    return found
+
+
+def _plan(chain, mode):
+    entries = list(chain)
     funcs = functions_for(chain)
     ok = [frame_restartable(e, funcs) for e in entries]
     target = None
@@ -327,10 +367,11 @@ def plan(chain, under_runner, mode):
     if target is None:
         return None
     e = entries[target]
-    if e is RUNNER:
-        return Plan(RUNNER, None, describe(e))
+    if _main(e):
+        top = _top_plan(e)
+        if top is None:
+            return None
+        S.program.pending = top
+        return Plan(e, None, top.desc)
     ci = instrument.info_for(e.f_code)
-    if ci.kind == "loopbody":
-        key = ci.loopkey
-        return Plan(e, lambda: S.program.restart_iteration(key), describe(e))
-    return Plan(e, funcs[id(e)], describe(e))
+    return Plan(e, funcs[id(e)], "function %s restarted" % ci.qualname)

@@ -1,5 +1,5 @@
 """The crash report: bounded value views with secret redaction, Python-identical traceback text,
-frame lists without agent frames, and the bounded tail of the program's output."""
+frame lists without agent frames (the output tail comes from tee.py)."""
 import os
 import reprlib
 import sys
@@ -8,13 +8,22 @@ import types
 
 from .state import S, is_agent_file, PY311
 from . import instrument
-from . import uncaught
 
 REPR_LIMIT = 200
 MAX_CHILDREN = 20
 MAX_DEPTH = 2
-TAIL_BYTES = 4096
-SECRET_WORDS = ("key", "token", "password", "passwd", "secret", "credential", "auth")
+# The one rule for secret-looking names (the engine's repair/redact.ts applies the same to program
+# output; both are tested against test/fixtures/redaction/secret-names.json): a name is split into
+# words at every character that is not an ASCII letter, between a lower-case and an upper-case letter
+# (apiKey) and before the last capital of a run of capitals followed by lower case (APIToken); it is
+# secret when a word is one of these, or when its last word is "key" after another (api_key). Whole
+# words only: `keys`, `author`, `monkey`, `tokenizer` are shown, and so is `key` alone (the most
+# common name in a KeyError: hiding it would hide the bug).
+SECRET_WORDS = frozenset((
+    "token", "tokens", "password", "passwords", "passwd", "pwd", "secret", "secrets", "credential", "credentials",
+    "apikey", "auth", "authorization", "cookie", "session", "private", "passphrase", "signature",
+))
+_NAME_WORDS = None
 
 class _Repr(reprlib.Repr):
     """reprlib gives bytes and bytearray no bound: it would build the whole repr (800 MB for a 200 MB
@@ -43,9 +52,22 @@ def make_repr(limit, items, levels):
 _repr = make_repr(REPR_LIMIT, 20, 3)
 
 
+def name_words(name):
+    """`apiKey`, `API_KEY`, `db-password2`, `APIToken` as lower-case words."""
+    global _NAME_WORDS
+    if _NAME_WORDS is None:
+        import re
+        _NAME_WORDS = (re.compile(r"([a-z])([A-Z])"), re.compile(r"([A-Z]+)([A-Z][a-z])"), re.compile(r"[^A-Za-z]+"))
+    camel, acronym, sep = _NAME_WORDS
+    text = acronym.sub(r"\1_\2", camel.sub(r"\1_\2", str(name)))
+    return [w.lower() for w in sep.split(text) if w]
+
+
 def is_secret(name):
-    n = str(name).lower()
-    return any(w in n for w in SECRET_WORDS)
+    words = name_words(name)
+    if any(w in SECRET_WORDS for w in words):
+        return True
+    return len(words) > 1 and words[-1] == "key"
 
 
 def bounded_repr(value, r=_repr, limit=REPR_LIMIT):
@@ -136,43 +158,35 @@ def qualname_of(code):
     return getattr(code, "co_qualname", code.co_name)
 
 
-def hidden(code, inner_code=None):
-    """Agent frames, and a top-level loop statement's frame while it runs its hoisted body (plain
-    Python shows only the body line there). `inner_code`: the code of the frame it called."""
-    if is_agent_file(code.co_filename):
-        return True
-    return id(code) in instrument.HOIST_OUTER and inner_code is not None and id(inner_code) in uncaught.ITER_CODES
+def hidden(code):
+    """The agent's own frames (the ones a continuation of the main script runs under)."""
+    return is_agent_file(code.co_filename)
 
 
 def live_stack(frame):
-    """Frames from the outermost user-visible one to `frame`.f_back... i.e. callers of `frame`,
-    outermost first, stopping at the runner and skipping agent frames."""
+    """The callers of `frame`, outermost first: up to the main script's module frame (the frames
+    below it, runpy's for `-m`, are not the program's), without agent frames."""
     out = []
-    inner = frame
     f = frame.f_back
+    prog = S.program
+    if prog is not None and prog.is_main_frame(frame):
+        return out
     while f is not None:
-        if id(f.f_code) in uncaught.RUNNER_CODES:
-            break
-        if not hidden(f.f_code, inner.f_code):
+        if not hidden(f.f_code):
             out.append(f)
-        inner = f
+        if prog is not None and prog.is_main_frame(f):
+            break
         f = f.f_back
     out.reverse()
     return out
 
 
 def _tb_entries(tb):
-    entries = []
-    while tb is not None:
-        entries.append(tb)
-        tb = tb.tb_next
     keep = []
-    for i, t in enumerate(entries):
-        code = t.tb_frame.f_code
-        nxt = entries[i + 1].tb_frame.f_code if i + 1 < len(entries) else None
-        if hidden(code, nxt) or code.co_filename.endswith("runpy.py"):
-            continue
-        keep.append(t)
+    while tb is not None:
+        if not hidden(tb.tb_frame.f_code):
+            keep.append(tb)
+        tb = tb.tb_next
     return keep
 
 
@@ -259,60 +273,3 @@ def build_report(exc, outer_frames, restartable, notes):
 
 
 # ----------------------------------------------------------------------------------------------
-
-class OutputTail:
-    def __init__(self):
-        self.parts = []
-        self.size = 0
-
-    def add(self, s):
-        if not isinstance(s, str):
-            return
-        self.parts.append(s)
-        self.size += len(s)
-        if self.size > 2 * TAIL_BYTES:
-            joined = "".join(self.parts)[-TAIL_BYTES:]
-            self.parts = [joined]
-            self.size = len(joined)
-
-    def text(self):
-        return "".join(self.parts)[-TAIL_BYTES:]
-
-
-class TeeStream:
-    """Thin proxy over sys.stdout/sys.stderr that records what is written; everything else
-    (flush, buffer, fileno, encoding, isatty...) is delegated, so buffering is unchanged."""
-
-    def __init__(self, stream, tail):
-        object.__setattr__(self, "_axl_stream", stream)
-        object.__setattr__(self, "_axl_tail", tail)
-
-    def write(self, s):
-        n = self._axl_stream.write(s)
-        try:
-            self._axl_tail.add(s)
-        except Exception:
-            pass
-        return n
-
-    def writelines(self, lines):
-        for s in lines:
-            self.write(s)
-
-    def __getattr__(self, name):
-        return getattr(self._axl_stream, name)
-
-    def __setattr__(self, name, value):
-        setattr(self._axl_stream, name, value)
-
-    def __iter__(self):
-        return iter(self._axl_stream)
-
-
-def install_tee():
-    tail = OutputTail()
-    S.tail = tail
-    if sys.stdout is not None:
-        sys.stdout = TeeStream(sys.stdout, tail)
-    if sys.stderr is not None:
-        sys.stderr = TeeStream(sys.stderr, tail)

@@ -1,4 +1,7 @@
-"""Process-wide agent configuration and mutable state (one place, so modules do not import each other in cycles)."""
+"""What the agent's modules share: the configuration and the state of the crash, restart, signal and
+snapshot flow (S), so that they need not import each other for it. A module's own caches stay with it
+and are documented there: instrument's code registry (which code is which version of which file),
+hotswap's swapped-from table, the debugger's breakpoints (debugger.D), the file journal's epoch page."""
 import os
 import sys
 
@@ -15,7 +18,8 @@ MISSING = _Missing()
 
 
 class RestartFrame(BaseException):
-    """Unwinds the stack to `target` (a frame, or RUNNER for the top-level statement), which then calls `fn`.
+    """Unwinds the stack to `target` (a frame), which then calls `fn` (the main script's module frame:
+    goes on as toplevel.py planned).
 
     Derives from BaseException so ordinary `except Exception` handlers in between do not swallow it.
     """
@@ -24,9 +28,6 @@ class RestartFrame(BaseException):
         BaseException.__init__(self, "axolotl restart")
         self.target = target
         self.fn = fn
-
-
-RUNNER = object()  # RestartFrame target meaning "re-run the current top-level statement"
 
 
 class Config:
@@ -42,7 +43,7 @@ class Config:
             self.generation = int(env.get("AXOLOTL_GENERATION", "0"))
         except ValueError:
             self.generation = 0
-        self.root = None      # set by the runner once the script is known
+        self.root = None      # real path of the folder whose files are the user's (set by the boot)
         self.script = None
 
 
@@ -57,16 +58,22 @@ class State:
         self.restarting = {}       # id(frame) -> frame: frames whose wrapper is running a restart call
         self.verify_pending = False
         self.decided = {}          # id(exc) -> exc: exceptions already reported (abort) - never report twice
-        self.caught_hint = None    # (exc, catcher frame) from the last "will be caught" decision
-        self.program = None        # runner.Program of the main script
+        self.caught_hint = None    # (exc, id(catcher frame)) from the last "will be caught" decision
+        self.program = None        # toplevel.MainProgram of the main script
+        self.exit_exc = None       # the exception that ended the main script, for the exit message
         self.tail = None           # report.OutputTail when output is teed
+        self.open_requests = 0     # connections to the engine open now (channel.request)
+        self.when_idle = None      # run once none is open: a snapshot asked for meanwhile (snapshots.py)
         self.snapshot_seq = 0
         self.snapshot_children = set()  # fork snapshots the engine holds and later kills: ours to reap
+        self.snapshot_forking = False   # the fork in progress is a snapshot's, not a worker's (workers.py)
+        self.worker = False        # a process forked from the program (workers.py): polls, never pauses
 
     @property
     def active(self):
-        """True when an engine is listening: only then does the agent ever pause."""
-        return self.config.socket is not None
+        """True when an engine is listening and this is the program itself: only then does the agent
+        ever pause (a worker's exceptions are the program's to report: its pool hands them over)."""
+        return self.config.socket is not None and not self.worker
 
 
 S = State()
@@ -78,7 +85,3 @@ def is_agent_file(filename):
 
 
 PY311 = sys.version_info >= (3, 11)
-
-# Code-object ids of the runner's own frames (kept here so the runner need not import the analysis).
-RUNNER_CODES = set()   # the function that execs one top-level statement: the bottom of user stacks
-ITER_CODES = set()     # the per-iteration function of hoisted top-level loops

@@ -1,8 +1,8 @@
 """Decides, in the frame that raised and before unwinding, whether any caller will catch an exception.
 
 The answer is asymmetric on purpose: a false "caught" only delays the report to the next instrumented
-frame outward (or to the top-level statement runner, which reports with the stack unwound); a false
-"uncaught" would pause a healthy program, so every doubt answers "caught".
+frame outward (at the latest the main script's module frame, where nothing is below to catch it);
+a false "uncaught" would pause a healthy program, so every doubt answers "caught".
 
 Exact parts
   * try/except: the caller frames are walked through f_back; for each, the try statements of its
@@ -33,6 +33,8 @@ Heuristic parts (documented guesses)
     would leave, not only the raising one.
   * a frame whose source is unavailable (frozen, C-generated) is assumed to catch; so is reaching
     the bottom of a stack that is not the main script's (threads: threading reports them itself).
+  * a RecursionError is left to the main script's module frame (there is no room to analyse at the
+    recursion limit).
   * any failure of this analysis counts as "caught".
 """
 import ast
@@ -41,27 +43,32 @@ import linecache
 import sys
 import types
 
-from .state import is_agent_file, PY311
-from . import instrument
+from .state import S, is_agent_file, PY311
+from . import instrument, sources
 
 _NEVER = (GeneratorExit, KeyboardInterrupt, SystemExit)
 UNKNOWN = object()
 
 _ast_cache = {}        # filename -> (lines tuple id, tree) for library files
 _construct_cache = {}  # (id(code), lineno) -> (code, constructs)
-from .state import RUNNER_CODES, ITER_CODES  # noqa: E402  (re-exported)
 
 
-def protocol_catches(exc, code, flags):
+def _is_property_getter(code):
+    ci = instrument.info_for(code)
+    if ci is None or ci.kind != "function" or ci.version is None:
+        return False
+    return sources.is_property(ci.version.node_for(ci.qualname))
+
+
+def protocol_catches(exc, code):
     """Exceptions that leave a frame of this kind are part of a protocol, not a crash."""
     name = code.co_name
     if name == "__del__":
         return "exception in __del__ is unraisable"
     if isinstance(exc, AttributeError) and (name in ("__getattr__", "__getattribute__", "__get__")
-                                            or flags & instrument.F_PROP):
+                                            or _is_property_getter(code)):
         return "AttributeError from attribute protocol (%s)" % name
-    if isinstance(exc, StopIteration) and (name == "__next__" or flags & instrument.F_GEN
-                                           or code.co_flags & 0x20):
+    if isinstance(exc, StopIteration) and (name == "__next__" or code.co_flags & 0x20):
         return "StopIteration from iteration protocol (%s)" % name
     if isinstance(exc, StopAsyncIteration) and (name == "__anext__" or code.co_flags & 0x200):
         return "StopAsyncIteration from async iteration protocol (%s)" % name
@@ -72,75 +79,50 @@ def protocol_catches(exc, code, flags):
     return None
 
 
-LAST_CATCHER = [None]  # frame that will handle the exception, from the last "caught" answer
-
-
-def will_be_caught(exc, frame, flags, notes):
-    """True if some caller handles `exc`, which is escaping `frame` right now."""
-    LAST_CATCHER[0] = None
+def catcher_of(exc, frame, notes):
+    """Whether some caller handles `exc`, which is escaping `frame` right now: (caught, the frame that
+    will handle it or None when unknown). Why it was decided goes into `notes`."""
     if isinstance(exc, _NEVER):
-        return True
+        return True, None
     try:
-        code = frame.f_code
-        why = protocol_catches(exc, code, flags)
+        prog = S.program
+        if prog is not None and prog.is_main_frame(frame):
+            return False, None          # leaving the main script's module code: nobody catches
+        why = protocol_catches(exc, frame.f_code)
         if why:
             notes.append(why)
-            LAST_CATCHER[0] = frame.f_back
-            return True
+            return True, frame.f_back
         f = frame.f_back
         while f is not None:
             c = f.f_code
-            if id(c) in RUNNER_CODES:
-                return False            # reached the top-level statement runner: nobody catches
-            if is_agent_file(c.co_filename) or id(c) in instrument.HOIST_OUTER:
+            if is_agent_file(c.co_filename):
                 f = f.f_back
                 continue
             why = frame_catches(f, exc)
             if why:
                 notes.append(why)
-                LAST_CATCHER[0] = f
-                return True
-            ci = instrument.info_for(c)
-            why = protocol_catches(exc, c, ci.flags if ci else 0)
+                return True, f
+            if prog is not None and prog.is_main_frame(f):
+                return False, None      # the main script's module code does not catch it: nobody does
+            why = protocol_catches(exc, c)
             if why:
                 notes.append(why)
-                LAST_CATCHER[0] = f.f_back
-                return True
+                return True, f.f_back
             f = f.f_back
-        notes.append("not below the main script's runner: assumed handled elsewhere")
-        return True
+        notes.append("not below the main script's module code: assumed handled elsewhere")
+        return True, None
     except Exception as e:  # the analysis must never make the program worse
         notes.append("analysis failed (%r): assumed caught" % (e,))
-        return True
+        return True, None
 
 
 # ----------------------------------------------------------------------------------------------
 
 def _exception_table_covers(code, lasti):
     """3.11+: is instruction offset `lasti` inside any exception-table range of `code`?"""
-    table = code.co_exceptiontable
-    i = 0
-    n = len(table)
-
-    def varint():
-        nonlocal i
-        b = table[i]
-        i += 1
-        val = b & 63
-        while b & 64:
-            b = table[i]
-            i += 1
-            val = (val << 6) | (b & 63)
-        return val
-
-    while i < n:
-        start = varint() * 2
-        length = varint() * 2
-        varint()  # target
-        varint()  # depth/lasti
-        if start <= lasti < start + length:
-            return True
-    return False
+    from .patch_zerocost import read_exception_table
+    unit = lasti // 2
+    return any(s <= unit < e for s, e, _, _, _ in read_exception_table(code.co_exceptiontable))
 
 
 def _tree_for(code, frame):
@@ -160,9 +142,9 @@ def _tree_for(code, frame):
 
 
 def _scope_node(tree, code, ci):
-    if code.co_name == "<module>" or (ci is not None and ci.kind in ("stmt", "loopbody", "loopouter", "module")):
+    if code.co_name == "<module>" or (ci is not None and ci.kind in ("statement", "module")):
         return tree
-    if ci is not None and ci.kind in ("function", "class"):
+    if ci is not None and ci.kind in ("function", "generator", "class"):
         return ci.version.node_for(ci.qualname)
     if code.co_name.startswith("<"):
         return "none"  # lambda / comprehension: cannot contain try or with
@@ -193,7 +175,7 @@ def _constructs(code, lineno, frame):
     out = []
     if scope != "none":
         body = scope.body if hasattr(scope, "body") else []
-        for n in instrument.walk_scope(body):
+        for n in sources.walk_scope(body):
             t = type(n).__name__
             if t in ("Try", "TryStar", "With", "AsyncWith") and _in_block(n.body, lineno):
                 out.append(n)
@@ -204,13 +186,20 @@ def _constructs(code, lineno, frame):
 
 def frame_catches(f, exc):
     code = f.f_code
-    if PY311 and instrument.info_for(code) is None:
+    if PY311:
         try:
-            if not _exception_table_covers(code, f.f_lasti):
+            ci = instrument.info_for(code)
+            table = ci.original_table() if ci is not None else None
+            if table is not None:
+                if not any(s <= f.f_lasti // 2 < e for s, e, _, _, _ in table):
+                    return None
+            elif ci is None and not _exception_table_covers(code, f.f_lasti):
                 return None
         except Exception:
             pass
     lineno = f.f_lineno
+    if lineno is None:
+        return None
     cons = _constructs(code, lineno, f)
     if cons is None:
         return "no source for %s (%s): assumed to catch" % (code.co_name, code.co_filename)
@@ -234,7 +223,7 @@ def frame_catches(f, exc):
 
 
 def _contains_jump(block):
-    return any(isinstance(x, (ast.Return, ast.Break, ast.Continue)) for x in instrument.walk_scope(block))
+    return any(isinstance(x, (ast.Return, ast.Break, ast.Continue)) for x in sources.walk_scope(block))
 
 
 def _lookup(name, f):
@@ -297,7 +286,7 @@ def _function_never_suppresses(fn):
     node = _def_node(code, fn)
     if node is None:
         return False
-    for n in instrument.walk_scope(node.body):
+    for n in sources.walk_scope(node.body):
         if isinstance(n, ast.Return) and n.value is not None:
             v = n.value
             if not (isinstance(v, ast.Constant) and v.value in (None, False)):
@@ -328,14 +317,14 @@ def _generator_cm_never_suppresses(genfunc):
     node = _def_node(genfunc.__code__, genfunc)
     if node is None:
         return False
-    for n in instrument.walk_scope(node.body):
+    for n in sources.walk_scope(node.body):
         if isinstance(n, ast.Try) and n.handlers and _contains_yield(n.body):
             return False
     return True
 
 
 def _contains_yield(block):
-    return any(isinstance(x, (ast.Yield, ast.YieldFrom)) for x in instrument.walk_scope(block))
+    return any(isinstance(x, (ast.Yield, ast.YieldFrom)) for x in sources.walk_scope(block))
 
 
 def _type_never_suppresses(tp):

@@ -1,0 +1,6 @@
+VALUE = 1
+OTHER = 2
+
+
+def f():
+    return VALUE

@@ -1,0 +1,2 @@
+def crash(n):
+    return {}[n]

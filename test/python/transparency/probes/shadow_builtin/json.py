@@ -1,0 +1,1 @@
+USER = "user json.py"

@@ -6,11 +6,13 @@
 //   probe.js crash --mb N --reps R
 //   probe.js disk --mb N --checkpoints C [--max-saves K] [--interval S]
 //   probe.js freshness --mb N --reps R [--interval S]
+//   probe.js container --mb N --reps R --image IMAGE
 //   probe.js tree --mb N --processes P --reps R
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { chooseBackend } from '../adapter/engine/backendChoice';
 import { CheckpointPages } from '../adapter/engine/checkpointPages';
 import { findCriu, whyNot } from '../adapter/engine/criuLocator';
 import { ForkBackend } from '../adapter/engine/forkBackend';
@@ -93,6 +95,17 @@ async function waitUntil(ok: () => boolean, timeoutMs: number, what: string): Pr
   }
 }
 
+/** Restores checkpoint `id`: the engine's `restored` ms, and the program's (restore call → its next line). */
+async function timedRestore(sup: Supervisor, out: Lines, id: number): Promise<{ engineMs: number; programMs: number }> {
+  let restoredAt = 0;
+  const restored = new Promise<RestoredEvent>((resolve) => sup.once('restored', (e) => { restoredAt = now(); resolve(e); }));
+  const t0 = now();
+  await sup.restore(id);
+  // Lines from the killed copy may still arrive after t0; the restored copy prints only once running.
+  const line = await out.next(/^tick/, restoredAt);
+  return { engineMs: (await restored).ms, programMs: line.t - t0 };
+}
+
 /**
  * Restore-to-running: the engine's `restored` ms and the program's view (restore call → its next
  * line), for the newest checkpoint (raw pages) and an older one (pages rebuilt from the page store).
@@ -117,13 +130,7 @@ async function restoreBench(): Promise<unknown> {
     for (let r = 0; r < reps; r++) {
       for (const [which, c] of [['newest', newest], ['older', older]] as const) {
         await sleep(300);
-        let restoredAt = 0;
-        const restored = new Promise<RestoredEvent>((resolve) => sup.once('restored', (e) => { restoredAt = now(); resolve(e); }));
-        const t0 = now();
-        await sup.restore(c.id);
-        // Lines from the killed copy may still arrive after t0; the restored copy prints only once running.
-        const line = await out.next(/^tick/, restoredAt);
-        rows.push({ which, engineMs: (await restored).ms, programMs: line.t - t0 });
+        rows.push({ which, ...(await timedRestore(sup, out, c.id)) });
       }
     }
     return { backend, mb, rows };
@@ -131,6 +138,48 @@ async function restoreBench(): Promise<unknown> {
     await sup.stop();
     fs.rmSync(sup.opts.workingDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Container mode against the process modes on the same program (hold N MB), each round a fresh run:
+ * one checkpoint, whose pause is criu's frozen time (criu with snapshots and fork: the fork) and wall
+ * time are kept, then a rewind to it, as a crash repair does: restore-to-running, the engine's
+ * `restored` ms and the program's view (restore call → its next line). (A fresh run each round: a
+ * second rewind in one run replaces a woken snapshot, which PID 1 reaps here, slowly.)
+ */
+async function containerBench(): Promise<unknown> {
+  const mb = Number(arg('mb'));
+  const reps = Number(arg('reps'));
+  const image = arg('image');
+  const modes = ['container', 'criu-frozen', 'criu', 'fork'];
+  const rows = new Map(modes.map((m) => [m, { mode: m, pauses: [] as Array<{ frozenMs: number; dumpMs: number; bytes: number }>, restores: [] as Array<{ engineMs: number; programMs: number }> }]));
+  for (let r = 0; r < reps; r++) {
+    // rounds interleaved, the order rotating, so that load drifts hit every mode alike
+    for (const mode of modes.map((_, i) => modes[(i + r) % modes.length])) {
+      // criu-frozen: criu dumps the program itself, frozen throughout (as for programs with threads)
+      if (mode === 'criu-frozen') process.env.AXOLOTL_SNAPSHOTS = '0';
+      else delete process.env.AXOLOTL_SNAPSHOTS;
+      const opts = options(WORKLOAD, ['hold', String(mb)], mode === 'container'
+        ? { container: { image, mounts: [], env: {}, python: 'python3' } }
+        : { backend: mode === 'fork' ? 'fork' : 'criu' });
+      const sup = new Supervisor(opts, mode === 'container' ? (await chooseBackend('auto', process.env, opts)).deps : await deps(mode === 'fork' ? 'fork' : 'criu'));
+      const out = new Lines(sup);
+      try {
+        await sup.start();
+        await out.next(/^ready/, 0, 120_000);
+        await sleep(300);
+        const c = (await sup.checkpoint())!;
+        rows.get(mode)!.pauses.push({ frozenMs: c.frozenMs, dumpMs: c.dumpMs, bytes: c.bytes });
+        await sleep(300);
+        rows.get(mode)!.restores.push(await timedRestore(sup, out, c.id));
+      } finally {
+        await sup.stop();
+        fs.rmSync(sup.opts.workingDir, { recursive: true, force: true });
+      }
+    }
+  }
+  delete process.env.AXOLOTL_SNAPSHOTS;
+  return { mb, rows: [...rows.values()] };
 }
 
 const FIX = 'The dict has no key "c": look it up with a default.\n\n```diff\n--- a/crashjob.py\n+++ b/crashjob.py\n' +
@@ -385,6 +434,7 @@ async function main(): Promise<void> {
   else if (cmd === 'disk') result = await diskBench();
   else if (cmd === 'freshness') result = await freshnessBench();
   else if (cmd === 'tree') result = await treeBench();
+  else if (cmd === 'container') result = await containerBench();
   else throw new Error(`unknown probe command ${cmd}`);
   process.stdout.write(JSON.stringify(result) + '\n');
 }

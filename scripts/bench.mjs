@@ -20,6 +20,9 @@
 //   files       the agent's file journal: microseconds per open-write-close step of a program, plain
 //               python3 vs the agent without and with the journal (bench/filewrites.py); the pause
 //               section also checkpoints a program that writes files each step (workload.py files)
+//   container   container mode (podman + runc + criu, scripts/install-containers.sh's image) against
+//               criu frozen, criu with snapshots and fork on the same program at the same RSS: pause
+//               per checkpoint, checkpoint wall time, restore to running (probe)
 //   tree        a program with worker processes (a parent and 3 workers, as a pool) against one process
 //               of the same total RSS, both dumped frozen by the engine: criu's frozen time, dump and
 //               restore wall time (probe)
@@ -52,12 +55,12 @@ const wanted = (section) => !ONLY || ONLY.has(section);
 const CFG = QUICK ? {
   sizes: [200], runs: 3, workS: { 200: 3 }, refReps: 3, pauseCheckpoints: 3, restoreSizes: [200], restoreReps: 3,
   crashSizes: [200], crashReps: 2, diskCheckpoints: 20, activationReps: 5, memcpyMB: 256, freshSizes: [300], freshReps: 1,
-  treeSizes: [200], treeReps: 3,
+  treeSizes: [200], treeReps: 3, containerSizes: [200], containerReps: 3,
 } : {
   sizes: [20, 200, 1000], runs: 5, workS: { 20: 3, 200: 8, 1000: 3 }, refReps: 5, pauseCheckpoints: 5,
   restoreSizes: [20, 200, 1000], restoreReps: 5, crashSizes: [20, 200], crashReps: 5, diskCheckpoints: 100,
   activationReps: 10, memcpyMB: 1024, freshSizes: [20, 300, 1000], freshReps: 3,
-  treeSizes: [20, 200, 1000], treeReps: 5,
+  treeSizes: [20, 200, 1000], treeReps: 5, containerSizes: [20, 200, 1000], containerReps: 5,
 };
 // --sizes 200,1000 / --runs N: override the mode's choice (while working on something)
 {
@@ -394,6 +397,24 @@ async function freshness(results) {
   }
 }
 
+async function containers(results) {
+  // podman, runc and the test image (built offline once, then cached)
+  const img = spawnSync('bash', [path.join(ROOT, 'scripts', 'install-containers.sh')], { encoding: 'utf8' });
+  if (img.status !== 0) throw new Error(`container: scripts/install-containers.sh failed:\n${img.stderr.slice(-2000)}`);
+  const image = img.stdout.trim().split('\n').pop();
+  for (const mb of CFG.containerSizes) {
+    say(`container: podman checkpoint/restore vs criu and fork at ${mb} MB, ${CFG.containerReps} rounds each`);
+    const r = await probe(['container', '--mb', String(mb), '--reps', String(CFG.containerReps), '--image', image]);
+    for (const row of r.rows) {
+      results.container.push({
+        mode: row.mode, mb, frozenMs: stats(row.pauses.map((p) => p.frozenMs)), dumpMs: stats(row.pauses.map((p) => p.dumpMs)),
+        mbOnDisk: stats(row.pauses.map((p) => p.bytes / 1e6)),
+        restoreEngineMs: stats(row.restores.map((x) => x.engineMs)), restoreProgramMs: stats(row.restores.map((x) => x.programMs)),
+      });
+    }
+  }
+}
+
 async function trees(results) {
   for (const mb of CFG.treeSizes) {
     say(`tree: 4 processes holding ${mb} MB in all against one process of the same RSS, ${CFG.treeReps} rounds`);
@@ -524,6 +545,20 @@ function table(r) {
       L.push(`  ${f.mode.padEnd(9)} ${fmt(f.plain, 1).padEnd(20)} | ${fmt(f.agent, 1).padEnd(20)} | ${fmt(f.journal, 1).padEnd(20)} journal +${fmt(f.journalUs, 1)} µs, ${fmt(f.ratio, 2)}× plain`);
     }
   }
+  if (r.container.length) {
+    L.push('');
+    L.push('Container mode (podman + runc + criu) against the process modes, same program at the same RSS (ms):');
+    L.push('pause per checkpoint (criu\'s frozen time; snapshots and fork: the fork) | checkpoint wall | restore');
+    L.push('to running: engine `restored` | program (restore call → its next line) | on disk per checkpoint');
+    const name = { container: 'container', 'criu-frozen': 'criu, frozen', criu: '--backend criu', fork: '--backend fork' };
+    for (const c of r.container) {
+      const ratio = (k) => {
+        const base = r.container.find((x) => x.mb === c.mb && x.mode === 'criu-frozen');
+        return c.mode === 'container' && base && base[k].median > 0 ? ` (${(c[k].median / base[k].median).toFixed(1)}× criu frozen)` : '';
+      };
+      L.push(`  ${name[c.mode].padEnd(14)} ${String(c.mb).padStart(4)} MB: pause ${fmt(c.frozenMs, 1)}${ratio('frozenMs')} | wall ${fmt(c.dumpMs)} | restore ${fmt(c.restoreEngineMs)}${ratio('restoreEngineMs')} | program ${fmt(c.restoreProgramMs)} | ${fmt(c.mbOnDisk, 0, ' MB')}`);
+    }
+  }
   L.push('');
   const e = r.extension;
   if (e.activationMs) L.push(`Extension: activation (load + activate) ${fmt(e.activationMs.production.total, 1, ' ms')} production bundle, ${fmt(e.activationMs.dist.total, 1, ' ms')} dist/extension.js`);
@@ -615,7 +650,7 @@ async function main() {
   fs.writeFileSync(PROBE, "require('./probe.js');\n");
   const results = {
     quick: QUICK, date: new Date().toISOString(), machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, load ${os.loadavg()[0].toFixed(1)} at start, Python ${spawnSync(PYTHON, ['--version'], { encoding: 'utf8' }).stdout.trim()}`,
-    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], freshness: [], files: [], tree: [], extension: {},
+    config: CFG, reference: { forkPauseMs: {}, criuFrozenMs: {}, criuKeptFrozenMs: {} }, throughput: [], pause: [], restore: [], crash: [], disk: [], freshness: [], files: [], tree: [], container: [], extension: {},
   };
   say(`calibrating the workloads (${PYTHON})`);
   const perUnit = await calibrate();
@@ -628,6 +663,7 @@ async function main() {
   if (wanted('disk')) await disk(results);
   if (wanted('freshness')) await freshness(results);
   if (wanted('files')) await fileWrites(results);
+  if (wanted('container')) await containers(results);
   if (wanted('tree')) await trees(results);
   if (wanted('extension')) await extension(results);
   if (wanted('agent')) {

@@ -67,12 +67,7 @@ if [ -z "${NO_PROOF:-}" ] && [ -x "$LAUNCHER" ] && probe "$LAUNCHER"; then
 fi
 
 # The mirror comes from the system's own apt sources, so this works behind local mirrors too.
-mirror() {
-  grep -rhoE '^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)[a-z]+://[^[:space:]]+' \
-      /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-    | grep -v security | sed -E 's/^(URIs:[[:space:]]*|deb[[:space:]]+(\[[^]]*\][[:space:]]+)?)//' \
-    | grep -E '/debian/?$' | head -n1 || true
-}
+mirror() { bash "$(dirname "${BASH_SOURCE[0]}")/debian-mirror.sh"; }
 
 # fetch SUITE: extracts criu and its library closure from Debian SUITE into PREFIX/dists/SUITE and
 # prints the command that runs it. Skipped when already extracted.

@@ -9,6 +9,8 @@ bash scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 
 criu_launcher=${AXOLOTL_HOME:-${XDG_DATA_HOME:-$HOME/.local/share}/axolotl}/bin/criu
 [ -x "$criu_launcher" ] || { echo "no criu passed a real dump and restore here (see above): the tests need one"; echo "0 passed, 1 failed"; exit 1; }
 [ -f scripts/install-e2e.sh ] && { bash scripts/install-e2e.sh || { echo "e2e install failed"; echo "0 passed, 1 failed"; exit 1; }; }
+# Container mode's tests: podman, runc and an image built offline (about a minute once, then cached).
+bash scripts/install-containers.sh >/dev/null || { echo "container install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 # The load tests (1,000 checkpoints, 100 MB of output, 50 repair cycles, a 1 GB program) add a few
 # minutes; they run here unless a developer sets AXOLOTL_SLOW_TESTS=0 for a quick pass.

@@ -65,8 +65,10 @@ function restoreCommand(args: string[]): Promise<number> {
   const idArg = more[0] !== undefined && /^\d+$/.test(more[0]) ? more.shift() : undefined;
   const id = idArg !== undefined ? Number(idArg) : kept[kept.length - 1]?.id;
   if (id === undefined) throw new AxolotlError(`no checkpoints are kept in ${runDir}`);
-  const opts = parseRunArgs([...more, ...(info.agent ? [] : ['--no-agent']), '--python', info.python, '--working-dir', path.dirname(runDir), info.program, ...info.args], info.cwd);
-  return runCommand({ ...opts, from: { runDir, id } });
+  // A run in a container continues in the same image, with the same mounts and environment.
+  const python = info.container ? [] : ['--python', info.python];
+  const opts = parseRunArgs([...more, ...(info.agent ? [] : ['--no-agent']), ...python, '--working-dir', path.dirname(runDir), info.program, ...info.args], info.cwd);
+  return runCommand({ ...opts, ...(info.container ? { container: info.container } : {}), from: { runDir, id } });
 }
 
 async function undoCommand(args: string[]): Promise<number> {

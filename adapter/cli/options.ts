@@ -2,8 +2,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { CONTAINER_MAX_SAVES, parseMount } from '../engine/containerSpec';
 import { BACKENDS, parseSnapshotMemory, RESUME_MODES, RUN_DEFAULTS, type BackendKind, type RepairResume } from '../engine/runDefaults';
-import { AxolotlError, type RunOptions } from '../engine/types';
+import { AxolotlError, type ContainerOptions, type RunOptions } from '../engine/types';
 
 export interface CliRunOptions extends RunOptions {
   normalRun: boolean;
@@ -23,13 +24,20 @@ export const RUN_USAGE = `usage: axolotl run [options] script.py [args...]
   --interval SECONDS     time between checkpoints (default ${D.interval}, stretched when checkpoints are slow)
   --pause-budget PCT     most of the run spent frozen by checkpoints; the interval grows to stay
                          under it (default ${D.pauseBudget * 100} without --interval; 0 = every interval, whatever it costs)
-  --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited)
+  --max-saves N          keep at most N checkpoints, oldest deleted (default unlimited; ${CONTAINER_MAX_SAVES} with
+                         --container, whose checkpoints are whole archives)
   --snapshot-memory SIZE memory the fork snapshots held as rewind points may cost: ${D.snapshotMemory} (the
                          program's size, default), 1.5x, or an amount (512M, 2G); oldest go first
   --working-dir DIR      where run folders go (default ${D.workingDirName}/ next to the script)
   --log FILE             engine log, including criu's logs (default <run dir>/engine.log)
-  --python PATH          interpreter (default ${D.python})
+  --python PATH          interpreter (default ${D.python}; with --container, the one in the image)
   --backend KIND         ${BACKENDS.join(' | ')} (default ${D.backend})
+  --container IMAGE      run in a podman container of IMAGE, checkpointed whole (needs root, podman,
+                         runc); the script's folder and the working directory are mounted at their
+                         own paths
+  --mount SRC[:DST][:ro] with --container: also mount SRC (at DST, default the same path); repeatable
+  --env NAME[=VALUE]     with --container: set NAME in the container (without a value: this
+                         environment's); repeatable. The host's environment is not passed on
   --normal-run           plain python, no supervision
   --no-agent             no in-process agent: crashes are seen only when the program exits
   --no-repair            report crashes but do not ask a model for a repair
@@ -63,6 +71,7 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
         interval: { type: 'string' }, 'pause-budget': { type: 'string' }, 'max-saves': { type: 'string' }, 'working-dir': { type: 'string' },
         'snapshot-memory': { type: 'string' },
         log: { type: 'string' }, python: { type: 'string' }, backend: { type: 'string' },
+        container: { type: 'string' }, mount: { type: 'string', multiple: true }, env: { type: 'string', multiple: true },
         'normal-run': { type: 'boolean' }, 'no-agent': { type: 'boolean' }, 'no-repair': { type: 'boolean' },
         model: { type: 'string' }, 'base-url': { type: 'string' }, 'max-repairs': { type: 'string' },
         resume: { type: 'string' }, yes: { type: 'boolean', short: 'y' }, verbose: { type: 'boolean', short: 'v' },
@@ -80,17 +89,23 @@ export function parseRunArgs(rawArgv: string[], cwd = process.cwd()): CliRunOpti
   const resume = (v.resume ?? RUN_DEFAULTS.resume) as RepairResume;
   if (!RESUME_MODES.includes(resume)) throw new AxolotlError(`unknown resume mode "${resume}"`, `Use ${words(RESUME_MODES)}.`);
   const scriptDir = path.dirname(program);
+  if (v.container === undefined && (v.mount?.length || v.env?.length)) {
+    throw new AxolotlError(`${v.mount?.length ? '--mount' : '--env'} needs --container`, 'Without a container the program runs with this environment and these folders.');
+  }
+  const container = v.container === undefined ? undefined : containerOptions(v.container, v.mount ?? [], v.env ?? [], v.python, cwd);
   return {
     program,
     args: rest.slice(1),
     cwd,
     env: {},
-    python: v.python ?? RUN_DEFAULTS.python,
+    // With --container, --python names the interpreter in the image; the engine's own helpers use the host's.
+    python: container ? RUN_DEFAULTS.python : v.python ?? RUN_DEFAULTS.python,
+    ...(container ? { container } : {}),
     interval: v.interval === undefined ? RUN_DEFAULTS.interval : positiveNumber('--interval', v.interval),
     // An explicit --interval is taken literally unless a budget is given too (adaptiveInterval.ts).
     pauseBudget: v['pause-budget'] !== undefined ? percent('--pause-budget', v['pause-budget'])
       : v.interval === undefined ? RUN_DEFAULTS.pauseBudget : 0,
-    maxSaves: v['max-saves'] === undefined ? RUN_DEFAULTS.maxSaves : wholeNumber('--max-saves', v['max-saves'], 1),
+    maxSaves: v['max-saves'] === undefined ? (container ? CONTAINER_MAX_SAVES : RUN_DEFAULTS.maxSaves) : wholeNumber('--max-saves', v['max-saves'], 1),
     snapshotMemory: v['snapshot-memory'] === undefined ? undefined : memory('--snapshot-memory', v['snapshot-memory']),
     workingDir: path.resolve(cwd, v['working-dir'] ?? path.join(scriptDir, RUN_DEFAULTS.workingDirName)),
     backend,
@@ -115,7 +130,22 @@ function words(values: readonly string[]): string {
 
 function takesValue(flag: string | undefined): boolean {
   return !!flag && ['--interval', '--pause-budget', '--max-saves', '--snapshot-memory', '--working-dir', '--log', '--python', '--backend', '--model',
-    '--base-url', '--max-repairs', '--resume'].includes(flag);
+    '--base-url', '--max-repairs', '--resume', '--container', '--mount', '--env'].includes(flag);
+}
+
+function containerOptions(image: string, mounts: string[], env: string[], python: string | undefined, cwd: string): ContainerOptions {
+  if (!image.trim()) throw new AxolotlError('--container needs an image name', 'For example --container localhost/my-env:latest (podman images lists them).');
+  return { image, mounts: mounts.map((m) => parseMount(m, cwd)), env: Object.fromEntries(env.map(parseEnv)), python: python ?? RUN_DEFAULTS.python };
+}
+
+function parseEnv(text: string): [string, string] {
+  const eq = text.indexOf('=');
+  const name = eq < 0 ? text : text.slice(0, eq);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new AxolotlError(`--env ${text}: "${name}" is not a variable name`, 'Use --env NAME=VALUE, or --env NAME to pass on this environment\'s value.');
+  if (eq >= 0) return [name, text.slice(eq + 1)];
+  const value = process.env[name];
+  if (value === undefined) throw new AxolotlError(`--env ${name}: ${name} is not set here`, 'Give the value: --env NAME=VALUE.');
+  return [name, value];
 }
 
 export function checkProgram(program: string): void {

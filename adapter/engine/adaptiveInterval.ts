@@ -37,10 +37,14 @@ const MB = 1024 * 1024;
 const FIRST_GUESS: Record<string, { fixedMs: number; msPerMB: number }> = {
   criu: { fixedMs: 15, msPerMB: 0.6 },
   fork: { fixedMs: 0.5, msPerMB: 0.03 },
+  // podman + runc + criu freezing a whole container: runc's and criu's fixed work, then the export
+  'container-pause': { fixedMs: 250, msPerMB: 1 },
+  'container-work': { fixedMs: 500, msPerMB: 6 },
 };
 /** kinds whose pause and work differ: criu dumping a fork snapshot pauses for the fork only */
 const FIRST_GUESS_SPLIT: Record<string, { pause: string; work: string }> = {
   'criu-fork': { pause: 'fork', work: 'criu' },
+  container: { pause: 'container-pause', work: 'container-work' },
 };
 
 interface Sample {

@@ -5,7 +5,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { AgentMessage } from './agentProtocol';
 import type { WakeVerdict } from './snapshotPool';
 import type { CheckpointRecord } from './runDir';
-import type { ExitEvent } from './types';
+import type { FileSaveOptions } from './sideEffects';
+import type { CheckpointKind, ExitEvent } from './types';
 
 /** One live copy of the debuggee. */
 export interface ProgramCopy {
@@ -44,8 +45,19 @@ export interface BackendEvents {
   released(id: number, why: string): void;
 }
 
+/** What the supervisor gives a backend it did not build itself (SupervisorDeps.backend). */
+export interface BackendContext {
+  /** the run folder (checkpoints/, journal/, …) */
+  runDir: string;
+  /** `sid` leads a session of processes the backend started: the session keeper ends it with the run */
+  track(sid: number): void;
+  /** a command the session keeper runs if the engine dies (e.g. removing a container); returns its cancel */
+  atExit(argv: string[]): () => void;
+  log(level: 'debug' | 'info' | 'warn', message: string): void;
+}
+
 export interface CheckpointBackend {
-  readonly kind: 'criu' | 'fork';
+  readonly kind: CheckpointKind;
   launch(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<ProgramCopy>;
   /** checkpoints `copy` into `dir` (created by the backend) as checkpoint `id`, while it keeps running */
   dump(copy: ProgramCopy, dir: string, opts: { id: number; atCrash?: boolean }): Promise<DumpResult>;
@@ -76,5 +88,10 @@ export interface CheckpointBackend {
   attach?(events: BackendEvents): void;
   /** the criu log (or other detail) for a failed restore, for the engine log */
   restoreLog?(rec: CheckpointRecord, attempt: number): string | undefined;
+  /**
+   * The backend saves the files held open for writing at each dump, while the program is frozen, and
+   * starts the file journal's next epoch there (as criu's post-dump does for CriuBackend).
+   */
+  saveFiles?(opts: FileSaveOptions): void;
   close(): Promise<void>;
 }

@@ -1,20 +1,23 @@
 // Which checkpoint backend a run gets: criu when it can work here, else fork snapshots (no root,
 // no criu). An explicit --backend is obeyed or refused with the reason, never silently replaced.
 // And the engine of a run on it (createEngine), which the CLI and the debug session start from.
+import { containerBackendFactory } from './containerChoice';
 import { findCriu, whyNot } from './criuLocator';
 import { ForkBackend } from './forkBackend';
 import { helperBackendIfAvailable } from './helperBackend';
 import { Supervisor, type SupervisorDeps } from './supervisor';
-import { AxolotlError, type BackendKind, type RunOptions } from './types';
+import { AxolotlError, type BackendKind, type CheckpointKind, type RunOptions } from './types';
 
 export interface BackendChoice {
   deps: SupervisorDeps;
-  kind: 'criu' | 'fork';
+  kind: CheckpointKind;
   /** why auto chose fork, for the user */
   note?: string;
 }
 
-export async function chooseBackend(requested: BackendKind, env: NodeJS.ProcessEnv = process.env): Promise<BackendChoice> {
+/** `run`: the run's options; a run with `container` gets container mode (containerChoice.ts). */
+export async function chooseBackend(requested: BackendKind, env: NodeJS.ProcessEnv = process.env, run?: RunOptions): Promise<BackendChoice> {
+  if (run?.container) return { kind: 'container', deps: { backend: await containerBackendFactory(run, requested, env) } };
   const fork: BackendChoice = { kind: 'fork', deps: { backend: () => new ForkBackend() } };
   if (requested === 'fork') return fork;
   const root = process.getuid?.() === 0;
@@ -48,6 +51,6 @@ export type EngineFactory = (opts: RunOptions) => Promise<Engine>;
 
 /** The engine on the backend chosen for this machine. */
 export const createEngine: EngineFactory = async (opts) => {
-  const choice = await chooseBackend(opts.backend);
+  const choice = await chooseBackend(opts.backend, process.env, opts);
   return { supervisor: new Supervisor(opts, choice.deps), note: choice.note };
 };

@@ -1,6 +1,9 @@
 // The record of one kept checkpoint: plain data, no Node types, because the timeline webview's
 // messages are derived from it (adapter/protocol/timeline.ts) and the browser bundle type-checks it.
 
+/** How a checkpoint is kept: criu images of the process, a fork snapshot, or a podman container checkpoint. */
+export type CheckpointKind = 'criu' | 'fork' | 'container';
+
 /** One kept checkpoint. */
 export interface Checkpoint {
   /** 1, 2, 3 … in the order taken within a run */
@@ -19,7 +22,7 @@ export interface Checkpoint {
   atCrash?: boolean;
   /** last line the program printed before the checkpoint, if known */
   lastOutput?: string;
-  backend: 'criu' | 'fork';
+  backend: CheckpointKind;
   /** image folder (criu) */
   dir?: string;
   /** held in memory as a stopped fork snapshot: a rewind wakes it in milliseconds */

@@ -17,7 +17,7 @@ export function criuCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
   return [...new Set(list.filter((p) => isExecutable(p)))];
 }
 
-function isExecutable(p: string): boolean {
+export function isExecutable(p: string): boolean {
   try {
     fs.accessSync(p, fs.constants.X_OK);
     return fs.statSync(p).isFile();

@@ -1,6 +1,7 @@
 // `axolotl doctor`: what this machine offers for checkpointing and, for each problem, how to fix it.
 import os from 'node:os';
 import { execa } from 'execa';
+import { containerDoctorItems } from './containerChoice';
 import { criuCandidates, criuCheck, criuStatus, whyNot, type CriuStatus } from './criuLocator';
 import { HELPER_CRIU, HELPER_PATH, helperChecks } from './helperBackend';
 import { pythonDir } from './paths';
@@ -105,6 +106,9 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env): Promise<D
   items.push(agent
     ? { name: 'agent', ok: true, detail: agent }
     : { name: 'agent', ok: false, detail: 'adapter/python/axolotl_agent is missing', fix: 'Reinstall Axolotl; the Python agent ships with it.' });
+
+  // Container mode (--container): optional, the process modes need none of it.
+  items.push(...await containerDoctorItems(working, env));
 
   const canCheckpoint = (root ? !!working : helperReady) && pythons.length > 0 && !!agent;
   return { items, canCheckpoint, criu: working ?? statuses[0] };

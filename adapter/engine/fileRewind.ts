@@ -53,6 +53,8 @@ export interface JournalOptions {
   maxCopyBytes?: number;
   /** the agent saves the files held open for writing at each snapshot (fork snapshots share them) */
   heldOpenAtSnapshots: boolean;
+  /** the program has less privilege than the engine (a container): see rewindFiles */
+  confined?: boolean;
 }
 
 export interface FileRewindResult extends FilesRewound {
@@ -159,7 +161,9 @@ export class FileJournal implements FrozenDumpJournal {
    */
   rewind(rec: CheckpointRecord, kept: readonly CheckpointRecord[]): FileRewindResult {
     const plan = this.plan(rec);
-    const res = rewindFiles(rec, { root: this.opts.root, maxCopy: this.maxCopy, entries: plan.entries, journalDir: this.dir, workspace: this.opts.workspace });
+    const res = rewindFiles(rec, {
+      root: this.opts.root, maxCopy: this.maxCopy, entries: plan.entries, journalDir: this.dir, workspace: this.opts.workspace, confined: this.opts.confined,
+    });
     res.notUndone.unshift(...plan.notUndone);
     this.spend(plan.from, plan.branch, kept);
     return res;
@@ -296,6 +300,12 @@ export function savedWithCheckpoint(runDir: string, rec: CheckpointRecord): Reco
  */
 export function rewindFiles(rec: CheckpointRecord, o: {
   root: string; maxCopy: number; entries?: JournalEntry[]; journalDir?: string; workspace?: string[];
+  /**
+   * The program has less privilege than the engine (it ran in a container, as root there): it may have
+   * put links in the workspace since, so only what still resolves inside the workspace is changed,
+   * never through a link, and nothing outside it is cut back except the very file it had open.
+   */
+  confined?: boolean;
 }): FileRewindResult {
   const problems: string[] = [];
   const notUndone: string[] = [];
@@ -305,13 +315,17 @@ export function rewindFiles(rec: CheckpointRecord, o: {
   const folders = [...new Set((o.workspace ?? []).flatMap((d) => [d, realpath(d)]))];
   const ours = (p: string) => path.isAbsolute(p) && folders.some((d) => p === d || p.startsWith(d.endsWith('/') ? d : `${d}/`)) && !p.split('/').includes('..');
   const named = (e: JournalEntry) => e.k === 'outside' || e.k === 'big' || (e.k === 'size' && e.o === 1);
+  const reachable = (p: string) => !o.confined || (resolvesInside(path.dirname(p), folders) && !lstat(p)?.isSymbolicLink());
   const entries = (o.entries ?? []).filter((e) => {
-    const ok = named(e) || (ours(e.p) && (e.t === undefined || e.k === 'symlink' || ours(e.t)) && (e.b === undefined || /^\d+\/\d+-\d+$/.test(e.b)));
+    let ok = named(e) || (ours(e.p) && (e.t === undefined || e.k === 'symlink' || ours(e.t)) && (e.b === undefined || /^\d+\/\d+-\d+$/.test(e.b)));
+    if (ok && o.confined && e.k !== 'outside' && e.k !== 'big') {
+      ok = e.o !== 1 && resolvesInside(path.dirname(e.p), folders) && (e.k !== 'size' || reachable(e.p)) && (e.t === undefined || e.k === 'symlink' || reachable(e.t));
+    }
     if (!ok) problems.push(`a journal entry for ${e.p} was ignored: it is not a file of the workspace`);
     return ok;
   });
   const saved = readSavedFiles(rec.dir);
-  const inflight = readInflight(rec.dir).filter((f) => ours(f.path) && /^(-|big|inflight-\d+)$/.test(f.copy));
+  const inflight = readInflight(rec.dir).filter((f) => ours(f.path) && reachable(f.path) && /^(-|big|inflight-\d+)$/.test(f.copy));
 
   const touched = new Set<string>();
   for (const e of entries) if (!e.o && e.k !== 'outside' && e.k !== 'big') touched.add(e.p).add(e.t ?? e.p);
@@ -328,7 +342,7 @@ export function rewindFiles(rec: CheckpointRecord, o: {
       problems.push(`${e.p}: ${(err as Error).message}`);
     }
   }
-  const put = putBackFiles(rec.dir);
+  const put = putBackFiles(rec.dir, o.confined ? reachable : undefined);
   problems.push(...put.problems);
   for (const f of put.restored) did(f, false);
   for (const f of put.truncated) did(f, true);
@@ -495,6 +509,23 @@ function epochText(n: number): string {
 
 function realpath(p: string): string {
   try { return fs.realpathSync(p); } catch { return p; }
+}
+
+/** The folder `dir`, its links resolved as far as it exists, lies inside one of `folders`. */
+export function resolvesInside(dir: string, folders: string[]): boolean {
+  const rest: string[] = [];
+  for (let head = dir; ; head = path.dirname(head)) {
+    let real: string;
+    try {
+      real = fs.realpathSync(head);
+    } catch {
+      if (head === path.dirname(head)) return false;
+      rest.unshift(path.basename(head));
+      continue;
+    }
+    const full = path.join(real, ...rest);
+    return !rest.includes('..') && folders.some((d) => full === d || full.startsWith(d.endsWith('/') ? d : `${d}/`));
+  }
 }
 
 /** 1.2 kB, 34 MB: sizes for people. */

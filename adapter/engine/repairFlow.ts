@@ -86,7 +86,7 @@ export class RepairFlow extends EventEmitter<RepairFlowEvents> {
     sup.on('exit', (ev) => { if (ev.status === 0 && this.accepted) this.onVerified(this.accepted.generation); });
     sup.on('patched', (p) => {
       if (!p.ok && this.accepted?.generation === p.generation) {
-        const criu = this.sup.backendKind === 'criu' ? '' : ' (with `--backend criu` it resumes from a checkpoint instead)';
+        const criu = this.sup.backendKind !== 'fork' ? '' : ' (with `--backend criu` it resumes from a checkpoint instead)';
         const message = p.cannotResume
           ? `${p.error ?? 'cannot resume in place'}, repeating what it did before the crash. The repair is written: run the program again${criu}; \`--resume in-place\` resumes in place anyway.`
           : `the repaired code could not be swapped in: ${p.error ?? 'unknown error'}`;

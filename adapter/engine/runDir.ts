@@ -2,7 +2,7 @@
 // axolotl.json), repairs/<n>/ (originals of accepted repairs).
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Checkpoint } from './types';
+import type { Checkpoint, ContainerOptions } from './types';
 
 export interface CheckpointRecord extends Checkpoint {
   /** socket inodes of fds 0-2 in the image: restore must --inherit-fd exactly these */
@@ -25,6 +25,8 @@ export interface RunInfo {
   socketPath?: string;
   /** whether the program runs under the agent (a restore must match) */
   agent: boolean;
+  /** the program ran in a container (a restore must run it in the same one) */
+  container?: ContainerOptions;
 }
 
 export function createRunDir(workingDir: string, now = new Date()): string {

@@ -3,6 +3,8 @@
 // (adapter/python/axolotl_keeper.py), started first, learns the session of everything the engine
 // starts and, when its stdin ends because the engine is gone, kills every process in those sessions.
 // On an orderly stop the engine has already ended them all; the keeper then finds nothing.
+// What is not a process of ours (a container, run by podman's conmon) is handed over as a command the
+// keeper runs after its sweep (`podman rm -f NAME`): harmless when the engine removed it already.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -37,6 +39,17 @@ export class SessionKeeper {
   /** The process `sid` leads a session of the engine's: end that session with the engine. */
   track(sid: number): void {
     if (sid > 1) this.child?.stdin?.write(`sid ${sid}\n`);
+  }
+
+  /**
+   * A command to run when the engine is gone (after the sweep), e.g. removing a container. Returns what
+   * takes it back, once the engine has done it itself.
+   */
+  atExit(argv: string[]): () => void {
+    if (!argv.length) return () => undefined;
+    const line = JSON.stringify(argv);
+    this.child?.stdin?.write(`run ${line}\n`);
+    return () => { this.child?.stdin?.write(`drop ${line}\n`); };
   }
 
   /** The engine has ended everything itself: the keeper sweeps once more and exits. */

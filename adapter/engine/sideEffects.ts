@@ -112,10 +112,24 @@ export function readSavedFiles(dir: string | undefined): SavedFile[] {
   }
 }
 
-/** Puts back the files saved with the checkpoint in `dir` (the program must not be running). */
-export function putBackFiles(dir: string | undefined): PutBackResult {
+/**
+ * Puts back the files saved with the checkpoint in `dir` (the program must not be running). `reachable`
+ * (a program with less privilege than the engine, in a container): whether a file inside the workspace
+ * may be written at its path (no link leads elsewhere); one only cut back must be the very file the
+ * program had open (same device and inode, not a link), wherever it is.
+ */
+export function putBackFiles(dir: string | undefined, reachable?: (p: string) => boolean): PutBackResult {
   const out: PutBackResult = { restored: [], truncated: [], problems: [] };
   for (const f of readSavedFiles(dir)) {
+    if (reachable) {
+      let st: fs.Stats | undefined;
+      try { st = fs.lstatSync(f.path); } catch { /* gone */ }
+      const ok = f.mode === 'copy' ? f.inside && reachable(f.path) : !st || (st.isFile() && st.dev === f.dev && st.ino === f.ino);
+      if (!ok) {
+        out.problems.push(`${f.path} is not put back: it is no longer the file the program had open at the checkpoint`);
+        continue;
+      }
+    }
     try {
       if (f.mode === 'copy' && f.copy) {
         const saved = path.join(dir!, f.copy);

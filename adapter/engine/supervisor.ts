@@ -15,7 +15,7 @@ import {
   checkpointDir, createRunDir, deleteCheckpoint, listCheckpoints, readRunInfo, writeCheckpointRecord, writeRunInfo,
   type CheckpointRecord, type RunInfo,
 } from './runDir';
-import type { BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
+import type { BackendContext, BackendEvents, CheckpointBackend, ProgramCopy } from './backend';
 import { AgentProcesses, descendantsOf, isStopped, signalAll } from './programTree';
 import { describeProcess, killSession, processTree, threadIds, waitIdsFree } from './procTree';
 import { checkRestorable, explainRestoreFailure } from './restoreCheck';
@@ -23,7 +23,7 @@ import { restoreTimeoutMs } from './criuRun';
 import { SessionKeeper } from './sessionKeeper';
 import { FileJournal, rewindFiles, type FileRewindResult } from './fileRewind';
 import { DEFAULT_MAX_COPY_BYTES, describeRewind, rewindNotice, type FileSaveOptions } from './sideEffects';
-import { AxolotlError, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
+import { AxolotlError, type CheckpointKind, type CrashEvent, type EngineEvents, type ExitEvent, type RunOptions } from './types';
 
 /** What the paused agent is told to do with its crash. */
 export type CrashDecision =
@@ -44,8 +44,8 @@ export interface SupervisorDeps {
   criu?: string;
   /** environment that criu needs here (criuProbe.ts) */
   criuEnv?: Record<string, string>;
-  /** another backend (the pkexec helper, fork snapshots); given the resolved interpreter */
-  backend?: (python: string) => CheckpointBackend;
+  /** another backend (the pkexec helper, fork snapshots, a container); given the resolved interpreter */
+  backend?: (python: string, ctx: BackendContext) => CheckpointBackend;
 }
 
 export class Supervisor extends EventEmitter<EngineEvents> {
@@ -133,7 +133,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   get checkpoints(): readonly CheckpointRecord[] { return this.kept; }
   get codeGeneration(): number { return this.generation; }
   /** the backend taking the checkpoints, once started */
-  get backendKind(): 'criu' | 'fork' | undefined { return this.backend?.kind; }
+  get backendKind(): CheckpointKind | undefined { return this.backend?.kind; }
   get crashReport(): CrashReport | undefined { return this.lastReport; }
   /** the program is alive, paused on a crash, waiting for a decision */
   get pausedOnCrash(): boolean { return this.state === 'crashed' && !!this.current?.alive; }
@@ -190,9 +190,14 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.log = new EngineLog(this.opts.logFile ?? path.join(this.runDir, 'engine.log'));
     this.keeper = new SessionKeeper(this.interpreter.executable);
     if (this.deps.backend) {
-      this.backend = this.deps.backend(this.interpreter.executable);
-      // Fork snapshots start the journal's epochs themselves; the helper's dumps would not.
+      this.backend = this.deps.backend(this.interpreter.executable, this.backendContext());
+      // Fork snapshots start the journal's epochs themselves; the helper's dumps would not; a backend
+      // that saves the files held open at its dumps (a container's criu) starts them there.
       if (this.journaled() && this.backend.kind === 'fork') this.files = this.openJournal(true);
+      else if (this.backend.saveFiles) {
+        if (this.journaled()) this.files = this.openJournal(false);
+        this.backend.saveFiles(this.fileSaving());
+      }
     } else {
       if (!this.deps.criu) throw new AxolotlError('no working criu found', 'Run `axolotl doctor` to see why and how to fix it.');
       // With snapshots the agent starts the epochs (and saves the files held open at each); criu's
@@ -218,6 +223,7 @@ export class Supervisor extends EventEmitter<EngineEvents> {
         program: this.opts.program, args: this.opts.args, cwd: this.opts.cwd,
         python: this.interpreter.executable, started: new Date().toISOString(), backend: this.backend.kind,
         socketPath: this.channel?.socketPath, agent: this.opts.agent,
+        ...(this.opts.container ? { container: this.opts.container } : {}),
       });
     }
   }
@@ -789,6 +795,15 @@ export class Supervisor extends EventEmitter<EngineEvents> {
     this.note('warn', [`checkpoint failed: ${e.message}`, ax?.hint, ax?.details].filter(Boolean).join('\n'));
   }
 
+  private backendContext(): BackendContext {
+    return {
+      runDir: this.runDir,
+      track: (sid) => this.keeper?.track(sid),
+      atExit: (argv) => this.keeper?.atExit(argv) ?? (() => undefined),
+      log: (level, message) => this.note(level, message),
+    };
+  }
+
   /** Which files are saved whole (the workspace), and with what. */
   private fileSaving(): FileSaveOptions {
     return { workspace: this.workspace(), python: this.interpreter!.executable, journal: this.files };
@@ -812,13 +827,19 @@ export class Supervisor extends EventEmitter<EngineEvents> {
   private openJournal(heldOpen: boolean): FileJournal {
     return FileJournal.open(this.runDir, {
       workspace: this.workspace(), exclude: [this.opts.workingDir, this.runDir], root: this.opts.root, heldOpenAtSnapshots: heldOpen,
+      confined: this.confined(),
     });
+  }
+
+  /** The program has less privilege than the engine (root in a container): rewinds never follow its links out. */
+  private confined(): boolean {
+    return this.backend?.kind === 'container';
   }
 
   /** Puts the files back as at checkpoint `rec`: the journal when the agent keeps one, else the files held open. */
   private rewindFiles(rec: CheckpointRecord): FileRewindResult {
     if (this.files) return this.files.rewind(rec, this.kept);
-    return rewindFiles(rec, { root: this.opts.root, maxCopy: DEFAULT_MAX_COPY_BYTES });
+    return rewindFiles(rec, { root: this.opts.root, maxCopy: DEFAULT_MAX_COPY_BYTES, ...(this.confined() ? { confined: true, workspace: this.workspace() } : {}) });
   }
 
   private logRestore(rec: CheckpointRecord): void {

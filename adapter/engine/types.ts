@@ -1,10 +1,30 @@
 // Domain types shared by the engine's consumers (CLI, debug adapter, extension, webview).
 // Nothing here may import vscode or DAP types.
 import type { CrashReport } from './agentProtocol';
-import type { Checkpoint } from './checkpoint';
+import type { Checkpoint, CheckpointKind } from './checkpoint';
 import type { BackendKind, SnapshotMemory } from './runDefaults';
 
-export type { BackendKind, Checkpoint };
+export type { BackendKind, Checkpoint, CheckpointKind };
+
+/** Container mode (containerBackend.ts): the program runs in a podman container that is checkpointed whole. */
+export interface ContainerOptions {
+  /** the image, as podman names it (e.g. localhost/python-env:latest) */
+  image: string;
+  /** extra bind mounts besides the workspace, which is always mounted at its own path */
+  mounts: ContainerMount[];
+  /** the program's environment in the container (the host's is not passed on) */
+  env: Record<string, string>;
+  /** the interpreter inside the container (default python3) */
+  python: string;
+}
+
+export interface ContainerMount {
+  /** absolute path on the host */
+  source: string;
+  /** absolute path in the container */
+  target: string;
+  readOnly?: boolean;
+}
 
 export interface RunOptions {
   /** absolute path of the .py file */
@@ -35,6 +55,8 @@ export interface RunOptions {
   /** engine log file (includes criu logs); default `<run dir>/engine.log` */
   logFile?: string;
   verbose: boolean;
+  /** run the program in a container, checkpointed with podman (containerBackend.ts) */
+  container?: ContainerOptions;
 }
 
 export interface OutputEvent {
@@ -71,7 +93,7 @@ export interface ExitEvent {
 }
 
 export interface EngineEvents {
-  started: [{ pid: number; runDir: string; backend: 'criu' | 'fork' | 'none' }];
+  started: [{ pid: number; runDir: string; backend: CheckpointKind | 'none' }];
   checkpoint: [Checkpoint];
   /** a checkpoint left the ring buffer, or its in-memory snapshot was let go before it was saved */
   checkpointDeleted: [Checkpoint];

@@ -17,6 +17,18 @@ export interface RepairLaunchArgs {
   maxAttempts?: number;
 }
 
+/** Container mode: the program runs in a podman container that is checkpointed whole (root only). */
+export interface ContainerLaunchArgs {
+  /** the image, as podman names it; it must be on this machine */
+  image: string;
+  /** more bind mounts, "SRC[:DST][:ro]" (the workspace is always mounted at its own path) */
+  mounts?: string[];
+  /** the program's environment in the container, besides "env" (the host's is not passed on) */
+  env?: Record<string, string>;
+  /** the interpreter in the image (default python3) */
+  python?: string;
+}
+
 export interface AxolotlLaunchArgs extends DebugProtocol.LaunchRequestArguments {
   program: string;
   args?: string[];
@@ -42,6 +54,8 @@ export interface AxolotlLaunchArgs extends DebugProtocol.LaunchRequestArguments 
   normalRun?: boolean;
   /** how an accepted repair resumes (default checkpoint) */
   resume?: RepairResume;
+  /** run the program in a container (podman, runc), checkpointed whole */
+  container?: ContainerLaunchArgs;
 }
 
 /** Where the interpreter came from; shown in the Debug Console's first line. */

@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { BACKENDS, parseSnapshotMemory, RESUME_MODES, RUN_DEFAULTS, type BackendKind } from '../engine/runDefaults';
 import { isObj, type Obj } from './guards';
-import { DEBUG_TYPE, type AxolotlLaunchArgs, type PythonSource, type RepairLaunchArgs } from './launchArgs';
+import { DEBUG_TYPE, type AxolotlLaunchArgs, type ContainerLaunchArgs, type PythonSource, type RepairLaunchArgs } from './launchArgs';
 
 export const DEFAULT_CONFIG_NAME = 'Axolotl: Run current file';
 
@@ -150,6 +150,24 @@ function resolveRepair(config: Obj, settings: AxolotlSettings, substituted: bool
   return repair;
 }
 
+function resolveContainer(raw: unknown): ContainerLaunchArgs {
+  if (!isObj(raw)) fail(`"container" must be an object such as {"image": "localhost/my-env:latest"} (got ${quote(raw)}).`);
+  const c = raw as Obj;
+  const image = optString(c, 'image', 'container.');
+  if (image === undefined) fail('"container.image" must name the image to run, such as "localhost/my-env:latest" (podman images lists them).');
+  const mounts = c.mounts ?? [];
+  if (!Array.isArray(mounts) || !mounts.every((m) => typeof m === 'string' && m.trim() !== '')) {
+    fail(`"container.mounts" must be a list of "SRC[:DST][:ro]" strings such as ["./data:/data:ro"] (got ${quote(c.mounts)}).`);
+  }
+  const env = c.env ?? {};
+  if (!isObj(env) || !Object.values(env).every((v) => typeof v === 'string')) {
+    fail(`"container.env" must be an object of string values such as {"OMP_NUM_THREADS": "2"} (got ${quote(c.env)}).`);
+  }
+  const unknown = Object.keys(c).filter((k) => !['image', 'mounts', 'env', 'python'].includes(k));
+  if (unknown.length) fail(`"container" has no attribute ${quote(unknown[0])}: use image, mounts, env and python.`);
+  return { image: image!, mounts: mounts as string[], env: env as Record<string, string>, python: optString(c, 'python', 'container.') ?? RUN_DEFAULTS.python };
+}
+
 /**
  * The program's absolute path: "program", else (F5 without a launch.json) the Python file in the
  * active editor; a relative one is taken from `cwd`, else the workspace folder. Checked here only.
@@ -279,6 +297,13 @@ function resolve(input: unknown, ctx: ResolveContext): ResolvedLaunchConfig {
 
   config.normalRun = optBoolean(config, 'normalRun') ?? false;
   config.repair = resolveRepair(config, settings, substituted);
+  if (config.container !== undefined && config.container !== null) {
+    config.container = resolveContainer(config.container);
+    if (config.normalRun) fail('"normalRun" runs plain Python on this machine: it cannot be combined with "container".');
+    if (config.backend === 'fork') fail('"container" runs the program in a container that podman checkpoints with criu: "backend": "fork" does not apply.');
+  } else {
+    delete config.container;
+  }
   return config as ResolvedLaunchConfig;
 }
 

@@ -105,7 +105,7 @@ export interface StopInfo {
   exception?: string;
 }
 
-export type Backend = 'criu' | 'fork' | 'none';
+export type Backend = 'criu' | 'fork' | 'container' | 'none';
 
 export interface SessionInfo {
   /** unique per run (the run folder's name, say) */
@@ -230,7 +230,7 @@ export function isCheckpointInfo(v: unknown): v is CheckpointInfo {
     isInt(v.generation) &&
     opt(v.atCrash, (x) => typeof x === 'boolean') &&
     opt(v.lastOutput, isText) &&
-    opt(v.backend, (x) => x === 'criu' || x === 'fork') &&
+    opt(v.backend, (x) => x === 'criu' || x === 'fork' || x === 'container') &&
     opt(v.inMemory, (x) => typeof x === 'boolean') &&
     opt(v.saved, (x) => typeof x === 'boolean')
   );
@@ -297,7 +297,7 @@ export function isSessionInfo(v: unknown): v is SessionInfo {
     v.id.length > 0 &&
     isText(v.program) &&
     isNonNeg(v.startTime) &&
-    isOneOf(v.backend, ['criu', 'fork', 'none'] as const) &&
+    isOneOf(v.backend, ['criu', 'fork', 'container', 'none'] as const) &&
     opt(v.pid, (x) => isInt(x, 1)) &&
     opt(v.interval, (x) => isNum(x) && x > 0) &&
     opt(v.maxSaves, (x) => isInt(x, 1))

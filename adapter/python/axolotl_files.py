@@ -80,6 +80,14 @@ def open_for_writing(pids):
                 continue
             if not target.startswith("/") or not stat.S_ISREG(st.st_mode) or target.endswith(" (deleted)"):
                 continue
+            # The name must lead to this very file from here: a program in a container (another mount
+            # namespace) names its files from its own root, and its /tmp/x is not this machine's.
+            try:
+                named = os.stat(target)
+            except OSError:
+                continue
+            if (named.st_dev, named.st_ino) != (st.st_dev, st.st_ino):
+                continue
             flags = fd_flags(pid, fd)
             if flags is None or flags & O_ACCMODE == 0:
                 continue

@@ -138,7 +138,8 @@ export class AxolotlSession extends LoggingDebugSession {
       sup.once('started', () => {
         const py = sup.python;
         const source = PYTHON_SOURCES[config.pythonSource];
-        if (py) this.output('console', `axolotl: Python ${py.version} (${py.executable}), ${source}\n`);
+        if (opts.container) this.output('console', `axolotl: ${opts.container.python} in a container of ${opts.container.image} (podman, checkpointed whole)\n`);
+        else if (py) this.output('console', `axolotl: Python ${py.version} (${py.executable}), ${source}\n`);
         if (note) this.output('console', `axolotl: ${note}\n`);
       });
       this.wireEngine(sup);

@@ -5,8 +5,10 @@
 // sense once variables are substituted. The mapping then checks nothing again.
 import fs from 'node:fs';
 import path from 'node:path';
+import { CONTAINER_MAX_SAVES, parseMount } from '../engine/containerSpec';
 import { parseSnapshotMemory, RUN_DEFAULTS } from '../engine/runDefaults';
-import { AxolotlError, type RunOptions } from '../engine/types';
+import { AxolotlError, type ContainerOptions, type RunOptions } from '../engine/types';
+import type { ContainerLaunchArgs } from '../protocol/launchArgs';
 import { resolveLaunchConfig, type ResolvedLaunchConfig } from '../protocol/launchConfig';
 
 export function checkLaunchArgs(args: unknown): ResolvedLaunchConfig {
@@ -40,12 +42,23 @@ export function runOptionsFrom(config: ResolvedLaunchConfig): RunOptions {
     // As in the CLI: the interval is a floor, and a large program is checkpointed less often so that
     // checkpoints freeze it at most this share of the time (adaptiveInterval.ts).
     pauseBudget: config.pauseBudget !== undefined ? config.pauseBudget / 100 : RUN_DEFAULTS.pauseBudget,
-    maxSaves: config.maxCheckpoints ?? RUN_DEFAULTS.maxSaves,
+    maxSaves: config.maxCheckpoints ?? (config.container ? CONTAINER_MAX_SAVES : RUN_DEFAULTS.maxSaves),
     snapshotMemory: config.snapshotMemory === undefined ? undefined : parseSnapshotMemory(config.snapshotMemory),
     workingDir: config.workingDir ? path.resolve(dir, config.workingDir) : path.join(dir, RUN_DEFAULTS.workingDirName),
     backend: config.backend,
     agent: true,
     root: dir,
     verbose: false,
+    ...(config.container ? { container: containerOptionsFrom(config.container, config.cwd) } : {}),
+  };
+}
+
+/** "container" → the engine's options: mounts parsed from the launch's cwd. */
+function containerOptionsFrom(c: ContainerLaunchArgs, cwd: string): ContainerOptions {
+  return {
+    image: c.image,
+    mounts: (c.mounts ?? []).map((m) => parseMount(m, cwd, '"container.mounts":')),
+    env: c.env ?? {},
+    python: c.python ?? RUN_DEFAULTS.python,
   };
 }

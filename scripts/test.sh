@@ -28,7 +28,8 @@ node_suite() {
   local rc=$?
   local p f
   p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$results/$name.tap" | tail -1)
-  f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$results/$name.tap" | tail -1)
+  # A test cancelled (its suite's setup failed, or it outlived its parent) did not pass: it counts as failed.
+  f=$(( $(sed -n 's/^# fail \([0-9]*\)/\1/p' "$results/$name.tap" | tail -1) + $(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$results/$name.tap" | tail -1) + 0 ))
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
   if [ "$rc" -ne 0 ]; then failures+=("$name"); [ "${f:-0}" -eq 0 ] && failed=$((failed + 1)); fi
 }

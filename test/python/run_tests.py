@@ -308,6 +308,15 @@ def _state(pid):
         return None
 
 
+def _kill_snapshot(pid):
+    """A snapshot a test left stopped (or that is already gone)."""
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def _wait_state(pid, states, seconds=4.0):
     for _ in range(int(seconds / 0.02)):
         if _state(pid) in states:
@@ -358,11 +367,7 @@ def test_fork_snapshot(py):
         proc.communicate(timeout=20)
         check(proc.returncode == 0, "rc")
     finally:
-        if child:
-            try:
-                os.kill(child, signal.SIGKILL)
-            except OSError:
-                pass
+        _kill_snapshot(child)
         eng.close()
         shutil.rmtree(d, ignore_errors=True)
 
@@ -399,11 +404,7 @@ def test_snapshot_without_engine(py):
         with open(os.path.join(d, "atexit.txt")) as fh:
             check(fh.read() == "atexit\n", "atexit ran in the snapshot, or not in the program")
     finally:
-        if child:
-            try:
-                os.kill(child, signal.SIGKILL)
-            except OSError:
-                pass
+        _kill_snapshot(child)
 DEBUG_PROG = '''import sys, time
 
 

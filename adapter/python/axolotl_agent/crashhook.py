@@ -184,7 +184,7 @@ def _is_ancestor(anc_id, frame):
 
 def decide(exc, frame):
     """Returns a hotswap.Plan when the crash was repaired and something must restart, else None."""
-    from . import channel, debugger, hotswap, report, uncaught, workers
+    from . import debugger, hotswap, report, uncaught, workers
     if S.decided.get(id(exc)) is exc:
         return None
     # The exception itself (ids get reused at once by the next one), the catcher by id (it is alive
@@ -196,8 +196,7 @@ def decide(exc, frame):
     # would catch the exception (a thread pool would hand it to the program as the repair's failure).
     again = hotswap.replaced_call(frame)
     if again is not None:
-        channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": True, "swapped": [],
-                      "restarted": again.desc + " (automatically: it raised in code the repair replaced)"})
+        hotswap.note_restart(again, "it raised in code the repair replaced")
         return again
     notes = []
     caught, catcher = uncaught.catcher_of(exc, frame, notes)
@@ -213,8 +212,7 @@ def decide(exc, frame):
         auto = hotswap.plan(chain, "auto")
         if auto is not None:
             # Restored to an older checkpoint: this frame runs code a newer generation replaced.
-            channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": True,
-                          "swapped": [], "restarted": auto.desc + " (automatically: crashed in replaced code)"})
+            hotswap.note_restart(auto, "crashed in replaced code")
             S.verify_pending = True
             return auto
         funcs = hotswap.functions_for(chain)

@@ -55,6 +55,12 @@ def apply_and_report(files, generation, restarted=None):
     return swapped, errors
 
 
+def note_restart(plan, why):
+    """Tells the engine the agent restarted a call by itself with the current generation's code."""
+    channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": True, "swapped": [],
+                  "restarted": "%s (automatically: %s)" % (plan.desc, why)})
+
+
 def _module_for(path):
     for m in list(sys.modules.values()):
         f = getattr(m, "__file__", None)

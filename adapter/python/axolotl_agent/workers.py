@@ -96,15 +96,14 @@ def on_exception(exc, frame):
     if type(exc) is RestartFrame:
         return exc
     mark_raised(exc)
-    from . import channel, hotswap
+    from . import hotswap
     try:
         again = hotswap.replaced_call(frame)
         if again is None:
             return exc
         S.pending_fn = again.fn
         S.restarting[id(frame)] = frame
-        channel.note({"type": "patched", "pid": os.getpid(), "generation": S.generation, "ok": True, "swapped": [],
-                      "restarted": again.desc + " (automatically: it raised in code the repair replaced)"})
+        hotswap.note_restart(again, "it raised in code the repair replaced")
         return None
     except Exception:
         return exc

@@ -5,7 +5,8 @@ parasite waits for a hardware-breakpoint trap that never fires), and a stopped t
 during the dump. So the probe
   1. dumps a running process with --leave-running: criu must finish, the process must run on;
   2. dumps a stopped child of this process (as a fork snapshot is: stopped, in its parent's process
-     group and session, whose leader is the probe as the program is its own, --shell-job) with --leave-running: criu must finish and the task must never run;
+     group and session, which the probe leads as a program leads its own; --shell-job) with
+     --leave-running: criu must finish and the task must never run;
   3. restores that image stopped, then continues it: it must run exactly once, from the stop.
 Every criu command is bounded by a timeout and killed with its whole session when it overruns.
 
@@ -221,12 +222,7 @@ def own_session():
     if pid == 0:
         os.setsid()
         return
-    while True:
-        try:
-            _, status = os.waitpid(pid, 0)
-            break
-        except InterruptedError:
-            continue
+    _, status = os.waitpid(pid, 0)
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 

@@ -39,6 +39,10 @@ interface Session {
   waitForOutput: (re: RegExp, timeout?: number) => Promise<void>;
   timeline: Array<{ type: string; change?: string; stop?: { reason: string; line?: number } }>;
   breakpointIds: number[];
+  /** stops not yet taken by stopped(), queued as they came */
+  stops: DebugProtocol.StoppedEvent[];
+  /** checks run again whenever output or a stop arrives */
+  waiters: Array<() => void>;
 }
 
 /** Starts the adapter and launches `file` with these breakpoints and exception filters set first. */
@@ -57,16 +61,14 @@ async function launch(
   // Every stop is queued as it arrives: a stop that comes in the same chunk as the response to the
   // request that caused it (a busy machine) is emitted before the test can wait for it.
   const stops: DebugProtocol.StoppedEvent[] = [];
-  const stopWaiters: Array<() => void> = [];
   dc.on('stopped', (e: DebugProtocol.StoppedEvent) => {
     stops.push(e);
-    for (const w of stopWaiters.splice(0)) w();
+    for (const w of waiters.splice(0)) w();
   });
-  STOPS.set(dc, { stops, waiters: stopWaiters });
   const timeline: Session['timeline'] = [];
   dc.on('axolotl/timeline', (e: DebugProtocol.Event) => timeline.push(e.body));
   const s: Session = {
-    dc, out: () => text, timeline, breakpointIds: [],
+    dc, out: () => text, timeline, breakpointIds: [], stops, waiters,
     waitForOutput: (re, timeout = 30_000) => new Promise((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`timed out waiting for ${re}; output so far:\n${text}`)), timeout);
       const check = () => { if (re.test(text)) { clearTimeout(t); resolve(); } else waiters.push(check); };
@@ -90,14 +92,11 @@ async function launch(
   return s;
 }
 
-const STOPS = new WeakMap<DebugClient, { stops: DebugProtocol.StoppedEvent[]; waiters: Array<() => void> }>();
-
 /** The next stop not yet taken, in the order they came. */
-async function stopped(dc: DebugClient, reason?: string): Promise<DebugProtocol.StoppedEvent> {
-  const q = STOPS.get(dc)!;
-  const e = q.stops.shift() ?? await new Promise<DebugProtocol.StoppedEvent>((resolve, reject) => {
+async function stopped(s: Session, reason?: string): Promise<DebugProtocol.StoppedEvent> {
+  const e = s.stops.shift() ?? await new Promise<DebugProtocol.StoppedEvent>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error('no stopped event within 60 s')), 60_000);
-    const take = () => { const next = q.stops.shift(); if (next) { clearTimeout(t); resolve(next); } else q.waiters.push(take); };
+    const take = () => { const next = s.stops.shift(); if (next) { clearTimeout(t); resolve(next); } else s.waiters.push(take); };
     take();
   });
   if (reason) assert.equal(e.body.reason, reason, JSON.stringify(e.body));
@@ -138,7 +137,7 @@ describe('debugger', () => {
     const p = debuggee();
     const s = await launch(p.file, ['3'], [{ line: p.line('square') }]);
     try {
-      const ev = await stopped(s.dc, 'breakpoint');
+      const ev = await stopped(s, 'breakpoint');
       assert.deepEqual(ev.body.hitBreakpointIds, s.breakpointIds);
       // The Debug Console's first line says which interpreter runs the program.
       assert.match(s.out(), /^axolotl: Python 3\.\d+\.\d+ \(\/\S+\), the default python3\n/);
@@ -161,7 +160,7 @@ describe('debugger', () => {
       assert.equal(mark?.stop?.line, p.line('square'));
 
       // Continue: the next call stops again; without breakpoints the program ends.
-      await Promise.all([s.dc.continueRequest({ threadId: 1 }), stopped(s.dc, 'breakpoint')]);
+      await Promise.all([s.dc.continueRequest({ threadId: 1 }), stopped(s, 'breakpoint')]);
       assert.equal((await locals(s.dc, (await top(s.dc)).id)).get('n')?.value, '1');
       await s.dc.setBreakpointsRequest({ source: { path: p.file }, breakpoints: [] });
       await Promise.all([s.dc.continueRequest({ threadId: 1 }), s.dc.waitForEvent('terminated', 30_000)]);
@@ -180,11 +179,11 @@ describe('debugger', () => {
     ]);
     try {
       // The print line's second hit (i == 1) comes first, then the condition n == 2.
-      const first = await stopped(s.dc, 'breakpoint');
+      const first = await stopped(s, 'breakpoint');
       assert.deepEqual(first.body.hitBreakpointIds, [s.breakpointIds[2]]);
       assert.equal((await top(s.dc)).line, p.line('print'));
       assert.equal((await evaluate(s.dc, 'i')).result, '1');
-      const second = await Promise.all([s.dc.continueRequest({ threadId: 1 }), stopped(s.dc, 'breakpoint')]);
+      const second = await Promise.all([s.dc.continueRequest({ threadId: 1 }), stopped(s, 'breakpoint')]);
       assert.deepEqual(second[1].body.hitBreakpointIds, [s.breakpointIds[0]]);
       assert.equal((await evaluate(s.dc, 'n')).result, '2');
       await Promise.all([s.dc.continueRequest({ threadId: 1 }), s.dc.waitForEvent('terminated', 30_000)]);
@@ -200,7 +199,7 @@ describe('debugger', () => {
     const p = debuggee();
     const s = await launch(p.file, ['3'], [{ line: p.line('square-return'), condition: 'n == 2' }]);
     try {
-      await stopped(s.dc, 'breakpoint');
+      await stopped(s, 'breakpoint');
       assert.equal((await evaluate(s.dc, 'result * 10')).result, '40');
       // An expression that raises shows its exception; the program stays paused.
       assert.equal(await evaluateError(s.dc, '1 / 0'), 'ZeroDivisionError: division by zero');
@@ -245,12 +244,12 @@ describe('debugger', () => {
     const p = debuggee();
     const s = await launch(p.file, ['3'], [{ line: p.line('loop') }]);
     const step = async (request: 'stepInRequest' | 'nextRequest' | 'stepOutRequest', line: number, name: string) => {
-      await Promise.all([s.dc[request]({ threadId: 1 }), stopped(s.dc, 'step')]);
+      await Promise.all([s.dc[request]({ threadId: 1 }), stopped(s, 'step')]);
       const f = await top(s.dc);
       assert.deepEqual([f.name, f.line], [name, line], `${request} stopped at ${f.name}:${f.line}`);
     };
     try {
-      await stopped(s.dc, 'breakpoint');
+      await stopped(s, 'breakpoint');
       await s.dc.setBreakpointsRequest({ source: { path: p.file }, breakpoints: [] });
       await step('stepInRequest', p.line('square'), 'square');
       await step('nextRequest', p.line('square-return'), 'square');
@@ -276,7 +275,7 @@ describe('debugger', () => {
       await s.waitForOutput(/step 3 total/);
       await Promise.all([
         s.dc.setBreakpointsRequest({ source: { path: p.file }, breakpoints: [{ line: p.line('square') }] }),
-        stopped(s.dc, 'breakpoint'),
+        stopped(s, 'breakpoint'),
       ]);
       assert.ok(Number((await evaluate(s.dc, 'n')).result) >= 4);
       await s.dc.setBreakpointsRequest({ source: { path: p.file }, breakpoints: [] });
@@ -291,7 +290,7 @@ describe('debugger', () => {
         assert.ok(cond(), what);
       };
       await until(() => checkpoints() >= 2, 'checkpoints are taken while it runs (every 0.3 s)');
-      await Promise.all([s.dc.pauseRequest({ threadId: 1 }), stopped(s.dc, 'pause')]);
+      await Promise.all([s.dc.pauseRequest({ threadId: 1 }), stopped(s, 'pause')]);
       assert.ok(s.timeline.some((u) => u.type === 'stop' && u.stop?.reason === 'pause'), 'the timeline marks the pause');
       const frames = (await s.dc.stackTraceRequest({ threadId: 1 })).body.stackFrames;
       assert.equal(frames[frames.length - 1]!.name, '<module>');
@@ -313,7 +312,7 @@ describe('debugger', () => {
     const s = await launch(p.file, ['2', '0', 'crash'], [], ['raised']);
     try {
       for (const i of [0, 1]) {
-        const ev = await stopped(s.dc, 'exception');
+        const ev = await stopped(s, 'exception');
         assert.match(ev.body.text ?? '', /^ValueError: invalid literal/);
         assert.equal((await top(s.dc)).line, p.line('raise'));
         assert.equal((await evaluate(s.dc, 'n')).result, String(i));
@@ -323,7 +322,7 @@ describe('debugger', () => {
         await s.dc.continueRequest({ threadId: 1 });
       }
       // The uncaught one is raised too: a stop where it is raised, then (filter off) no crash pause.
-      const last = await stopped(s.dc, 'exception');
+      const last = await stopped(s, 'exception');
       assert.match(last.body.text ?? '', /^ZeroDivisionError/);
       assert.equal((await top(s.dc)).line, p.line('crash'));
       const [, exited] = await Promise.all([s.dc.continueRequest({ threadId: 1 }), s.dc.waitForEvent('exited', 30_000) as Promise<DebugProtocol.ExitedEvent>]);
@@ -338,7 +337,7 @@ describe('debugger', () => {
     const p = debuggee();
     const s = await launch(p.file, ['3', '0', 'crash'], []);
     try {
-      const ev = await stopped(s.dc, 'exception');
+      const ev = await stopped(s, 'exception');
       assert.match(ev.body.text ?? '', /ZeroDivisionError/);
       assert.equal((await top(s.dc)).line, p.line('crash'));
       assert.equal((await evaluate(s.dc, 'total')).result, '5');
@@ -364,14 +363,14 @@ describe('debugger', () => {
     const p = debuggee();
     const s = await launch(p.file, ['40', '0.1'], [{ line: p.line('square'), condition: 'n == 12' }]);
     try {
-      await stopped(s.dc, 'breakpoint');
+      await stopped(s, 'breakpoint');
       const printed = s.out();
       assert.ok(s.timeline.some((u) => u.type === 'checkpoint' && u.change === 'added'), 'checkpoints were taken before the stop');
       const continued = s.dc.waitForEvent('continued', 30_000);
       await s.dc.stepBackRequest({ threadId: 1 });
       await continued;
       // The rewound program runs again from the checkpoint, with the breakpoint still set.
-      await stopped(s.dc, 'breakpoint');
+      await stopped(s, 'breakpoint');
       assert.equal((await evaluate(s.dc, 'n')).result, '12');
       const again = s.out().slice(printed.length);
       // What it prints again is what it printed since the checkpoint (nothing, when the checkpoint
@@ -391,10 +390,10 @@ describe('debugger', () => {
     const p = debuggee();
     const s = await launch(p.file, ['3'], [{ line: p.line('square') }], ['uncaught'], { backend: 'fork' });
     try {
-      await stopped(s.dc, 'breakpoint');
+      await stopped(s, 'breakpoint');
       assert.equal((await evaluate(s.dc, 'n * 100')).result, '0');
       await s.dc.setBreakpointsRequest({ source: { path: p.file }, breakpoints: [] });
-      await Promise.all([s.dc.nextRequest({ threadId: 1 }), stopped(s.dc, 'step')]);
+      await Promise.all([s.dc.nextRequest({ threadId: 1 }), stopped(s, 'step')]);
       assert.equal((await top(s.dc)).line, p.line('square-return'));
       await Promise.all([s.dc.continueRequest({ threadId: 1 }), s.dc.waitForEvent('terminated', 30_000)]);
       assert.match(s.out(), /total 5\n/);

@@ -317,6 +317,23 @@ def _kill_snapshot(pid):
             pass
 
 
+def _why_no_snapshot(proc, eng):
+    """What a failed snapshot test needs to be understood: the program's state and signal masks, its
+    children, the messages the engine got."""
+    lines = ["program exit status %s, state %s" % (proc.poll(), _state(proc.pid))]
+    try:
+        with open("/proc/%d/status" % proc.pid) as fh:
+            lines += [l.strip() for l in fh if l.split(":")[0] in ("SigPnd", "ShdPnd", "SigBlk", "SigCgt", "Threads")]
+        with open("/proc/%d/wchan" % proc.pid) as fh:
+            lines.append("wchan " + fh.read())
+        with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as fh:
+            lines.append("children " + " ".join("%s(%s)" % (c, _state(int(c))) for c in fh.read().split()))
+    except OSError as e:
+        lines.append(str(e))
+    lines.append("engine got %s" % [m.get("type") for m in eng.messages])
+    return "\n".join(lines)
+
+
 def _wait_state(pid, states, seconds=4.0):
     for _ in range(int(seconds / 0.02)):
         if _state(pid) in states:
@@ -346,7 +363,8 @@ def test_fork_snapshot(py):
         check(proc.stdout.readline() == b"ready\n", "ready")
         os.kill(proc.pid, signal.SIGUSR2)
         snap = eng.wait_for(lambda m: m.get("type") == "snapshot")
-        check(snap and snap["pid"] > 0 and snap["parent"] == proc.pid and snap["seq"] == 1, "snapshot %s" % snap)
+        check(snap and snap["pid"] > 0 and snap["parent"] == proc.pid and snap["seq"] == 1,
+              "snapshot %s\n%s" % (snap, _why_no_snapshot(proc, eng)))
         child = snap["pid"]
         # the parent goes on; the child is stopped until the engine continues it
         proc.stdin.write(b"a\n")

@@ -86,14 +86,18 @@ def on_exception(exc, frame):
             S.exit_exc = exc
         return exc
     if not S.active:
-        if S.worker and not S.busy:
+        if S.worker:
             from . import workers
-            return workers.on_exception(exc, frame)
-        return exc
-    if S.busy:
+            if not S.busy:
+                return workers.on_exception(exc, frame)
+            workers.mark_raised(exc, frame)
         return exc
     from . import workers
-    workers.mark_raised(exc)
+    # Marked even while the agent is busy in another thread (swapping a repair in after a restore): a
+    # thread pool hands the exception to the program, whose report must say which code raised it.
+    workers.mark_raised(exc, frame)
+    if S.busy:
+        return exc
     try:
         plan = decide(exc, frame)
     finally:

@@ -64,17 +64,31 @@ def _no_breakpoints():
         pass
 
 
-def mark_raised(exc):
+def mark_raised(exc, frame):
     """Notes on an exception when, and by which generation of the code, it was raised (first seen by the
-    agent). A pool carries the note from a worker to the program (pickled with the exception), whose
-    crash report says it: the engine then rewinds to a checkpoint taken before the exception, not to one
-    that caught it on its way (a worker's result not yet read, a `with` block still closing its pool)."""
+    agent, leaving `frame`). A pool carries the note from a worker to the program (pickled with the
+    exception), whose crash report says it: the engine then rewinds to a checkpoint taken before the
+    exception, not to one that caught it on its way (a worker's result not yet read, a `with` block still
+    closing its pool); and a crash raised by code older than the repair (a thread of a restored program
+    that raised before the program swapped) is answered with the repair, not taken for its failure."""
     try:
         d = exc.__dict__
         if RAISED not in d:
-            d[RAISED] = (S.generation, time.time())
+            d[RAISED] = (_generation_of(frame), time.time())
     except Exception:
         pass  # an exception without a __dict__ is reported without the note
+
+
+def _generation_of(frame):
+    """The generation of the code `frame` runs: older than the process's when a repair replaced that
+    code while the call ran."""
+    if S.generation == 0:
+        return 0
+    from . import hotswap, instrument
+    ci = instrument.info_for(frame.f_code)
+    if ci is not None and ci.kind == "function" and hotswap.frame_changed(frame):
+        return min(ci.version.generation, S.generation - 1)
+    return S.generation
 
 
 def report_raised(rep, exc):
@@ -95,7 +109,7 @@ def on_exception(exc, frame):
     made again with the new code, as the program restarts such a frame by itself."""
     if type(exc) is RestartFrame:
         return exc
-    mark_raised(exc)
+    mark_raised(exc, frame)
     from . import hotswap
     try:
         again = hotswap.replaced_call(frame)

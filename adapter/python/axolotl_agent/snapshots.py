@@ -72,10 +72,18 @@ def _on_usr2(signum, frame):
     if S.open_requests:
         S.when_idle = lambda: _on_usr2(signal.SIGUSR2, None)
         return
+    me = os.getpid()
     try:
         take_snapshot()
-    except Exception:
-        pass
+    except Exception as e:
+        if os.getpid() != me:
+            return   # the woken copy failed on its way out of the handler: no snapshot of its own
+        # Said, not swallowed: the engine would otherwise wait for a snapshot until its timeout.
+        try:
+            channel.note({"type": "snapshot", "pid": 0, "parent": os.getpid(), "seq": S.snapshot_seq,
+                          "warnings": ["could not fork a snapshot: %s: %s" % (type(e).__name__, e)]})
+        except Exception:
+            pass
 
 
 def _reap_snapshots(signum=None, frame=None):

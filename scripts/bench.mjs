@@ -668,9 +668,10 @@ async function main() {
   if (wanted('extension')) await extension(results);
   if (wanted('agent')) {
     await agentOverhead(results);
-    // The debugger's cost with no breakpoint, and with one in a function never called: sys.monitoring
-    // on 3.12+, settrace before, so both kinds of interpreter when this machine has them.
-    say('debugger overhead: no breakpoint, one breakpoint in a function never called');
+    // The debugger's cost with no breakpoint, with one in a function never called and with one in a
+    // generator never called: sys.monitoring on 3.12+; before, entry hooks (a function) or a trace
+    // function at every call (a generator); so both kinds of interpreter when this machine has them.
+    say('debugger overhead: no breakpoint, one in a function never called, one in a generator never called');
     for (const py of [PYTHON, ...otherPythons()]) {
       const b = spawnSync(PYTHON, ['test/python/bench_agent.py', '--breakpoints', '--python', py, '--runs', QUICK ? '3' : '5'], { encoding: 'utf8' });
       results.debuggerOverhead = `${results.debuggerOverhead ?? ''}\n${(b.stdout || b.stderr).trim()}`.trim();

@@ -451,25 +451,27 @@ print("end", flush=True)
 '''
 
 
-def _debug_session(py, breakpoints, script, args=(), raised=False, on_start=None):
-    """Runs DEBUG_PROG under the agent with an engine that sets `breakpoints` ({line: spec}) and answers
-    each stop with the next entries of `script` (debug commands, then a resume). Returns (rc, out,
-    messages)."""
-    d = fe.materialize({"main.py": DEBUG_PROG})
-    path = os.path.join(os.path.realpath(d), "main.py")
+def _debug_session(py, breakpoints, script, args=(), raised=False, on_start=None, files=None):
+    """Runs DEBUG_PROG (or `files`, main.py first) under the agent with an engine that sets `breakpoints`
+    ({line: spec} in main.py, or {file: {line: spec}}) and answers each stop with the next entries of
+    `script` (debug commands, then a resume). Returns (out, messages)."""
+    d = fe.materialize(files or {"main.py": DEBUG_PROG})
+    main = os.path.join(d, "main.py")
+    by_file = breakpoints if breakpoints and isinstance(next(iter(breakpoints)), str) else {"main.py": breakpoints}
     script = list(script)
-    state = {"proc": None, "pause": False}
-    config = {"version": 1, "breakpoints": {path: [dict(spec, id=line, line=line) for line, spec in breakpoints.items()]},
-              "exceptions": {"raised": raised}}
+    state = {"proc": None, "pause": False, "main": main}
+    config = {"version": 1, "exceptions": {"raised": raised},
+              "breakpoints": {os.path.join(os.path.realpath(d), name): [dict(spec, id=line, line=line) for line, spec in bps.items()]
+                              for name, bps in by_file.items()}}
 
     def decide(m):
         t = m.get("type")
         if t == "hello":
-            return {"type": "ok", "debug": config}
+            return {"type": "ok", "debug": state.get("config", config)}
         if t == "stopped":
             return {"type": "wait"}
         if t == "poll" and not m.get("stopped") and not m.get("crashed"):
-            reply = {"type": "continue", "debug": config}
+            reply = {"type": "continue", "debug": state.get("config", config)}
             if state["pause"]:
                 state["pause"] = False
                 reply["pause"] = True
@@ -544,6 +546,98 @@ def test_debug_conditions_logpoints_raised(py):
     logs = [m["text"] for m in msgs if m.get("type") == "debugOutput"]
     check(logs == ["total=10\n"], "logpoint %s" % logs)
     check(out == "x 10\nend\n", "output %r" % out)
+
+
+HOOKS_MAIN = '''import sys
+
+
+def probe():
+    return sys.gettrace() is not None
+
+
+def work(n):
+    total = n
+    return total, probe()
+
+
+def maker():
+    def closure(x):
+        return x + 1
+    return closure
+
+
+print("outside", probe(), flush=True)
+print("inside", work(1)[1], flush=True)
+print("after", probe(), flush=True)
+import mod
+print("mod", mod.f(2), flush=True)
+print("closure", maker()(1), flush=True)
+print("same function", work.__code__.co_name, flush=True)
+'''
+
+HOOKS_MOD = '''def f(x):
+    y = x * 3
+    return y
+'''
+
+
+def test_debug_entry_hooks(py):
+    """Breakpoints in a function of the running script, in one of a module imported later, on a
+    function's first line and in a closure stop alike on every version; before 3.12 the program is
+    traced only while a function that holds a breakpoint runs (sys.monitoring traces nothing)."""
+    out, msgs = _debug_session(py, {"main.py": {9: {}, 15: {}}, "mod.py": {2: {}}}, [], files={"main.py": HOOKS_MAIN, "mod.py": HOOKS_MOD})
+    check(_stops(msgs) == [("breakpoint", "work", 9), ("breakpoint", "f", 2), ("breakpoint", "closure", 15)],
+          "stops %s" % _stops(msgs))
+    old = _version(py) < (3, 12)
+    want = "outside False\ninside %s\nafter False\nmod 6\nclosure 2\nsame function work\n" % old
+    check(out == want, "output %r, not %r" % (out, want))
+
+
+LATE_PROG = '''import sys, time
+
+
+def work(n):
+    total = n
+    return total
+
+
+print("ready", flush=True)
+for k in range(300):
+    work(k)
+    time.sleep(0.01)
+print("end", "axolotl:enter" in work.__code__.co_consts, sys.gettrace() is not None, flush=True)
+'''
+
+
+def test_debug_breakpoint_while_running(py):
+    """A breakpoint set while the program runs stops in a function that exists already; removed, the
+    function runs its own code again, untraced."""
+    def on_start(proc, state, eng):
+        check(proc.stdout.readline() == b"ready\n", "ready")
+        path = os.path.join(os.path.realpath(os.path.dirname(state["main"])), "main.py")
+        state["config"] = {"version": 2, "exceptions": {}, "breakpoints": {path: [{"id": 1, "line": 5}]}}
+        os.kill(proc.pid, signal.SIGUSR1)
+        check(eng.wait_for(lambda m: m.get("type") == "stopped"), "no stop at the breakpoint set while running")
+        state["config"] = {"version": 3, "exceptions": {}, "breakpoints": {}}
+
+    out, msgs = _debug_session(py, {}, [
+        {"type": "evaluate", "id": 1, "frame": 0, "expression": "'axolotl:enter' in work.__code__.co_consts", "context": "repl"},
+        {"type": "resume", "mode": "continue", "debug": {"version": 3, "exceptions": {}, "breakpoints": {}}}],
+        files={"main.py": LATE_PROG}, on_start=on_start)
+    check([s[:2] for s in _stops(msgs)] == [("breakpoint", "work")], "stops %s" % _stops(msgs))
+    hooked = _results(msgs)[1]["value"]["repr"]
+    check(hooked == str(_version(py) < (3, 12)), "the function ran a variant with an entry hook: %s" % hooked)
+    check(out == "end False False\n", "output %r" % out)
+
+
+_VERSIONS = {}
+
+
+def _version(py):
+    if py not in _VERSIONS:
+        r = subprocess.run([py, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"], capture_output=True, text=True)
+        _VERSIONS[py] = tuple(int(x) for x in r.stdout.split())
+    return _VERSIONS[py]
 
 
 def test_debug_pause(py):
@@ -682,6 +776,8 @@ def main():
         jobs.append((label, exe, "debug_steps_evaluate", test_debug_breakpoints_steps_evaluate))
         jobs.append((label, exe, "debug_breakpoint_kinds", test_debug_conditions_logpoints_raised))
         jobs.append((label, exe, "debug_pause", test_debug_pause))
+        jobs.append((label, exe, "debug_entry_hooks", test_debug_entry_hooks))
+        jobs.append((label, exe, "debug_late_breakpoint", test_debug_breakpoint_while_running))
         jobs.append((label, exe, "snapshot_after_journaled_operation", test_snapshot_after_journaled_operation))
         jobs.append((label, exe, "directory_app", test_directory_app))
         jobs.append((label, exe, "module_package", test_module_package))

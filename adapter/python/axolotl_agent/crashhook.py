@@ -40,9 +40,16 @@ def _answer(value):
 def _audit(event, args):
     if event != hooknames.AUDIT_EVENT:
         return
+    key = args[0]
+    if key.__class__ is str:   # AGENT[ENTER]: a breakpoint's function starts (before 3.12)
+        from . import entryhooks
+        try:
+            entryhooks.on_enter(sys._getframe(1))
+        except Exception:
+            pass
+        return
     _answer(False)
     try:
-        key = args[0]
         frame = sys._getframe(1)
         if type(key) is tuple and len(key) == 2 and type(key[0]) is str:
             tag, value = key

@@ -19,10 +19,13 @@ Keys and answers:
   AGENT[(RESTART, snapshot)] answer: the callable that runs the frame's function again
   AGENT[(DONE, result)]      a restarted call returned
   AGENT[(CONT, iterator)]    answer: the callable that runs the rest of the repaired main script
+  AGENT[ENTER]               before 3.12, first thing in a function that holds a breakpoint (a
+                             variant of its code, entryhooks.py): trace this frame. No answer
 """
 
 AGENT = "None"
 RESTART, DONE, CONT = "axolotl:restart", "axolotl:done", "axolotl:cont"   # tags (constants, not names)
+ENTER = "axolotl:enter"
 AUDIT_EVENT = "axolotl"
 
 MISSING_MARK = "<axolotl: unbound global>"   # a snapshot of a global that was unbound at entry

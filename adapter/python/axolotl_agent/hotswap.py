@@ -160,6 +160,9 @@ def apply_patch(files, generation):
                 _run_definition(st, g, new)
         _update_linecache(path, new.text)
     S.generation = max(S.generation, generation)
+    tracing = sys.modules.get(__package__ + ".tracing")
+    if tracing is not None:
+        tracing.update()   # before 3.12, a function with a breakpoint got new code without its entry hook
     return sorted(swapped), [], warnings
 
 

@@ -185,10 +185,29 @@ def codes_by_qualname(code, out=None):
 # ----------------------------------------------------------------------------------------------
 # Compiling (plain compile, then patch), with an in-memory and an optional on-disk cache
 
+_STAMP = []
+
+
+def _stamp():
+    """A checksum of the files that decide what patched code looks like: a cache written by another
+    build of the agent (same version number, other patcher) is never taken for this one's."""
+    if not _STAMP:
+        import zlib
+        crc = 0
+        for name in ("instrument.py", "patch_zerocost.py", "patch_blocks.py", "hooknames.py"):
+            try:
+                with open(os.path.join(AGENT_DIR, name), "rb") as fh:
+                    crc = zlib.crc32(fh.read(), crc)
+            except OSError:
+                pass
+        _STAMP.append("%s+%08x" % (AGENT_VERSION, crc))
+    return _STAMP[0]
+
+
 def _cache_key(kind, filename, data):
-    """Key of one compiled text: agent version + Python version + kind + file + source checksums."""
+    """Key of one compiled text: agent build + Python version + kind + file + source checksums."""
     import zlib
-    head = ("%s|%s|%s|%s|" % (AGENT_VERSION, sys.version, kind, filename)).encode()
+    head = ("%s|%s|%s|%s|" % (_stamp(), sys.version, kind, filename)).encode()
     return "%08x%08x%08x%x" % (zlib.crc32(head), zlib.crc32(data), zlib.adler32(data), len(data))
 
 

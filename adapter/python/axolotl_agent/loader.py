@@ -64,6 +64,9 @@ def _code(loader, fullname, caller):
     version = instrument.SourceVersion(path, text, instrument.S.generation, is_main=main)
     instrument.register_tree(code, version)
     instrument.CURRENT[path] = version
+    tracing = sys.modules.get(__package__ + ".tracing")
+    if tracing is not None:
+        tracing.registered(code)   # breakpoints in it, before 3.12: hooked before it runs
     return code
 
 

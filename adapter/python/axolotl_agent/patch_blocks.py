@@ -24,7 +24,7 @@ HASJABS = set(dis.hasjabs)
 _SETUPS = {OP[n] for n in ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH") if n in OP}
 MAXBLOCKS = 20
 
-from .hooknames import MISSING_MARK, AGENT, RESTART, DONE, CONT, CO_GENERATOR_LIKE, param_count  # noqa: E402
+from .hooknames import MISSING_MARK, AGENT, RESTART, DONE, CONT, ENTER, CO_GENERATOR_LIKE, param_count  # noqa: E402
 
 
 class Ins:
@@ -446,7 +446,7 @@ def _lines(instrs):
     return [i.line for i in instrs]
 
 
-def patch(code, kind, loop_lines=(), boot=None):
+def patch(code, kind, loop_lines=(), boot=None, enter=False):
     """See patch_zerocost.patch. Returns (new code, facts) or (code, None) when left plain."""
     if kind == "function" and code.co_flags & CO_GENERATOR_LIKE:
         kind = "generator"
@@ -492,6 +492,9 @@ def patch(code, kind, loop_lines=(), boot=None):
     if boot:
         prologue += [L("LOAD_CONST", pool.const(0)), L("LOAD_CONST", pool.const(None)),
                      L("IMPORT_NAME", pool.name(boot)), L("POP_TOP")]
+    if enter:
+        prologue += [L("LOAD_GLOBAL", pool.name(AGENT)), L("LOAD_CONST", pool.const(ENTER)),
+                     L("BINARY_SUBSCR"), L("POP_TOP")]
     prologue.append(L("SETUP_FINALLY", target=handler))
     for i in prologue:
         # 3.10: no line, so the first line event comes after SETUP_FINALLY (as plain, where a jump
@@ -567,10 +570,15 @@ def facts(code):
     params = []
     gnames = []
     setup = None
+    hook = 0
     for i in instrs:
         name = dis.opname[i.op]
-        if name in ("LOAD_FAST", "LOAD_DEREF") and not gnames:
+        if hook:
+            hook -= 1
+        elif name in ("LOAD_FAST", "LOAD_DEREF") and not gnames:
             params.append(("fast" if name == "LOAD_FAST" else "deref", i.arg))
+        elif name == "LOAD_GLOBAL" and code.co_names[i.arg] == AGENT:
+            hook = 3   # AGENT[ENTER] (LOAD_GLOBAL, LOAD_CONST, BINARY_SUBSCR, POP_TOP): a variant's (entryhooks.py)
         elif name == "LOAD_GLOBAL":
             gnames.append(code.co_names[i.arg])
         elif name in ("POP_BLOCK", "BUILD_TUPLE", "GEN_START", "IMPORT_NAME", "POP_TOP") or \

@@ -28,7 +28,7 @@ V = sys.version_info[:2]
 OP = opcode.opmap
 _CACHE_TABLE = getattr(opcode, "_inline_cache_entries", None)
 
-from .hooknames import AGENT, RESTART, DONE, CONT, MISSING_MARK, CO_GENERATOR_LIKE, param_count  # noqa: E402
+from .hooknames import AGENT, RESTART, DONE, CONT, ENTER, MISSING_MARK, CO_GENERATOR_LIKE, param_count  # noqa: E402
 
 
 def caches(name):
@@ -426,16 +426,19 @@ def stack_depths(code):
 # ----------------------------------------------------------------------------------------------
 # The patch
 
-def patch(code, kind, loop_lines=(), boot=None):
+def patch(code, kind, loop_lines=(), boot=None, enter=False):
     """Instrumented copy of `code`.  kind: 'function' (restartable), 'generator' (hook only) or
     'module' (main script; loop_lines: (first, last) line spans of the bodies of top-level for loops;
-    boot: a module to import right after RESUME, before the first statement).
+    boot: a module to import right after RESUME, before the first statement; enter: AGENT[ENTER]
+    right after RESUME, 3.11 only: entryhooks.py).
     Returns (new code, facts): facts = (prologue units, appendix start unit, snapshot parameter
     indices, snapshot globals)."""
     if kind == "function" and code.co_flags & CO_GENERATOR_LIKE:
         kind = "generator"
     if boot:
         code = _import_first(code, boot)
+    if enter:
+        code = _enter_first(code)
     orig_table = read_exception_table(code.co_exceptiontable)
     co = code.co_code
     n = len(co) // 2
@@ -660,12 +663,30 @@ def _appendix(kind, base, with_loops, idx):
 
 def _import_first(code, module):
     """Module code that runs `import module` (the name is not bound) right after RESUME."""
+    def emit(em):
+        em.load_const(0)
+        em.load_const(None)
+        em.op("IMPORT_NAME", em.name(module))
+        em.op("POP_TOP")
+    return _after_resume(code, emit)
+
+
+def _enter_first(code):
+    """Function code that tells AGENT[ENTER] right after RESUME (before it, sys._getframe would not
+    see the frame yet)."""
+    def emit(em):
+        em.load_agent()
+        em.load_const(ENTER)
+        em.op("BINARY_SUBSCR")
+        em.op("POP_TOP")
+    return _after_resume(code, emit)
+
+
+def _after_resume(code, emit):
+    """`code` with the instructions `emit` writes (no location, two stack slots at most) right after RESUME."""
     k = next(u for u, op, _ in instructions(code.co_code) if op == OP["RESUME"]) + 1
     em = Emitter(code.co_names, code.co_consts, k)
-    em.load_const(0)
-    em.load_const(None)
-    em.op("IMPORT_NAME", em.name(module))
-    em.op("POP_TOP")
+    emit(em)
     n = len(em.code) // 2
     table = [(s + (n if s >= k else 0), e + (n if e >= k else 0), t + (n if t >= k else 0), d, l)
              for s, e, t, d, l in read_exception_table(code.co_exceptiontable)]

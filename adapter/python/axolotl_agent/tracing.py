@@ -6,10 +6,12 @@
     each of its lines that holds no breakpoint is DISABLEd at its first event. A breakpoint in a
     function that is never called costs one callback per code object that runs.
   * The "raised" filter on 3.12+: the RAISE event (a callback only when something is raised).
-  * Before 3.12: sys.settrace while a breakpoint or the "raised" filter is set, with a line tracer only
-    in frames whose code holds a breakpoint (and, for "raised", an exception-only tracer in the user's
-    frames). The global trace function still runs at every call, which costs while breakpoints exist
-    (`npm run bench` measures it).
+  * Breakpoints before 3.12: a function that holds one runs a variant of its code that turns tracing
+    on at its entry, for its own frame, and off when it returns (entryhooks.py). Where no variant can
+    reach a breakpoint (module or class level, a generator, a library's file), sys.settrace
+    with a trace function at every call, which gives a line tracer only to frames whose code holds a
+    breakpoint; that costs at every call (`npm run bench` measures both).
+  * The "raised" filter before 3.12: sys.settrace, an exception-only tracer in the user's frames.
   * Steps and a pause that could not stop at once, on every version: sys.settrace, with a line tracer
     only in the frames where the step can end (Step.may_stop_in), until the step stops.
 Frames already running get their tracer when the configuration changes (settrace never sees their
@@ -28,15 +30,44 @@ _line_codes = {}      # id(code) -> code: code objects with local LINE events
 _settrace_on = False
 
 
+_hooks = [False]   # before 3.12: entry hooks cover every breakpoint (entryhooks.py)
+
+
 def update(config=False):
     """Installs or removes what the breakpoints, the filters and the step need (`config`: the
-    breakpoints or filters changed; otherwise only the step did)."""
+    breakpoints or filters changed; otherwise only the step did, or code was swapped)."""
     D = dbg.D
     has_bps = bool(D.files)
     mon = _monitoring(has_bps or D.raised)
     if mon is not None and config:
         _update_monitoring(mon, has_bps, D.raised)
-    _update_settrace(D.step is not None or (mon is None and (has_bps or D.raised)))
+    if mon is None:
+        _update_hooks(has_bps)
+    _update_settrace(D.step is not None or (mon is None and ((has_bps and not _hooks[0]) or D.raised)))
+
+
+def _update_hooks(has_bps):
+    """Before 3.12, at every update: a repair may have brought new code for a function with a breakpoint."""
+    if has_bps or _hooks[0] or __package__ + ".entryhooks" in sys.modules:
+        from . import entryhooks
+        if has_bps and entryhooks.available():
+            _hooks[0] = entryhooks.arm()
+        else:
+            entryhooks.disarm()
+            _hooks[0] = False
+
+
+def registered(code):
+    """A user module was compiled and is about to run (loader.py)."""
+    if _hooks[0] and dbg.D.files:
+        from . import entryhooks
+        if not entryhooks.registered(code):
+            _hooks[0] = False
+            _update_settrace(True)
+
+
+def tracing_every_call():
+    return _settrace_on
 
 
 def _stack():
@@ -130,6 +161,7 @@ _lines_only = False   # settrace watches breakpoints only (no step, no "raised")
 
 
 def _update_settrace(needed):
+    """needed: a trace function at every call (steps, "raised", breakpoints no entry hook reaches)."""
     global _settrace_on, _lines_only
     D = dbg.D
     _lines_only = D.step is None and not (D.raised and _tool in (None, False))
@@ -143,12 +175,23 @@ def _update_settrace(needed):
                 f.f_trace_lines = lines
             elif f.f_trace is _local:
                 f.f_trace = None
-    elif _settrace_on:
+        return
+    if _settrace_on:
         sys.settrace(None)
         _settrace_on = False
-        for f in _stack():
-            if f.f_trace is _local:
-                f.f_trace = None
+    hooks = _hooks[0]
+    for f in _stack():
+        if hooks and dbg.code_lines(f.f_code):
+            # running already when the breakpoint came: traced as if entered through its hook
+            f.f_trace = _local
+            f.f_trace_lines = True
+            from . import entryhooks
+            entryhooks.running(f)
+        elif f.f_trace is _local:
+            f.f_trace = None
+    if hooks or __package__ + ".entryhooks" in sys.modules:
+        from . import entryhooks
+        entryhooks.settle()
 
 
 def _call(frame, event, arg):
@@ -180,5 +223,8 @@ def _local(frame, event, arg):
         dbg.on_line(frame, frame.f_lineno)
     elif event == "exception" and _tool in (None, False):
         dbg.on_raise(frame, arg[1])
+    elif event == "return" and _hooks[0]:
+        from . import entryhooks
+        entryhooks.on_return(frame)
     # The trampoline keeps f_trace when this returns None: what update() set stays set.
     return frame.f_trace

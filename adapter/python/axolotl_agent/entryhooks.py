@@ -139,9 +139,12 @@ def _stop():
 
 
 def settle():
-    """tracing.py stopped tracing every call: trace on only while hooked frames run."""
-    _tracing[0] = bool(_ENTERED)
-    sys.settrace(_NOOP if _ENTERED else None)
+    """tracing.py does not trace every call (any more): tracing on only while hooked frames run (and
+    a trace function of the program's own left alone when there are none)."""
+    want = bool(_ENTERED)
+    if want or _tracing[0]:
+        sys.settrace(_NOOP if want else None)
+    _tracing[0] = want
 
 
 # ----------------------------------------------------------------------------------------------
@@ -177,7 +180,7 @@ def _variant(code):
         consts, it = [], iter(nested)
         for k in plain.co_consts:
             consts.append(next(it) if isinstance(k, types.CodeType) else k)
-        plain = plain.replace(co_consts=tuple(consts))
+        plain = plain.replace(co_consts=tuple(consts), co_filename=code.co_filename)
         variant, facts = instrument._patcher.patch(plain, "function", enter=True)
         # read back as the agent will read it: the same entry values as the code it stands for
         if facts is None or tuple(instrument._patcher.facts(variant) or ())[2:] != tuple(ci.facts[2:]):

@@ -198,6 +198,79 @@ def test_restore_swap(py):
     check(r["rc"] == 0, "rc %s" % r["rc"])
 
 
+POOL_OLD = '''import sys
+from concurrent.futures import ThreadPoolExecutor
+
+
+def parse(s):
+    return int(s.split("=")[1])
+
+
+print("ready", flush=True)
+sys.stdin.readline()
+with ThreadPoolExecutor(2) as ex:
+    print("sum", sum(ex.map(parse, ["a=1", "b: 2"])), flush=True)
+'''
+POOL_NEW = POOL_OLD.replace('s.split("=")', 's.replace(":", "=").split("=")')
+
+# Starts the program, says its pid, and leaves it to init when its own stdin closes (as a restore
+# hands the program to the restore's wrapper: the program's parent changes).
+_MIDDLE = "import subprocess, sys; p = subprocess.Popen(sys.argv[3:], stdin=int(sys.argv[1]), stdout=int(sys.argv[2]), " \
+          "pass_fds=(int(sys.argv[1]), int(sys.argv[2]))); print(p.pid, flush=True); sys.stdin.read()"
+
+
+def test_thread_catches_up_after_restore(py):
+    """A pool thread raises in code a repair replaces before the main thread has polled (a restored
+    program: its parent changed): the thread waits for the main thread's poll and makes its call again
+    with the new code, instead of handing the old code's exception to the program as a crash."""
+    d = fe.materialize({"main.py": POOL_OLD})
+    path = os.path.join(os.path.realpath(d), "main.py")
+
+    def decide(msg):
+        if msg.get("type") == "poll" and not msg.get("crashed"):
+            return {"type": "patch", "generation": 1, "files": {path: POOL_NEW}} if msg.get("generation") == 0 else {"type": "continue"}
+        if msg.get("type") == "crash":
+            return {"type": "abort"}
+        return {"type": "ok"}
+
+    eng = fe.FakeEngine(decide)
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    pid = None
+    try:
+        mid = subprocess.Popen([sys.executable, "-c", _MIDDLE, str(in_r), str(out_w), py, "-m", "axolotl_agent", "main.py"],
+                               cwd=d, env=fe.agent_env(eng.path), stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=(in_r, out_w))
+        os.close(in_r)
+        os.close(out_w)
+        pid = int(mid.stdout.readline())
+        out = os.fdopen(out_r, "rb")
+        check(out.readline() == b"ready\n", "ready")
+        mid.stdin.close()
+        mid.wait(timeout=20)
+        for _ in range(200):
+            if _ppid(pid) != mid.pid:
+                break
+            time.sleep(0.01)
+        check(_ppid(pid) not in (None, mid.pid), "the program was not handed to another parent")
+        os.write(in_w, b"go\n")
+        rest = out.read().decode()
+        check(rest == "sum 3\n", "output %r; messages %s" % (rest, [m.get("type") for m in eng.messages]))
+        check(not eng.of_type("crash"), "a crash was reported: %s" % eng.of_type("crash"))
+    finally:
+        _kill_snapshot(pid)
+        os.close(in_w)
+        eng.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
 AUTO_OLD = '''import sys
 
 
@@ -770,6 +843,7 @@ def main():
         jobs.append((label, exe, "caught_never_reported", test_caught_never_reported))
         jobs.append((label, exe, "restore_swap", test_restore_swap))
         jobs.append((label, exe, "auto_restart_old_frame", test_auto_restart_old_frame))
+        jobs.append((label, exe, "thread_catches_up", test_thread_catches_up_after_restore))
         jobs.append((label, exe, "fork_snapshot", test_fork_snapshot))
         jobs.append((label, exe, "snapshot_without_engine", test_snapshot_without_engine))
         jobs.append((label, exe, "secret_names", test_secret_names))

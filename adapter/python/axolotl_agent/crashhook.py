@@ -19,6 +19,7 @@ from . import hooknames, instrument
 # crashes (or runs without an engine) does not pay for loading them.
 
 _NEVER = (GeneratorExit, KeyboardInterrupt, SystemExit)
+_MAIN_THREAD = _thread.get_ident()   # the agent is imported by the main thread, before any user code
 
 
 class Agent(list):
@@ -99,6 +100,9 @@ def on_exception(exc, frame):
                 return workers.on_exception(exc, frame)
             workers.mark_raised(exc, frame)
         return exc
+    if _thread.get_ident() != _MAIN_THREAD:
+        from . import signals
+        signals.catch_up()
     from . import workers
     # Marked even while the agent is busy in another thread (swapping a repair in after a restore): a
     # thread pool hands the exception to the program, whose report must say which code raised it.

@@ -1,5 +1,6 @@
 """The engine's signals: SIGUSR1 "poll me" (after a restore, when a crash is decided, when breakpoints
 change) and, with snapshots, SIGUSR2 (snapshots.py); and the crash wait loop's wait for SIGUSR1."""
+import os
 import signal
 import threading
 import time
@@ -42,19 +43,38 @@ def poll_and_swap(frame=None):
     S.busy = True
     try:
         S.poked = False
+        parent = os.getppid()
         reply = poll(False)
         if reply and reply.get("type") == "patch" and int(reply.get("generation", 0)) > S.generation:
             hotswap.apply_and_report(reply.get("files") or {}, int(reply["generation"]), restarted=None)
         hello()
+        S.polled_parent = parent
     except Exception:
         pass
     finally:
         S.busy = False
+        S.polls += 1
     if S.poked and not S.crashed:
         poll_and_swap(frame)
         return
     from . import debugger
     debugger.after_poll(frame)
+
+
+def catch_up():
+    """In a thread other than the main one, as an exception leaves the user's code: when the process
+    was restored since the main thread last polled (its parent is the restore's now), wait for that
+    poll, so that a call that raised in code the repair replaces is made again with the new code (the
+    main thread swaps it in when the engine's SIGUSR1 comes: until then the thread would hand the old
+    code's exception to the program as a crash of the repair)."""
+    if S.polled_parent is None or S.crashed or os.getppid() == S.polled_parent:
+        return   # (paused on a crash, the main thread swaps a repair in by its own decision)
+    before = S.polls
+    if not S.busy:
+        os.kill(os.getpid(), signal.SIGUSR1)   # reparented for another reason: it is polled all the same
+    deadline = time.monotonic() + 10.0
+    while S.polls == before and not S.crashed and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def flush_deferred():
@@ -98,6 +118,7 @@ def install():
         return
     from . import snapshots, workers
     workers.install()
+    S.polled_parent = os.getppid()
     signal.signal(signal.SIGUSR1, _on_usr1)
     if S.config.snapshots:
         snapshots.install(woken)

@@ -68,6 +68,8 @@ class State:
         self.snapshot_children = set()  # fork snapshots the engine holds and later kills: ours to reap
         self.snapshot_forking = False   # the fork in progress is a snapshot's, not a worker's (workers.py)
         self.worker = False        # a process forked from the program (workers.py): polls, never pauses
+        self.polls = 0             # polls the main thread made while running (signals.poll_and_swap)
+        self.polled_parent = None  # the parent at the last of them: another one means restored since
 
     @property
     def active(self):

@@ -703,6 +703,60 @@ def test_debug_breakpoint_while_running(py):
     check(out == "end False False\n", "output %r" % out)
 
 
+REPAIRED_OLD = '''import sys
+
+
+def work(n):
+    total = n * 2
+    return total
+
+
+print("ready", flush=True)
+sys.stdin.readline()
+print("value", work(1), flush=True)
+'''
+
+
+def test_debug_breakpoint_in_repaired_code(py):
+    """A repair swapped in while a breakpoint is set in the function it changes: the new code stops there too."""
+    d = fe.materialize({"main.py": REPAIRED_OLD})
+    path = os.path.join(os.path.realpath(d), "main.py")
+    config = {"version": 1, "exceptions": {}, "breakpoints": {path: [{"id": 1, "line": 5}]}}
+    state = {"patched": False, "proc": None}
+
+    def decide(m):
+        t = m.get("type")
+        if t == "hello":
+            return {"type": "ok", "debug": config}
+        if t == "stopped":
+            return {"type": "wait"}
+        if t == "poll" and not m.get("stopped") and not m.get("crashed"):
+            if not state["patched"]:
+                state["patched"] = True
+                return {"type": "patch", "generation": 1, "files": {path: REPAIRED_OLD.replace("n * 2", "n * 3")}, "debug": config}
+            return {"type": "continue", "debug": config}
+        if t == "poll":
+            return {"type": "resume", "mode": "continue"}
+        return {"type": "ok"}
+
+    eng = fe.FakeEngine(decide)
+    eng.after_reply = lambda m: m.get("type") == "stopped" and (time.sleep(0.02), os.kill(state["proc"].pid, signal.SIGUSR1))
+    try:
+        proc = state["proc"] = subprocess.Popen([py, "-m", "axolotl_agent", "main.py"], cwd=d, env=fe.agent_env(eng.path),
+                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        check(proc.stdout.readline() == b"ready\n", "ready")
+        os.kill(proc.pid, signal.SIGUSR1)
+        check(eng.wait_for(lambda m: m.get("type") == "patched"), "the repair was not swapped in")
+        out, err = proc.communicate(b"go\n", timeout=30)
+        check(out == b"value 3\n", "output %r %s" % (out, err.decode()[-800:]))
+        check(_stops(eng.messages) == [("breakpoint", "work", 5)], "stops %s" % _stops(eng.messages))
+    finally:
+        if state["proc"] and state["proc"].poll() is None:
+            state["proc"].kill()
+        eng.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
 _VERSIONS = {}
 
 
@@ -852,6 +906,7 @@ def main():
         jobs.append((label, exe, "debug_pause", test_debug_pause))
         jobs.append((label, exe, "debug_entry_hooks", test_debug_entry_hooks))
         jobs.append((label, exe, "debug_late_breakpoint", test_debug_breakpoint_while_running))
+        jobs.append((label, exe, "debug_repaired_breakpoint", test_debug_breakpoint_in_repaired_code))
         jobs.append((label, exe, "snapshot_after_journaled_operation", test_snapshot_after_journaled_operation))
         jobs.append((label, exe, "directory_app", test_directory_app))
         jobs.append((label, exe, "module_package", test_module_package))

@@ -19,8 +19,9 @@ See adapter/engine/agentProtocol.ts for the wire protocol with the engine.
               does (poll for repaired code) and the crash wait; snapshots: fork snapshots (SIGUSR2)
               and their wait for the engine's go
   workers     processes forked from the program (pool workers): they poll and swap too
-  debugger    breakpoints, steps, pause (tracing: sys.monitoring or settrace; evaluate: the
-              Debug Console's commands); filejournal: the undo journal of files the program writes
+  debugger    breakpoints, steps, pause (tracing: sys.monitoring or settrace, entryhooks before 3.12;
+              evaluate: the Debug Console's commands); filejournal: the undo journal of files the
+              program writes
 Modules import downward in that order: channel knows none of the others, hotswap uses channel,
 signals and snapshots use both.
 """

@@ -14,6 +14,7 @@ too: a closure made after the breakpoint came is hooked whoever makes it. `arm` 
 cover every breakpoint (module or class level, a generator, a file the agent does not instrument):
 tracing.py then traces every call.
 """
+import _thread
 import gc
 import sys
 import types
@@ -52,7 +53,7 @@ def arm():
             continue
         wanted[id(code)] = code
     for path in D.files:
-        if path not in seen_files and not _lines_known(path) and not _user_file(path):
+        if path not in seen_files and not _lines_known(path) and not instrument.is_user_file(path):
             covered = False   # a library's file: never instrumented, so never hooked
     for key, (orig, variant) in list(_HOOKED.items()):
         if key not in wanted:
@@ -99,7 +100,7 @@ def running(frame):
 
 def on_enter(frame):
     """AGENT[ENTER] from a variant's prologue (in every thread; only the main thread is traced)."""
-    if S.busy or _thread_id() != _MAIN or id(frame.f_code) not in _ORIGINAL:
+    if S.busy or _thread.get_ident() != _MAIN or id(frame.f_code) not in _ORIGINAL:
         return
     from . import tracing
     frame.f_trace = tracing._local
@@ -265,14 +266,5 @@ def _slots():
     return _slot_writer[0]
 
 
-def _thread_id():
-    import _thread
-    return _thread.get_ident()
-
-
 def _lines_known(path):
     return any(dbg.real_path(ci.code.co_filename) == path for ci in instrument.REGISTRY.values())
-
-
-def _user_file(path):
-    return instrument.is_user_file(path)

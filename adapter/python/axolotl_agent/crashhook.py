@@ -12,14 +12,13 @@ import os
 import sys
 import types
 
-from .state import S, RestartFrame, PY311
+from .state import S, RestartFrame, PY311, MAIN_THREAD
 from . import hooknames, instrument
 
 # channel, hotswap, report, uncaught and toplevel are imported on first use: a program that never
 # crashes (or runs without an engine) does not pay for loading them.
 
 _NEVER = (GeneratorExit, KeyboardInterrupt, SystemExit)
-_MAIN_THREAD = _thread.get_ident()   # the agent is imported by the main thread, before any user code
 
 
 class Agent(list):
@@ -100,7 +99,7 @@ def on_exception(exc, frame):
                 return workers.on_exception(exc, frame)
             workers.mark_raised(exc, frame)
         return exc
-    if _thread.get_ident() != _MAIN_THREAD:
+    if _thread.get_ident() != MAIN_THREAD:
         from . import signals
         signals.catch_up()
     from . import workers

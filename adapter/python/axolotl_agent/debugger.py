@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 
-from .state import S, RestartFrame, is_agent_file
+from .state import S, RestartFrame, is_agent_file, MAIN_THREAD
 
 COMMANDS = ("evaluate", "variables", "setVariable", "completions")
 STEP_MODES = {"next": "over", "stepIn": "in", "stepOut": "out"}
@@ -59,7 +59,6 @@ class _State:
 
 
 D = _State()
-_MAIN = threading.main_thread().ident   # sys.monitoring sees every thread; only this one stops
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,7 +177,7 @@ class Step:
 # Events (called by tracing.py)
 
 def on_line(frame, line):
-    if S.busy or S.crashed or threading.get_ident() != _MAIN:
+    if S.busy or S.crashed or threading.get_ident() != MAIN_THREAD:
         return
     reason = None
     step = D.step
@@ -198,7 +197,7 @@ def on_line(frame, line):
 
 def on_raise(frame, exc):
     """The "raised" filter: stop where an exception is raised in (or first enters) the user's code."""
-    if S.busy or S.crashed or not D.raised or exc is D.last_raised or threading.get_ident() != _MAIN:
+    if S.busy or S.crashed or not D.raised or exc is D.last_raised or threading.get_ident() != MAIN_THREAD:
         return
     from . import evaluate
     if isinstance(exc, _NOT_RAISED + (evaluate.Timeout,)) or not is_user(frame.f_code):

@@ -4,6 +4,7 @@ and are documented there: instrument's code registry (which code is which versio
 hotswap's swapped-from table, the debugger's breakpoints (debugger.D), the file journal's epoch page."""
 import os
 import sys
+import threading
 
 
 class _Missing:
@@ -87,3 +88,4 @@ def is_agent_file(filename):
 
 
 PY311 = sys.version_info >= (3, 11)
+MAIN_THREAD = threading.main_thread().ident   # the thread that stops in the debugger and polls the engine

@@ -20,14 +20,13 @@ import sys
 import types
 
 from . import debugger as dbg, instrument
-from .state import S, PY311
+from .state import S, PY311, MAIN_THREAD
 
 _HOOKED = {}      # id(original code) -> (original, variant)
 _ORIGINAL = {}    # id(variant) -> original
 _ENTERED = set()  # id(frame) of the frames running now that were entered through a hook
 _NOOP = getattr   # the trace function while only hooked frames are traced: getattr(frame, "call", None) is None
 _tracing = [False]
-_MAIN = dbg._MAIN
 
 
 def available():
@@ -39,22 +38,18 @@ def arm():
     some breakpoint is in code no hook can reach."""
     D = dbg.D
     wanted = {}
-    covered = True
-    seen_files = set()
+    # A library's file is never instrumented, so never hooked; the user's files are, now or when imported.
+    covered = all(instrument.is_user_file(path) for path in D.files)
     for ci in list(instrument.REGISTRY.values()):
         code = ci.code
         if id(code) in _ORIGINAL or not dbg.code_lines(code):
             continue
         if instrument.CURRENT.get(ci.version.filename) is not ci.version:
             continue   # a text a repair replaced: no new call runs it
-        seen_files.add(dbg.real_path(code.co_filename))
         if ci.kind != "function":
             covered = False   # module or class level, a generator
             continue
         wanted[id(code)] = code
-    for path in D.files:
-        if path not in seen_files and not _lines_known(path) and not instrument.is_user_file(path):
-            covered = False   # a library's file: never instrumented, so never hooked
     for key, (orig, variant) in list(_HOOKED.items()):
         if key not in wanted:
             _unhook(orig, variant)
@@ -100,7 +95,7 @@ def running(frame):
 
 def on_enter(frame):
     """AGENT[ENTER] from a variant's prologue (in every thread; only the main thread is traced)."""
-    if S.busy or _thread.get_ident() != _MAIN or id(frame.f_code) not in _ORIGINAL:
+    if S.busy or _thread.get_ident() != MAIN_THREAD or id(frame.f_code) not in _ORIGINAL:
         return
     from . import tracing
     frame.f_trace = tracing._local
@@ -264,7 +259,3 @@ def _slots():
         except Exception:
             _slot_writer.append(None)
     return _slot_writer[0]
-
-
-def _lines_known(path):
-    return any(dbg.real_path(ci.code.co_filename) == path for ci in instrument.REGISTRY.values())

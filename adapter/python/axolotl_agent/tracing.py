@@ -176,10 +176,13 @@ def _update_settrace(needed):
             elif f.f_trace is _local:
                 f.f_trace = None
         return
+    hooks = _hooks[0]
+    hooks_loaded = __package__ + ".entryhooks" in sys.modules
+    if not (_settrace_on or hooks or hooks_loaded):
+        return   # nothing traced, nothing to take back
     if _settrace_on:
         sys.settrace(None)
         _settrace_on = False
-    hooks = _hooks[0]
     for f in _stack():
         if hooks and dbg.code_lines(f.f_code):
             # running already when the breakpoint came: traced as if entered through its hook
@@ -189,7 +192,7 @@ def _update_settrace(needed):
             entryhooks.running(f)
         elif f.f_trace is _local:
             f.f_trace = None
-    if hooks or __package__ + ".entryhooks" in sys.modules:
+    if hooks or hooks_loaded:
         from . import entryhooks
         entryhooks.settle()
 

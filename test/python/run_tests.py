@@ -544,7 +544,7 @@ def _debug_session(py, breakpoints, script, args=(), raised=False, on_start=None
         if t == "stopped":
             return {"type": "wait"}
         if t == "poll" and not m.get("stopped") and not m.get("crashed"):
-            reply = {"type": "continue", "debug": state.get("config", config)}
+            reply = dict(state.pop("next_poll", None) or {"type": "continue"}, debug=state.get("config", config))
             if state["pause"]:
                 state["pause"] = False
                 reply["pause"] = True
@@ -703,7 +703,7 @@ def test_debug_breakpoint_while_running(py):
     check(out == "end False False\n", "output %r" % out)
 
 
-REPAIRED_OLD = '''import sys
+REPAIRED_OLD = '''import os, time
 
 
 def work(n):
@@ -712,49 +712,25 @@ def work(n):
 
 
 print("ready", flush=True)
-sys.stdin.readline()
+while not os.path.exists("go"):
+    time.sleep(0.01)
 print("value", work(1), flush=True)
 '''
 
 
 def test_debug_breakpoint_in_repaired_code(py):
     """A repair swapped in while a breakpoint is set in the function it changes: the new code stops there too."""
-    d = fe.materialize({"main.py": REPAIRED_OLD})
-    path = os.path.join(os.path.realpath(d), "main.py")
-    config = {"version": 1, "exceptions": {}, "breakpoints": {path: [{"id": 1, "line": 5}]}}
-    state = {"patched": False, "proc": None}
-
-    def decide(m):
-        t = m.get("type")
-        if t == "hello":
-            return {"type": "ok", "debug": config}
-        if t == "stopped":
-            return {"type": "wait"}
-        if t == "poll" and not m.get("stopped") and not m.get("crashed"):
-            if not state["patched"]:
-                state["patched"] = True
-                return {"type": "patch", "generation": 1, "files": {path: REPAIRED_OLD.replace("n * 2", "n * 3")}, "debug": config}
-            return {"type": "continue", "debug": config}
-        if t == "poll":
-            return {"type": "resume", "mode": "continue"}
-        return {"type": "ok"}
-
-    eng = fe.FakeEngine(decide)
-    eng.after_reply = lambda m: m.get("type") == "stopped" and (time.sleep(0.02), os.kill(state["proc"].pid, signal.SIGUSR1))
-    try:
-        proc = state["proc"] = subprocess.Popen([py, "-m", "axolotl_agent", "main.py"], cwd=d, env=fe.agent_env(eng.path),
-                                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def on_start(proc, state, eng):
         check(proc.stdout.readline() == b"ready\n", "ready")
+        path = os.path.realpath(state["main"])
+        state["next_poll"] = {"type": "patch", "generation": 1, "files": {path: REPAIRED_OLD.replace("n * 2", "n * 3")}}
         os.kill(proc.pid, signal.SIGUSR1)
         check(eng.wait_for(lambda m: m.get("type") == "patched"), "the repair was not swapped in")
-        out, err = proc.communicate(b"go\n", timeout=30)
-        check(out == b"value 3\n", "output %r %s" % (out, err.decode()[-800:]))
-        check(_stops(eng.messages) == [("breakpoint", "work", 5)], "stops %s" % _stops(eng.messages))
-    finally:
-        if state["proc"] and state["proc"].poll() is None:
-            state["proc"].kill()
-        eng.close()
-        shutil.rmtree(d, ignore_errors=True)
+        open(os.path.join(os.path.dirname(path), "go"), "w").close()
+
+    out, msgs = _debug_session(py, {5: {}}, [], files={"main.py": REPAIRED_OLD}, on_start=on_start)
+    check(out == "value 3\n", "output %r" % out)
+    check(_stops(msgs) == [("breakpoint", "work", 5)], "stops %s" % _stops(msgs))
 
 
 _VERSIONS = {}

@@ -6,9 +6,10 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { listCheckpoints } from '../../adapter/engine/runDir';
 import { CLI, PROGRAMS, requireCriu, tempDir } from '../support/engineHelpers';
+import { readableApp } from '../support/helperSetup';
 
-function axolotl(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number; input?: string } = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [CLI, ...args], {
+function axolotl(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; uid?: number; gid?: number; input?: string; cli?: string } = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [opts.cli ?? CLI, ...args], {
     encoding: 'utf8', cwd: opts.cwd ?? PROGRAMS, env: { ...process.env, ...opts.env }, timeout: 120_000,
     uid: opts.uid, gid: opts.gid, input: opts.input ?? '',
   });
@@ -115,9 +116,13 @@ describe('error messages', () => {
   });
 
   test('no permission: a non-root user is told how to get privileges', () => {
-    // As root (CI) we drop to nobody; as a normal user we already are one.
-    const asNobody = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    const res = axolotl(['run', '--backend', 'criu', '--python', '/usr/bin/python3', path.join(PROGRAMS, 'count.py')], { ...asNobody, cwd: '/tmp' });
+    // As root (CI) we drop to nobody, with a copy of the CLI nobody can read; as a normal user we already are one.
+    const root = process.getuid?.() === 0;
+    const app = root ? readableApp() : undefined;
+    const asNobody = root ? { uid: 65534, gid: 65534, cli: path.join(app!, 'dist', 'cli.js') } : {};
+    const program = path.join(app ? path.join(app, 'programs') : PROGRAMS, 'count.py');
+    const res = axolotl(['run', '--backend', 'criu', '--python', '/usr/bin/python3', program], { ...asNobody, cwd: '/tmp' });
+    if (app) fs.rmSync(app, { recursive: true, force: true });
     assert.equal(res.status, 2, res.stderr);
     assert.match(res.stderr, /^axolotl: criu needs root privileges to checkpoint\nRun as root .*use --backend fork/);
   });

@@ -186,14 +186,23 @@ function getent(name: string): Account | undefined {
   return { name, uid: Number(uid), gid: Number(gid), home };
 }
 
-/** The CLI bundle, the Python agent and the test programs, where the test user can read them. */
-function makeApp(user: Account): string {
-  const app = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-helper-app-'));
+/**
+ * The CLI bundle (dist/cli.js), the Python agent and the test programs (programs/) copied where any user
+ * can read them: the checkout may sit in a folder only root can enter (a `mktemp -d`).
+ */
+export function readableApp(): string {
+  const app = fs.mkdtempSync(path.join(os.tmpdir(), 'axl-app-'));
   fs.mkdirSync(path.join(app, 'dist'));
   fs.copyFileSync(path.join(REPO, 'dist', 'cli.js'), path.join(app, 'dist', 'cli.js'));
   fs.cpSync(path.join(REPO, 'adapter', 'python'), path.join(app, 'adapter', 'python'), { recursive: true });
   fs.cpSync(path.join(REPO, 'test', 'fixtures', 'programs'), path.join(app, 'programs'), { recursive: true });
   run('chmod', ['-R', 'u=rwX,go=rX', app]);
+  return app;
+}
+
+/** readableApp, proven runnable by the test user. */
+function makeApp(user: Account): string {
+  const app = readableApp();
   const probe = spawnSync(process.execPath, [path.join(app, 'dist', 'cli.js'), 'help'], { uid: user.uid, gid: user.gid, cwd: app, encoding: 'utf8' });
   if (probe.status !== 0) throw new Error(`the test user cannot run ${process.execPath} on the CLI copy: ${probe.stderr}`);
   return app;
